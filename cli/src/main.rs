@@ -1,1 +1,52 @@
-fn main() {}
+//! `stark-pipe`: prove, verify, execute and inspect RV32IM programs.
+
+mod bench;
+mod execute;
+mod units;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Out-of-core STARK prover and verifier for RV32IM programs.
+///
+/// stark-pipe proves that a static RV32IM ELF ran to completion on a given input and produced a
+/// given output. Programs use the Linux RISC-V system calls read (fd 0: the private input),
+/// write (fd 1: the public output; fd 2: diagnostics) and exit, so they run unchanged under
+/// qemu-riscv32.
+#[derive(Parser)]
+#[command(name = "stark-pipe", version, max_term_width = 100)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a program without proving it, like `qemu-riscv32 PROGRAM < INPUT`.
+    ///
+    /// The program's fd-1 output goes to stdout and its fd-2 output to stderr; stark-pipe exits
+    /// with the program's exit code (its low 8 bits). A report (cycles, speed) goes to stderr.
+    /// A refused ELF or an execution error (illegal instruction, misaligned access, unknown
+    /// system call, cycle limit) is printed with the file or the pc at fault, and stark-pipe
+    /// exits with status 125, a status the fixtures never use.
+    Execute(execute::ExecuteArgs),
+    /// Benchmarks that print a table (speed and memory figures live here, not in tests).
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Execute(args) => execute::run(args),
+        Command::Bench(cmd) => bench::run(cmd).map(|()| ExitCode::SUCCESS),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("stark-pipe: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

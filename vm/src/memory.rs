@@ -1,0 +1,200 @@
+//! Byte-addressed, sparse, paged memory for the 32-bit address space.
+//!
+//! Pages of 4 KiB are allocated on first write (a read of an absent page yields zeros). Each page
+//! remembers the *epoch* (chunk number) in which it was last touched, which is what makes cheap
+//! chunk checkpoints possible: while tracing, the first access of a chunk to a page copies the page
+//! as it was when the chunk began, and that set of copies is all a re-execution of the chunk needs.
+
+/// Bytes per page.
+pub const PAGE_BYTES: u32 = 4096;
+/// 32-bit words per page.
+pub const PAGE_WORDS: usize = (PAGE_BYTES / 4) as usize;
+const PAGE_SHIFT: u32 = 12;
+const PAGE_COUNT: usize = 1 << (32 - PAGE_SHIFT);
+
+/// Contents of one page, as little-endian words.
+pub type PageWords = [u32; PAGE_WORDS];
+
+struct Page {
+    words: PageWords,
+    /// The capture epoch in which this page was last snapshotted (0: never).
+    epoch: u32,
+}
+
+/// Access to a page that a resumed machine does not hold: its checkpoint did not capture it, so
+/// the re-execution has diverged from the original run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MissingPage {
+    pub addr: u32,
+}
+
+/// The machine's memory.
+pub struct Memory {
+    /// For each page number, 1 + its index in `pages`, or 0 when absent. Plain integers, so that
+    /// creating and dropping a machine is O(pages used), not O(address space).
+    table: Vec<u32>,
+    pages: Vec<Page>,
+    /// When set (a machine resumed from a checkpoint), touching an absent page is an error rather
+    /// than a fresh zero page.
+    strict: bool,
+    /// Current capture epoch; 0 disables capture.
+    epoch: u32,
+    /// Pages first touched in the current epoch, as they were when it began.
+    captured: Vec<(u32, Box<PageWords>)>,
+}
+
+impl Default for Memory {
+    fn default() -> Self {
+        Memory::new()
+    }
+}
+
+impl Memory {
+    /// Empty memory: every byte reads as zero.
+    pub fn new() -> Memory {
+        // A zeroed allocation: the OS maps the 4 MiB table lazily.
+        Memory {
+            table: vec![0; PAGE_COUNT],
+            pages: Vec::new(),
+            strict: false,
+            epoch: 0,
+            captured: Vec::new(),
+        }
+    }
+
+    /// Memory holding exactly the given pages; any other page is off limits.
+    pub fn from_pages<'a>(pages: impl IntoIterator<Item = (u32, &'a PageWords)>) -> Memory {
+        let mut mem = Memory::new();
+        for (number, words) in pages {
+            mem.pages.push(Page {
+                words: *words,
+                epoch: 0,
+            });
+            mem.table[number as usize] = mem.pages.len() as u32;
+        }
+        mem.strict = true;
+        mem
+    }
+
+    /// Number of pages currently allocated.
+    pub fn allocated_pages(&self) -> usize {
+        self.pages.len()
+    }
+
+    /// Starts a new capture epoch: from now on, the first access to each page copies it.
+    pub(crate) fn begin_capture(&mut self, epoch: u32) {
+        debug_assert!(epoch != 0);
+        self.epoch = epoch;
+        self.captured.clear();
+    }
+
+    /// Takes the pages captured since [`Memory::begin_capture`], sorted by page number.
+    pub(crate) fn take_captured(&mut self, into: &mut Vec<(u32, Box<PageWords>)>) {
+        into.clear();
+        into.append(&mut self.captured);
+        into.sort_unstable_by_key(|(n, _)| *n);
+    }
+
+    #[cold]
+    fn allocate(&mut self, number: usize) -> Result<(), MissingPage> {
+        if self.strict {
+            return Err(MissingPage {
+                addr: (number as u32) << PAGE_SHIFT,
+            });
+        }
+        self.pages.push(Page {
+            words: [0; PAGE_WORDS],
+            epoch: 0,
+        });
+        self.table[number] = self.pages.len() as u32;
+        Ok(())
+    }
+
+    /// The page holding `addr`, allocated if needed; with `CAPTURE`, snapshotted on first touch in
+    /// the current epoch.
+    #[inline(always)]
+    fn page_mut<const CAPTURE: bool>(&mut self, addr: u32) -> Result<&mut Page, MissingPage> {
+        let number = (addr >> PAGE_SHIFT) as usize;
+        if self.table[number] == 0 {
+            self.allocate(number)?;
+        }
+        let page = &mut self.pages[self.table[number] as usize - 1];
+        if CAPTURE && page.epoch != self.epoch {
+            page.epoch = self.epoch;
+            self.captured.push((number as u32, Box::new(page.words)));
+        }
+        Ok(page)
+    }
+
+    /// Reads the aligned word containing `addr`.
+    #[inline(always)]
+    pub fn load_word<const CAPTURE: bool>(&mut self, addr: u32) -> Result<u32, MissingPage> {
+        let index = ((addr >> 2) as usize) & (PAGE_WORDS - 1);
+        if !CAPTURE {
+            // Plain reads never allocate: an absent page reads as zero.
+            let slot = self.table[(addr >> PAGE_SHIFT) as usize];
+            if slot != 0 {
+                return Ok(self.pages[slot as usize - 1].words[index]);
+            }
+            if !self.strict {
+                return Ok(0);
+            }
+        }
+        Ok(self.page_mut::<CAPTURE>(addr)?.words[index])
+    }
+
+    /// Replaces the aligned word containing `addr`, returning the old word.
+    #[inline(always)]
+    pub fn store_word<const CAPTURE: bool>(
+        &mut self,
+        addr: u32,
+        value: u32,
+    ) -> Result<u32, MissingPage> {
+        let index = ((addr >> 2) as usize) & (PAGE_WORDS - 1);
+        let slot = &mut self.page_mut::<CAPTURE>(addr)?.words[index];
+        Ok(std::mem::replace(slot, value))
+    }
+
+    /// Reads one byte (for system calls).
+    pub fn load_byte<const CAPTURE: bool>(&mut self, addr: u32) -> Result<u8, MissingPage> {
+        Ok((self.load_word::<CAPTURE>(addr)? >> ((addr & 3) * 8)) as u8)
+    }
+
+    /// Writes one byte (for system calls).
+    pub fn store_byte<const CAPTURE: bool>(
+        &mut self,
+        addr: u32,
+        value: u8,
+    ) -> Result<(), MissingPage> {
+        let shift = (addr & 3) * 8;
+        let old = self.load_word::<CAPTURE>(addr)?;
+        let new = (old & !(0xff << shift)) | ((value as u32) << shift);
+        self.store_word::<CAPTURE>(addr, new)?;
+        Ok(())
+    }
+
+    /// Copies bytes into memory without capture (loading the program image).
+    pub fn write_bytes(&mut self, addr: u32, bytes: &[u8]) {
+        for (k, &b) in bytes.iter().enumerate() {
+            self.store_byte::<false>(addr.wrapping_add(k as u32), b)
+                .expect("image loading happens before strict mode");
+        }
+    }
+
+    /// Reads bytes without capture or allocation (inspection, tests).
+    pub fn read_bytes(&self, addr: u32, len: usize) -> Vec<u8> {
+        (0..len as u32)
+            .map(|k| {
+                let a = addr.wrapping_add(k);
+                match self.table[(a >> PAGE_SHIFT) as usize] {
+                    0 => 0,
+                    slot => {
+                        let word = self.pages[slot as usize - 1].words
+                            [((a >> 2) as usize) & (PAGE_WORDS - 1)];
+                        (word >> ((a & 3) * 8)) as u8
+                    }
+                }
+            })
+            .collect()
+    }
+}
