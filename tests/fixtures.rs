@@ -295,3 +295,23 @@ fn help_explains_every_flag() {
         assert!(help.contains(flag), "{flag} missing from: {help}");
     }
 }
+
+/// The committed ELFs are the ones SHA256SUMS records (rebuild with fixtures/build.sh).
+#[test]
+fn committed_elves_match_their_checksums() {
+    let out = Command::new("sha256sum")
+        .arg("-c")
+        .arg("--quiet")
+        .arg("SHA256SUMS")
+        .current_dir(fixtures_dir())
+        .output();
+    match out {
+        Ok(out) => assert!(
+            out.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        Err(e) => eprintln!("SKIPPED committed_elves_match_their_checksums: sha256sum: {e}"),
+    }
+}
