@@ -1,2 +1,26 @@
 //! Bytes on disk: segment files (Arrow IPC, 64-byte aligned, read zero-copy through mmap), the
-//! spill-dir manifest, and the proof file container.
+//! spill-dir manifest, and atomic file writing for the proof file.
+//!
+//! * [`segment`]: one Arrow IPC file per chunk artifact; [`write_segment`] / [`Segment::open`].
+//! * [`manifest`]: `manifest.toml`, what each pass wrote, with checksums and run status.
+//! * [`inspect`]: [`inspect_spill_dir`] explains a finished, kept, failed or interrupted run.
+//! * [`atomic`]: temp + fsync + rename, with disk space reserved up front.
+
+pub mod atomic;
+pub mod checksum;
+pub mod error;
+pub mod inspect;
+pub mod manifest;
+pub mod segment;
+
+pub use atomic::{AtomicFile, atomic_write, reserve_space};
+pub use checksum::Checksum;
+pub use error::{FormatError, Result};
+pub use inspect::{FileStatus, Report, RunState, inspect_spill_dir};
+pub use manifest::{
+    MANIFEST_FILE, Manifest, Owner, PassRecord, PassStatus, RunStatus, SegmentRecord,
+};
+pub use segment::{
+    Layout, SEGMENT_ALIGNMENT, Segment, SegmentData, SegmentInfo, SegmentMeta, checksum_file,
+    verify_file, write_segment,
+};
