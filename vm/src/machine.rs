@@ -90,6 +90,10 @@ pub enum VmError {
     #[error("cycle limit of {limit} reached at pc {pc:#010x} without the program exiting")]
     CycleLimit { limit: u64, pc: u32 },
     #[error(
+        "access to address {addr:#010x} at pc {pc:#010x}, outside the program's segments (a segmentation fault under Linux)"
+    )]
+    Unmapped { pc: u32, addr: u32 },
+    #[error(
         "re-execution from a checkpoint touched address {addr:#010x} (pc {pc:#010x}), whose page the checkpoint does not hold"
     )]
     CheckpointDiverged { pc: u32, addr: u32 },
@@ -184,6 +188,8 @@ pub struct Machine {
     max_cycles: u64,
     exit: Option<Exit>,
     chunks_traced: u64,
+    /// Built from a checkpoint: a missing page means divergence, not a segmentation fault.
+    resumed: bool,
 }
 
 impl std::fmt::Debug for Machine {
@@ -209,7 +215,10 @@ impl Machine {
     pub fn new(program: Arc<Program>, input: Arc<[u8]>) -> Machine {
         let mut memory = Memory::new();
         for seg in &program.segments {
-            memory.write_bytes(seg.vaddr, &seg.data);
+            memory.map(seg.vaddr, seg.mem_size);
+            memory
+                .write_bytes(seg.vaddr, &seg.data)
+                .expect("segment pages were just mapped");
         }
         let pc = program.entry;
         Machine {
@@ -225,6 +234,7 @@ impl Machine {
             max_cycles: u64::MAX,
             exit: None,
             chunks_traced: 0,
+            resumed: false,
         }
     }
 
@@ -244,6 +254,7 @@ impl Machine {
             max_cycles: u64::MAX,
             exit: None,
             chunks_traced: checkpoint.chunk_index,
+            resumed: true,
         }
     }
 
@@ -381,12 +392,10 @@ impl Machine {
                 }};
             }
             macro_rules! mem_try {
-                ($e:expr, $addr:expr) => {
+                ($e:expr) => {
                     match $e {
                         Ok(v) => v,
-                        Err(MissingPage { .. }) => {
-                            fault!(VmError::CheckpointDiverged { pc, addr: $addr })
-                        }
+                        Err(MissingPage { addr }) => fault!(self.missing(pc, addr)),
                     }
                 };
             }
@@ -401,7 +410,7 @@ impl Machine {
                             kind: AccessKind::Load
                         });
                     }
-                    let word = mem_try!(self.memory.load_word::<TRACE>(addr), addr);
+                    let word = mem_try!(self.memory.load_word::<TRACE>(addr));
                     mem = (addr & !3, word, word);
                     let shifted = word >> ((addr & 3) * 8);
                     $extract(shifted)
@@ -421,9 +430,9 @@ impl Machine {
                     }
                     let shift = (addr & 3) * 8;
                     let mask: u32 = $mask << shift;
-                    let old = mem_try!(self.memory.load_word::<TRACE>(addr), addr);
+                    let old = mem_try!(self.memory.load_word::<TRACE>(addr));
                     let new = (old & !mask) | ((b << shift) & mask);
-                    mem_try!(self.memory.store_word::<TRACE>(addr, new), addr);
+                    mem_try!(self.memory.store_word::<TRACE>(addr, new));
                     mem = (addr & !3, old, new);
                 }};
             }
@@ -563,6 +572,15 @@ impl Machine {
         result
     }
 
+    /// The error for an access to an absent page.
+    fn missing(&self, pc: u32, addr: u32) -> VmError {
+        if self.resumed {
+            VmError::CheckpointDiverged { pc, addr }
+        } else {
+            VmError::Unmapped { pc, addr }
+        }
+    }
+
     /// Performs the system call selected by a7. On exit it sets `self.exit` (cycles are filled in
     /// by the caller).
     fn ecall<const TRACE: bool>(
@@ -603,7 +621,7 @@ impl Machine {
                     let byte = self
                         .memory
                         .load_byte::<TRACE>(addr)
-                        .map_err(|_| VmError::CheckpointDiverged { pc, addr })?;
+                        .map_err(|_| self.missing(pc, addr))?;
                     data.push(byte);
                 }
                 if a0 == 1 {
@@ -647,7 +665,7 @@ impl Machine {
                     let addr = a1 + k as u32;
                     self.memory
                         .store_byte::<TRACE>(addr, byte)
-                        .map_err(|_| VmError::CheckpointDiverged { pc, addr })?;
+                        .map_err(|_| self.missing(pc, addr))?;
                 }
                 self.input_pos += n;
                 self.regs[reg::A0] = n as u32;

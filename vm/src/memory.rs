@@ -1,6 +1,8 @@
 //! Byte-addressed, sparse, paged memory for the 32-bit address space.
 //!
-//! Pages of 4 KiB are allocated on first write (a read of an absent page yields zeros). Each page
+//! Only the pages that the program's PT_LOAD segments overlap exist, as under Linux (and
+//! qemu-riscv32), where touching any other address is a segmentation fault; so the memory a proof
+//! must account for is bounded by the ELF, never by the run. Each page
 //! remembers the *epoch* (chunk number) in which it was last touched, which is what makes cheap
 //! chunk checkpoints possible: while tracing, the first access of a chunk to a page copies the page
 //! as it was when the chunk began, and that set of copies is all a re-execution of the chunk needs.
@@ -21,8 +23,8 @@ struct Page {
     epoch: u32,
 }
 
-/// Access to a page that a resumed machine does not hold: its checkpoint did not capture it, so
-/// the re-execution has diverged from the original run.
+/// An access to a page the memory does not hold: outside the program's segments, or (for a machine
+/// resumed from a checkpoint) outside what the checkpoint captured.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MissingPage {
     pub addr: u32,
@@ -34,9 +36,6 @@ pub struct Memory {
     /// creating and dropping a machine is O(pages used), not O(address space).
     table: Vec<u32>,
     pages: Vec<Page>,
-    /// When set (a machine resumed from a checkpoint), touching an absent page is an error rather
-    /// than a fresh zero page.
-    strict: bool,
     /// Current capture epoch; 0 disables capture.
     epoch: u32,
     /// Pages first touched in the current epoch, as they were when it began.
@@ -50,16 +49,38 @@ impl Default for Memory {
 }
 
 impl Memory {
-    /// Empty memory: every byte reads as zero.
+    /// Memory with no pages: map some before use.
     pub fn new() -> Memory {
         // A zeroed allocation: the OS maps the 4 MiB table lazily.
         Memory {
             table: vec![0; PAGE_COUNT],
             pages: Vec::new(),
-            strict: false,
             epoch: 0,
             captured: Vec::new(),
         }
+    }
+
+    /// Maps zero-filled pages over `[addr, addr + len)` (pages already mapped are kept).
+    pub fn map(&mut self, addr: u32, len: u32) {
+        if len == 0 {
+            return;
+        }
+        let first = addr >> PAGE_SHIFT;
+        let last = (addr as u64 + len as u64 - 1) >> PAGE_SHIFT;
+        for number in first as usize..=last as usize {
+            if self.table[number] == 0 {
+                self.pages.push(Page {
+                    words: [0; PAGE_WORDS],
+                    epoch: 0,
+                });
+                self.table[number] = self.pages.len() as u32;
+            }
+        }
+    }
+
+    /// Whether the page holding `addr` is mapped.
+    pub fn is_mapped(&self, addr: u32) -> bool {
+        self.table[(addr >> PAGE_SHIFT) as usize] != 0
     }
 
     /// Memory holding exactly the given pages; any other page is off limits.
@@ -72,7 +93,6 @@ impl Memory {
             });
             mem.table[number as usize] = mem.pages.len() as u32;
         }
-        mem.strict = true;
         mem
     }
 
@@ -95,30 +115,15 @@ impl Memory {
         into.sort_unstable_by_key(|(n, _)| *n);
     }
 
-    #[cold]
-    fn allocate(&mut self, number: usize) -> Result<(), MissingPage> {
-        if self.strict {
-            return Err(MissingPage {
-                addr: (number as u32) << PAGE_SHIFT,
-            });
-        }
-        self.pages.push(Page {
-            words: [0; PAGE_WORDS],
-            epoch: 0,
-        });
-        self.table[number] = self.pages.len() as u32;
-        Ok(())
-    }
-
-    /// The page holding `addr`, allocated if needed; with `CAPTURE`, snapshotted on first touch in
-    /// the current epoch.
+    /// The page holding `addr`; with `CAPTURE`, snapshotted on first touch in the current epoch.
     #[inline(always)]
     fn page_mut<const CAPTURE: bool>(&mut self, addr: u32) -> Result<&mut Page, MissingPage> {
         let number = (addr >> PAGE_SHIFT) as usize;
-        if self.table[number] == 0 {
-            self.allocate(number)?;
+        let slot = self.table[number];
+        if slot == 0 {
+            return Err(MissingPage { addr });
         }
-        let page = &mut self.pages[self.table[number] as usize - 1];
+        let page = &mut self.pages[slot as usize - 1];
         if CAPTURE && page.epoch != self.epoch {
             page.epoch = self.epoch;
             self.captured.push((number as u32, Box::new(page.words)));
@@ -130,16 +135,6 @@ impl Memory {
     #[inline(always)]
     pub fn load_word<const CAPTURE: bool>(&mut self, addr: u32) -> Result<u32, MissingPage> {
         let index = ((addr >> 2) as usize) & (PAGE_WORDS - 1);
-        if !CAPTURE {
-            // Plain reads never allocate: an absent page reads as zero.
-            let slot = self.table[(addr >> PAGE_SHIFT) as usize];
-            if slot != 0 {
-                return Ok(self.pages[slot as usize - 1].words[index]);
-            }
-            if !self.strict {
-                return Ok(0);
-            }
-        }
         Ok(self.page_mut::<CAPTURE>(addr)?.words[index])
     }
 
@@ -173,15 +168,15 @@ impl Memory {
         Ok(())
     }
 
-    /// Copies bytes into memory without capture (loading the program image).
-    pub fn write_bytes(&mut self, addr: u32, bytes: &[u8]) {
+    /// Copies bytes into mapped memory without capture (loading the program image).
+    pub fn write_bytes(&mut self, addr: u32, bytes: &[u8]) -> Result<(), MissingPage> {
         for (k, &b) in bytes.iter().enumerate() {
-            self.store_byte::<false>(addr.wrapping_add(k as u32), b)
-                .expect("image loading happens before strict mode");
+            self.store_byte::<false>(addr.wrapping_add(k as u32), b)?;
         }
+        Ok(())
     }
 
-    /// Reads bytes without capture or allocation (inspection, tests).
+    /// Reads bytes without capture (inspection, tests); unmapped bytes read as zero.
     pub fn read_bytes(&self, addr: u32, len: usize) -> Vec<u8> {
         (0..len as u32)
             .map(|k| {

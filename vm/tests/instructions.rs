@@ -308,9 +308,10 @@ fn loads_extend_and_stores_merge() {
     )
     .unwrap();
     assert_eq!(m.regs[3], 0x3344_4480); // sb at 1, sh at 2
-    let m = run(&[s(-4, 1, 10, 2)], 0xdead_beef, 0).unwrap();
+    // Negative offsets: x11 = DATA + 64.
+    let m = run(&[addi(11, 10, 64), s(-4, 1, 11, 2)], 0xdead_beef, 0).unwrap();
     assert_eq!(
-        m.memory.read_bytes(DATA - 4, 4),
+        m.memory.read_bytes(DATA + 60, 4),
         0xdead_beefu32.to_le_bytes()
     );
 }
@@ -429,6 +430,24 @@ fn execution_errors_name_pc_and_address() {
         matches!(err, VmError::BadFileDescriptor { fd: 3, .. }),
         "{err}"
     );
+    // Only the pages the segments overlap exist: the rest of the data page is fine, the next is not.
+    run(&[i(0x7fc, 10, 2, 3, 0x03)], 0, 0).unwrap();
+    let err = run(&[lui(11, DATA + 0x1000), i(0, 11, 2, 3, 0x03)], 0, 0).unwrap_err();
+    assert_eq!(
+        err,
+        VmError::Unmapped {
+            pc: pc + 4,
+            addr: DATA + 0x1000
+        }
+    );
+    let err = run(&[lui(11, 0x4000_0000), s(0, 1, 11, 0)], 0, 0).unwrap_err();
+    assert_eq!(
+        err,
+        VmError::Unmapped {
+            pc: pc + 4,
+            addr: 0x4000_0000
+        }
+    );
     let err = run(&[j(0x1000, 0)], 0, 0).unwrap_err();
     assert!(matches!(err, VmError::FetchOutOfProgram { .. }), "{err}");
     let err = run(&[j(0, 0)], 0, 0).unwrap_err();
@@ -466,7 +485,14 @@ fn syscalls_read_and_write() {
         executable: true,
         writable: false,
     };
-    let program = Arc::new(Program::from_segments(BASE, vec![seg]));
+    let buffer = Segment {
+        vaddr: DATA,
+        mem_size: 16,
+        data: vec![],
+        executable: false,
+        writable: true,
+    };
+    let program = Arc::new(Program::from_segments(BASE, vec![seg, buffer]));
     let mut m = Machine::new(program, Arc::from(&b"hello"[..]));
     let exit = m.run().unwrap();
     assert_eq!(exit.code, 42);
