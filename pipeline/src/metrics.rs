@@ -1,0 +1,360 @@
+//! Run metrics: wall and CPU time per pass, peak memory, bytes spilled.
+//!
+//! Two peak-memory figures, because they answer different questions: `VmHWM` (peak resident set)
+//! counts the pages of mapped segment files the kernel happened to keep resident, which is
+//! reclaimable page cache; `RssAnon` counts only anonymous memory (heap, stacks), i.e. what the
+//! process really holds. The kernel keeps no peak for RssAnon, so a background thread samples it.
+
+use std::fmt;
+use std::fs;
+use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Sender, bounded};
+
+/// Memory fields of /proc/self/status, in bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ProcStatus {
+    pub vm_hwm: Option<u64>,
+    pub vm_rss: Option<u64>,
+    pub rss_anon: Option<u64>,
+    pub rss_file: Option<u64>,
+    pub rss_shmem: Option<u64>,
+}
+
+/// Parse the `kB` memory lines of a /proc/<pid>/status text.
+pub fn parse_proc_status(text: &str) -> ProcStatus {
+    let mut s = ProcStatus::default();
+    for line in text.lines() {
+        let Some((key, rest)) = line.split_once(':') else {
+            continue;
+        };
+        let field = match key {
+            "VmHWM" => &mut s.vm_hwm,
+            "VmRSS" => &mut s.vm_rss,
+            "RssAnon" => &mut s.rss_anon,
+            "RssFile" => &mut s.rss_file,
+            "RssShmem" => &mut s.rss_shmem,
+            _ => continue,
+        };
+        let mut parts = rest.split_whitespace();
+        if let (Some(v), Some("kB")) = (
+            parts.next().and_then(|v| v.parse::<u64>().ok()),
+            parts.next(),
+        ) {
+            *field = Some(v * 1024);
+        }
+    }
+    s
+}
+
+pub fn read_proc_status() -> io::Result<ProcStatus> {
+    Ok(parse_proc_status(&fs::read_to_string("/proc/self/status")?))
+}
+
+/// User + system CPU time of the whole process (all threads) so far.
+pub fn cpu_time() -> Duration {
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage fills the struct we pass.
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) } != 0 {
+        return Duration::ZERO;
+    }
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
+/// Reset VmHWM to the current RSS (`echo 5 > /proc/self/clear_refs`), so the next reading is
+/// the peak of what follows. False where not permitted.
+pub fn reset_peak_rss() -> bool {
+    fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+/// Background thread sampling RssAnon, keeping the run's peak and a resettable window peak.
+pub struct RssSampler {
+    peak: Arc<AtomicU64>,
+    window_peak: Arc<AtomicU64>,
+    stop: Option<Sender<()>>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl RssSampler {
+    pub fn start(interval: Duration) -> RssSampler {
+        let peak = Arc::new(AtomicU64::new(0));
+        let window_peak = Arc::new(AtomicU64::new(0));
+        let (stop, stopped) = bounded::<()>(0);
+        let sample = {
+            let (peak, window_peak) = (peak.clone(), window_peak.clone());
+            move || {
+                if let Some(anon) = read_proc_status().ok().and_then(|s| s.rss_anon) {
+                    peak.fetch_max(anon, Ordering::Relaxed);
+                    window_peak.fetch_max(anon, Ordering::Relaxed);
+                }
+            }
+        };
+        sample();
+        let handle = std::thread::Builder::new()
+            .name("rss-sampler".into())
+            .spawn(move || {
+                // recv_timeout doubles as the sleep; a dropped sender stops the loop at once.
+                while let Err(crossbeam_channel::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(interval)
+                {
+                    sample();
+                }
+                sample();
+            })
+            .ok();
+        RssSampler {
+            peak,
+            window_peak,
+            stop: Some(stop),
+            handle,
+        }
+    }
+
+    /// Highest RssAnon seen since start.
+    pub fn peak(&self) -> u64 {
+        self.peak.load(Ordering::Relaxed)
+    }
+
+    /// Highest RssAnon since the last call, then start a new window at the current value.
+    pub fn take_window_peak(&self) -> u64 {
+        let current = read_proc_status()
+            .ok()
+            .and_then(|s| s.rss_anon)
+            .unwrap_or(0);
+        self.peak.fetch_max(current, Ordering::Relaxed);
+        self.window_peak
+            .swap(current, Ordering::Relaxed)
+            .max(current)
+    }
+
+    /// Stop sampling and return the peak.
+    pub fn stop(mut self) -> u64 {
+        self.shutdown();
+        self.peak()
+    }
+
+    fn shutdown(&mut self) {
+        drop(self.stop.take());
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for RssSampler {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Figures for one pass.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PassMetrics {
+    pub name: String,
+    pub wall: Duration,
+    pub cpu: Duration,
+    /// Bytes written to the spill dir during the pass.
+    pub spilled_bytes: u64,
+    /// Highest sampled RssAnon during the pass.
+    pub peak_rss_anon: u64,
+    /// VmHWM at the end of the pass, reset at its start when the kernel allows.
+    pub peak_rss: Option<u64>,
+}
+
+/// Collects per-pass metrics for one run. Passes are timed one after the other.
+pub struct Metrics {
+    start: Instant,
+    cpu_start: Duration,
+    sampler: RssSampler,
+    spilled: Option<Arc<AtomicU64>>,
+    passes: Mutex<Vec<PassMetrics>>,
+    peak_rss: AtomicU64,
+    hwm_resettable: bool,
+}
+
+impl Metrics {
+    /// Start measuring; `spilled` is the spill dir's byte counter, if any.
+    pub fn start(spilled: Option<Arc<AtomicU64>>) -> Metrics {
+        Metrics {
+            start: Instant::now(),
+            cpu_start: cpu_time(),
+            sampler: RssSampler::start(Duration::from_millis(20)),
+            spilled,
+            passes: Mutex::new(Vec::new()),
+            peak_rss: AtomicU64::new(0),
+            hwm_resettable: reset_peak_rss(),
+        }
+    }
+
+    fn spilled_now(&self) -> u64 {
+        self.spilled
+            .as_ref()
+            .map_or(0, |c| c.load(Ordering::Relaxed))
+    }
+
+    fn note_hwm(&self) -> Option<u64> {
+        let hwm = read_proc_status().ok().and_then(|s| s.vm_hwm)?;
+        self.peak_rss.fetch_max(hwm, Ordering::Relaxed);
+        Some(hwm)
+    }
+
+    /// Start timing a pass; call [`PassTimer::finish`] when it ends.
+    pub fn pass(&self, name: &str) -> PassTimer<'_> {
+        self.note_hwm();
+        if self.hwm_resettable {
+            reset_peak_rss();
+        }
+        self.sampler.take_window_peak();
+        PassTimer {
+            metrics: self,
+            name: name.to_string(),
+            start: Instant::now(),
+            cpu_start: cpu_time(),
+            spilled_start: self.spilled_now(),
+        }
+    }
+
+    /// Passes finished so far.
+    pub fn passes(&self) -> Vec<PassMetrics> {
+        self.passes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Stop measuring. `extra` rows (e.g. proof size) are printed after the totals.
+    pub fn summary(self, extra: Vec<(String, String)>) -> RunSummary {
+        self.note_hwm();
+        let passes = self.passes();
+        RunSummary {
+            wall: self.start.elapsed(),
+            cpu: cpu_time().saturating_sub(self.cpu_start),
+            peak_rss: Some(self.peak_rss.load(Ordering::Relaxed)).filter(|&v| v > 0),
+            peak_rss_anon: self.sampler.stop(),
+            spilled_bytes: self
+                .spilled
+                .as_ref()
+                .map_or(0, |c| c.load(Ordering::Relaxed)),
+            passes,
+            extra,
+        }
+    }
+}
+
+/// Times one pass; see [`Metrics::pass`].
+pub struct PassTimer<'a> {
+    metrics: &'a Metrics,
+    name: String,
+    start: Instant,
+    cpu_start: Duration,
+    spilled_start: u64,
+}
+
+impl PassTimer<'_> {
+    pub fn finish(self) -> PassMetrics {
+        let m = self.metrics;
+        let hwm = m.note_hwm();
+        let pass = PassMetrics {
+            name: self.name,
+            wall: self.start.elapsed(),
+            cpu: cpu_time().saturating_sub(self.cpu_start),
+            spilled_bytes: m.spilled_now().saturating_sub(self.spilled_start),
+            peak_rss_anon: m.sampler.take_window_peak(),
+            peak_rss: if m.hwm_resettable { hwm } else { None },
+        };
+        m.passes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(pass.clone());
+        pass
+    }
+}
+
+/// End-of-run figures, printed as a table.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunSummary {
+    pub passes: Vec<PassMetrics>,
+    pub wall: Duration,
+    pub cpu: Duration,
+    /// Peak VmHWM (includes resident pages of mapped segments).
+    pub peak_rss: Option<u64>,
+    /// Peak sampled RssAnon (memory the process really holds).
+    pub peak_rss_anon: u64,
+    pub spilled_bytes: u64,
+    pub extra: Vec<(String, String)>,
+}
+
+/// `1.5 GiB`-style sizes.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+impl fmt::Display for RunSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let opt = |v: Option<u64>| v.map_or("-".to_string(), human_bytes);
+        writeln!(
+            f,
+            "{:<12} {:>9} {:>9} {:>6} {:>11} {:>11} {:>11}",
+            "pass", "wall s", "cpu s", "cpu/w", "spilled", "peak anon", "peak rss"
+        )?;
+        let row = |f: &mut fmt::Formatter<'_>,
+                   name: &str,
+                   wall: Duration,
+                   cpu: Duration,
+                   sp: u64,
+                   anon: u64,
+                   rss: Option<u64>| {
+            writeln!(
+                f,
+                "{:<12} {:>9.3} {:>9.3} {:>6.2} {:>11} {:>11} {:>11}",
+                name,
+                wall.as_secs_f64(),
+                cpu.as_secs_f64(),
+                cpu.as_secs_f64() / wall.as_secs_f64().max(1e-9),
+                human_bytes(sp),
+                human_bytes(anon),
+                opt(rss)
+            )
+        };
+        for p in &self.passes {
+            row(
+                f,
+                &p.name,
+                p.wall,
+                p.cpu,
+                p.spilled_bytes,
+                p.peak_rss_anon,
+                p.peak_rss,
+            )?;
+        }
+        row(
+            f,
+            "total",
+            self.wall,
+            self.cpu,
+            self.spilled_bytes,
+            self.peak_rss_anon,
+            self.peak_rss,
+        )?;
+        for (k, v) in &self.extra {
+            writeln!(f, "{k:<12} {v}")?;
+        }
+        Ok(())
+    }
+}

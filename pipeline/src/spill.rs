@@ -1,0 +1,480 @@
+//! The spill directory: where a run's segments live, with the manifest that explains them.
+//!
+//! Default location: a fresh `stark-pipe-<run id>` directory under `$TMPDIR` if set, else
+//! `/tmp` if it is on disk, else `/var/tmp` (a tmpfs `/tmp` would put the "spilled" data back in
+//! RAM, defeating the point). A memory-backed filesystem (tmpfs, ramfs) is detected with statfs
+//! and reported as a warning. `--spill-dir` chooses the directory itself.
+//!
+//! The manifest is rewritten atomically on every change and says "in-progress" until
+//! [`SpillDir::finish`] or [`SpillDir::fail`]; a run that is killed leaves it so, and
+//! `inspect` reports it as interrupted. The directory is removed at the end of the run (success
+//! or failure, including a drop without either) unless [`Keep`] asks otherwise.
+
+use std::ffi::CString;
+use std::fmt;
+use std::fs;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use formats::{
+    FormatError, MANIFEST_FILE, Manifest, PassStatus, RunStatus, Segment, SegmentData, SegmentMeta,
+    SegmentRecord, write_segment,
+};
+
+use crate::descriptor::SegmentRef;
+
+/// When to keep the spill dir after the run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Keep {
+    /// Remove it on success and on failure.
+    #[default]
+    Never,
+    /// Keep it when the run fails (for debugging).
+    OnError,
+    /// Always keep it (`--keep-spill`).
+    Always,
+}
+
+/// How to set up the spill dir.
+#[derive(Clone, Debug, Default)]
+pub struct SpillOptions {
+    /// The directory to use (`--spill-dir`); `None` for a fresh temp dir on disk.
+    pub dir: Option<PathBuf>,
+    pub keep: Keep,
+    /// Verify each segment's checksum when it is opened (`--verify-segments`).
+    pub verify_segments: bool,
+}
+
+/// What kind of filesystem a path is on, as far as spilling is concerned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FsKind {
+    /// Memory-backed: spilling there does not free RAM.
+    Memory(&'static str),
+    Disk,
+}
+
+/// statfs `f_type` of the filesystem holding `path`, classified.
+pub fn filesystem_kind(path: &Path) -> io::Result<FsKind> {
+    let st = statfs(path)?;
+    // f_type's integer type differs between libcs; compare as i64.
+    const RAMFS_MAGIC: i64 = 0x8584_58f6;
+    Ok(match st.f_type as i64 {
+        t if t == libc::TMPFS_MAGIC as i64 => FsKind::Memory("tmpfs"),
+        RAMFS_MAGIC => FsKind::Memory("ramfs"),
+        _ => FsKind::Disk,
+    })
+}
+
+/// Bytes available to an unprivileged user on the filesystem holding `path`.
+pub fn available_bytes(path: &Path) -> io::Result<u64> {
+    let st = statfs(path)?;
+    Ok(st.f_bavail as u64 * st.f_bsize as u64)
+}
+
+fn statfs(path: &Path) -> io::Result<libc::statfs> {
+    let c = CString::new(path.as_os_str().as_bytes())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: valid NUL-terminated path and a properly sized out-buffer.
+    if unsafe { libc::statfs(c.as_ptr(), &mut st) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(st)
+}
+
+/// Where a default spill dir goes, with warnings about the choice.
+pub fn default_spill_parent() -> (PathBuf, Vec<String>) {
+    let mut warnings = Vec::new();
+    if let Some(dir) = std::env::var_os("TMPDIR").filter(|d| !d.is_empty()) {
+        let dir = PathBuf::from(dir);
+        if let Ok(FsKind::Memory(fs)) = filesystem_kind(&dir) {
+            warnings.push(format!(
+                "TMPDIR {} is on {fs} (RAM): spilled data will use memory; set --spill-dir to a disk path",
+                dir.display()
+            ));
+        }
+        return (dir, warnings);
+    }
+    let tmp = PathBuf::from("/tmp");
+    match filesystem_kind(&tmp) {
+        Ok(FsKind::Disk) => return (tmp, warnings),
+        Ok(FsKind::Memory(fs)) => {
+            let var_tmp = PathBuf::from("/var/tmp");
+            if matches!(filesystem_kind(&var_tmp), Ok(FsKind::Disk)) {
+                return (var_tmp, warnings);
+            }
+            warnings.push(format!(
+                "/tmp is on {fs} (RAM) and /var/tmp is not usable: spilled data will use memory; \
+                 set --spill-dir to a disk path"
+            ));
+        }
+        Err(_) => {}
+    }
+    (tmp, warnings)
+}
+
+/// A unique id for a run: time, pid and a per-process counter.
+pub fn new_run_id() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let ms = formats::manifest::unix_ms();
+    format!(
+        "{ms:x}-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SpillError {
+    #[error("spill dir {} is in use by running process {pid}", dir.display())]
+    InUse { dir: PathBuf, pid: u32 },
+    #[error(
+        "spill dir {} is not empty and holds no stark-pipe manifest; refusing to write into it",
+        dir.display()
+    )]
+    NotEmpty { dir: PathBuf },
+    #[error("spill dir {}: {action}: {source}", dir.display())]
+    Io {
+        dir: PathBuf,
+        action: &'static str,
+        #[source]
+        source: io::Error,
+    },
+    #[error("invalid segment name component `{0}` (use letters, digits, `_`, `-`)")]
+    BadName(String),
+    #[error(transparent)]
+    Format(#[from] FormatError),
+}
+
+impl SpillError {
+    fn io(dir: &Path, action: &'static str, source: io::Error) -> Self {
+        SpillError::Io {
+            dir: dir.to_path_buf(),
+            action,
+            source,
+        }
+    }
+}
+
+/// How the run ended, as far as the spill dir is concerned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ending {
+    Open,
+    Closed,
+}
+
+/// The spill dir of one run; share it between stages behind an `Arc`.
+pub struct SpillDir {
+    root: PathBuf,
+    created_root: bool,
+    keep: Keep,
+    verify_segments: bool,
+    manifest: Mutex<Manifest>,
+    ending: Mutex<Ending>,
+    bytes_written: Arc<AtomicU64>,
+    fs_kind: Option<FsKind>,
+    warnings: Vec<String>,
+}
+
+impl fmt::Debug for SpillDir {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SpillDir")
+            .field("root", &self.root)
+            .field("keep", &self.keep)
+            .field("fs_kind", &self.fs_kind)
+            .finish()
+    }
+}
+
+impl SpillDir {
+    /// Create (or take over) the spill dir and write an in-progress manifest.
+    ///
+    /// A user-given directory may be missing (created), empty, or hold the leftovers of an
+    /// earlier run that is no longer running (its recorded files are cleaned first, with a
+    /// warning). Anything else is refused rather than overwritten.
+    pub fn create(options: &SpillOptions) -> Result<SpillDir, SpillError> {
+        let run_id = new_run_id();
+        let mut warnings = Vec::new();
+        let (root, created_root) = match &options.dir {
+            Some(dir) => {
+                let created = !dir.exists();
+                fs::create_dir_all(dir).map_err(|e| SpillError::io(dir, "create", e))?;
+                if !created {
+                    if let Some(w) = take_over(dir)? {
+                        warnings.push(w);
+                    }
+                }
+                (dir.clone(), created)
+            }
+            None => {
+                let (parent, w) = default_spill_parent();
+                warnings.extend(w);
+                let dir = parent.join(format!("stark-pipe-{run_id}"));
+                fs::create_dir_all(&dir).map_err(|e| SpillError::io(&dir, "create", e))?;
+                (dir, true)
+            }
+        };
+        let fs_kind = filesystem_kind(&root).ok();
+        if options.dir.is_some() {
+            if let Some(FsKind::Memory(fs)) = fs_kind {
+                warnings.push(format!(
+                    "spill dir {} is on {fs} (RAM): spilled data will use memory, not disk",
+                    root.display()
+                ));
+            }
+        }
+        let mut manifest = Manifest::new(run_id);
+        manifest.store(&root, true)?;
+        Ok(SpillDir {
+            root,
+            created_root,
+            keep: options.keep,
+            verify_segments: options.verify_segments,
+            manifest: Mutex::new(manifest),
+            ending: Mutex::new(Ending::Open),
+            bytes_written: Arc::new(AtomicU64::new(0)),
+            fs_kind,
+            warnings,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn run_id(&self) -> String {
+        self.lock_manifest().run_id.clone()
+    }
+
+    /// Things the user should know about the chosen location (tmpfs, cleaned leftovers).
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    pub fn filesystem(&self) -> Option<FsKind> {
+        self.fs_kind
+    }
+
+    /// Bytes written to segment files so far.
+    pub fn bytes_written(&self) -> u64 {
+        self.bytes_written.load(Ordering::Relaxed)
+    }
+
+    /// The counter behind [`SpillDir::bytes_written`], for metrics.
+    pub fn bytes_counter(&self) -> Arc<AtomicU64> {
+        self.bytes_written.clone()
+    }
+
+    /// Free space left on the spill dir's filesystem.
+    pub fn available_bytes(&self) -> Option<u64> {
+        available_bytes(&self.root).ok()
+    }
+
+    /// A copy of the current manifest.
+    pub fn manifest(&self) -> Manifest {
+        self.lock_manifest().clone()
+    }
+
+    fn lock_manifest(&self) -> MutexGuard<'_, Manifest> {
+        self.manifest.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn begin_pass(&self, pass: &str) -> Result<(), SpillError> {
+        check_name(pass)?;
+        let mut m = self.lock_manifest();
+        m.begin_pass(pass);
+        m.store(&self.root, true)?;
+        Ok(())
+    }
+
+    pub fn end_pass(&self, pass: &str) -> Result<(), SpillError> {
+        let mut m = self.lock_manifest();
+        m.end_pass(pass, PassStatus::Finished);
+        m.store(&self.root, true)?;
+        Ok(())
+    }
+
+    /// Relative path of a segment: `<pass>/<table>-<chunk:06>.<kind>.arrow`.
+    pub fn segment_file(meta: &SegmentMeta) -> Result<String, SpillError> {
+        for part in [&meta.pass, &meta.table, &meta.kind] {
+            check_name(part)?;
+        }
+        Ok(format!(
+            "{}/{}-{:06}.{}.arrow",
+            meta.pass, meta.table, meta.chunk, meta.kind
+        ))
+    }
+
+    /// Write a segment into the spill dir and record it in the manifest.
+    pub fn write_segment(
+        &self,
+        meta: &SegmentMeta,
+        data: SegmentData<'_>,
+    ) -> Result<SegmentRef, SpillError> {
+        let file = Self::segment_file(meta)?;
+        let path = self.root.join(&file);
+        let dir = path.parent().expect("segment files live in a pass dir");
+        fs::create_dir_all(dir).map_err(|e| SpillError::io(dir, "create pass dir", e))?;
+        let info = write_segment(&path, meta, data)?;
+        self.bytes_written.fetch_add(info.bytes, Ordering::Relaxed);
+        let mut m = self.lock_manifest();
+        // A rewritten segment (e.g. a retried chunk) replaces its old record.
+        m.segments.retain(|s| s.file != file);
+        m.segments.push(SegmentRecord::from_info(file, &info));
+        m.store(&self.root, false)?;
+        Ok(SegmentRef::from_info(&info))
+    }
+
+    /// Open a segment written by this run, verifying it if `--verify-segments` was given.
+    pub fn open_segment(&self, segment: &SegmentRef) -> Result<Segment, SpillError> {
+        Ok(segment.open(self.verify_segments)?)
+    }
+
+    /// The run succeeded: mark the manifest finished, then remove the dir unless kept.
+    /// Returns the path if it was kept.
+    pub fn finish(&self) -> Result<Option<PathBuf>, SpillError> {
+        self.close(RunStatus::Finished, None)
+    }
+
+    /// The run failed with `error`: record it, then remove the dir unless kept.
+    pub fn fail(&self, error: &dyn fmt::Display) -> Result<Option<PathBuf>, SpillError> {
+        self.close(RunStatus::Failed, Some(error.to_string()))
+    }
+
+    fn close(
+        &self,
+        status: RunStatus,
+        error: Option<String>,
+    ) -> Result<Option<PathBuf>, SpillError> {
+        {
+            let mut ending = self.ending.lock().unwrap_or_else(|e| e.into_inner());
+            if *ending == Ending::Closed {
+                return Ok(self.root.exists().then(|| self.root.clone()));
+            }
+            *ending = Ending::Closed;
+        }
+        let keep = match (self.keep, status) {
+            (Keep::Always, _) => true,
+            (Keep::OnError, RunStatus::Failed) => true,
+            _ => false,
+        };
+        let mut m = self.lock_manifest();
+        m.status = status;
+        m.error = error;
+        if status == RunStatus::Failed {
+            let running: Vec<String> = m
+                .passes
+                .iter()
+                .filter(|p| p.status == PassStatus::Running)
+                .map(|p| p.name.clone())
+                .collect();
+            for pass in running {
+                m.end_pass(&pass, PassStatus::Failed);
+            }
+        }
+        if keep {
+            m.store(&self.root, true)?;
+            return Ok(Some(self.root.clone()));
+        }
+        // Mark the end first, so a crash during removal leaves an explained directory.
+        m.store(&self.root, false)?;
+        remove_run_files(&self.root, &m, self.created_root)?;
+        Ok(None)
+    }
+}
+
+impl Drop for SpillDir {
+    /// Dropped without `finish` or `fail` (an early return or a panic): a failed run.
+    fn drop(&mut self) {
+        let _ = self.fail(&"run ended without finishing (dropped)");
+    }
+}
+
+/// Letters, digits, `_` and `-` only: names become path components.
+fn check_name(s: &str) -> Result<(), SpillError> {
+    if s.is_empty()
+        || !s
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        return Err(SpillError::BadName(s.to_string()));
+    }
+    Ok(())
+}
+
+/// Prepare an existing user-given directory: empty is fine, a dead run's leftovers are cleaned,
+/// a live run or foreign files are refused.
+fn take_over(dir: &Path) -> Result<Option<String>, SpillError> {
+    let has_manifest = dir.join(MANIFEST_FILE).exists();
+    if !has_manifest {
+        let mut entries = fs::read_dir(dir).map_err(|e| SpillError::io(dir, "read", e))?;
+        return match entries.next() {
+            None => Ok(None),
+            Some(_) => Err(SpillError::NotEmpty {
+                dir: dir.to_path_buf(),
+            }),
+        };
+    }
+    let old = Manifest::load(dir)?;
+    if old.status == RunStatus::InProgress && old.owner.is_alive() {
+        return Err(SpillError::InUse {
+            dir: dir.to_path_buf(),
+            pid: old.owner.pid,
+        });
+    }
+    remove_run_files(dir, &old, false)?;
+    let how = match old.status {
+        RunStatus::InProgress => "interrupted",
+        RunStatus::Finished => "finished",
+        RunStatus::Failed => "failed",
+    };
+    Ok(Some(format!(
+        "removed {} files of an earlier {how} run ({}) from {}",
+        old.segments.len(),
+        old.run_id,
+        dir.display()
+    )))
+}
+
+/// Remove what a run wrote: the whole dir if the run created it, otherwise only the recorded
+/// segments, partial temp files, emptied pass dirs and the manifest.
+fn remove_run_files(root: &Path, manifest: &Manifest, remove_root: bool) -> Result<(), SpillError> {
+    if remove_root {
+        return fs::remove_dir_all(root).map_err(|e| SpillError::io(root, "remove", e));
+    }
+    let mut dirs = std::collections::BTreeSet::new();
+    for seg in &manifest.segments {
+        let path = root.join(&seg.file);
+        match fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(SpillError::io(&path, "remove segment", e)),
+        }
+        if let Some(parent) = path.parent() {
+            dirs.insert(parent.to_path_buf());
+        }
+    }
+    for pass in &manifest.passes {
+        dirs.insert(root.join(&pass.name));
+    }
+    for dir in dirs.into_iter().filter(|d| d != root) {
+        if let Ok(entries) = fs::read_dir(&dir) {
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if name.starts_with('.') && name.contains(".tmp-") {
+                    let _ = fs::remove_file(entry.path());
+                }
+            }
+        }
+        let _ = fs::remove_dir(&dir); // only if empty
+    }
+    let manifest_path = root.join(MANIFEST_FILE);
+    match fs::remove_file(&manifest_path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(SpillError::io(&manifest_path, "remove manifest", e)),
+    }
+}

@@ -1,0 +1,315 @@
+use std::fs;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use formats::{
+    FormatError, Manifest, RunState, RunStatus, SegmentData, SegmentMeta, inspect_spill_dir,
+};
+use pipeline::spill::{FsKind, filesystem_kind};
+use pipeline::{BoxError, ChunkDescriptor, Graph, Keep, SpillDir, SpillError, SpillOptions};
+
+static N: AtomicU32 = AtomicU32::new(0);
+
+/// A path (not yet created) on the real disk under Cargo's target tmp dir.
+fn fresh_path(name: &str) -> PathBuf {
+    let p = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "spill-{name}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = fs::remove_dir_all(&p);
+    p
+}
+
+fn options(dir: &PathBuf, keep: Keep) -> SpillOptions {
+    SpillOptions {
+        dir: Some(dir.clone()),
+        keep,
+        verify_segments: true,
+    }
+}
+
+fn write_chunk(spill: &SpillDir, chunk: u64, rows: usize) -> ChunkDescriptor {
+    let col: Vec<u64> = (0..rows as u64).map(|r| r * 3 + chunk).collect();
+    let meta = SegmentMeta::new("cpu", chunk, "main", "trace");
+    let seg = spill
+        .write_segment(&meta, SegmentData::Columns(&[&col, &col]))
+        .unwrap();
+    ChunkDescriptor::new("cpu", 0, chunk, rows as u64, "main").with_segment(seg)
+}
+
+#[test]
+fn segments_are_recorded_and_the_dir_is_removed_on_success() {
+    let dir = fresh_path("success");
+    let spill = SpillDir::create(&options(&dir, Keep::Never)).unwrap();
+    assert!(spill.warnings().is_empty(), "{:?}", spill.warnings());
+    spill.begin_pass("main").unwrap();
+    let d = write_chunk(&spill, 2, 100);
+    assert_eq!(
+        d.segments[0].path.as_ref(),
+        dir.join("main/cpu-000002.trace.arrow")
+    );
+    let seg = spill.open_segment(d.segment("trace").unwrap()).unwrap();
+    assert_eq!(seg.column(1).unwrap()[99], 99 * 3 + 2);
+    spill.end_pass("main").unwrap();
+
+    let m = Manifest::load(&dir).unwrap();
+    assert_eq!(m.status, RunStatus::InProgress);
+    assert_eq!(m.segments.len(), 1);
+    assert_eq!(m.segments[0].rows, 100);
+    assert_eq!(spill.bytes_written(), m.segments[0].bytes);
+
+    assert_eq!(spill.finish().unwrap(), None);
+    assert!(!dir.exists(), "spill dir not removed");
+}
+
+#[test]
+fn keep_policies() {
+    // Kept on success when asked; inspect explains it.
+    let dir = fresh_path("keep");
+    let spill = SpillDir::create(&options(&dir, Keep::Always)).unwrap();
+    spill.begin_pass("main").unwrap();
+    write_chunk(&spill, 0, 10);
+    spill.end_pass("main").unwrap();
+    assert_eq!(spill.finish().unwrap(), Some(dir.clone()));
+    drop(spill);
+    let report = inspect_spill_dir(&dir, true).unwrap();
+    assert_eq!(report.state, RunState::Finished);
+    assert!(report.all_segments_ok());
+    fs::remove_dir_all(&dir).unwrap();
+
+    // Kept on error with the error recorded; the running pass is marked failed.
+    let dir = fresh_path("keep-on-error");
+    let spill = SpillDir::create(&options(&dir, Keep::OnError)).unwrap();
+    spill.begin_pass("main").unwrap();
+    write_chunk(&spill, 0, 10);
+    spill
+        .fail(&"stage `lde` failed at chunk cpu#0: boom")
+        .unwrap();
+    drop(spill);
+    let report = inspect_spill_dir(&dir, false).unwrap();
+    assert!(matches!(&report.state, RunState::Failed { error: Some(e) } if e.contains("cpu#0")));
+    assert!(report.to_string().contains("main (failed)"), "{report}");
+    fs::remove_dir_all(&dir).unwrap();
+
+    // Removed on error by default, also when dropped without finish/fail (early return, panic).
+    let dir = fresh_path("drop");
+    let spill = SpillDir::create(&options(&dir, Keep::Never)).unwrap();
+    write_chunk(&spill, 0, 10);
+    drop(spill);
+    assert!(!dir.exists());
+
+    // Dropped with keep-on-error: kept and marked failed.
+    let dir = fresh_path("drop-keep");
+    let spill = SpillDir::create(&options(&dir, Keep::OnError)).unwrap();
+    drop(spill);
+    let m = Manifest::load(&dir).unwrap();
+    assert_eq!(m.status, RunStatus::Failed);
+    assert!(m.error.unwrap().contains("dropped"));
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn an_interrupted_run_is_detected_and_cleaned_by_the_next_run() {
+    let dir = fresh_path("crash");
+    let spill = SpillDir::create(&options(&dir, Keep::Never)).unwrap();
+    spill.begin_pass("main").unwrap();
+    write_chunk(&spill, 0, 10);
+    write_chunk(&spill, 1, 10);
+    std::mem::forget(spill); // as if the process died here
+
+    // Same process, still alive: running, and a second run may not take the dir.
+    assert!(matches!(
+        inspect_spill_dir(&dir, false).unwrap().state,
+        RunState::Running { .. }
+    ));
+    let err = SpillDir::create(&options(&dir, Keep::Never)).unwrap_err();
+    assert!(matches!(err, SpillError::InUse { .. }), "{err}");
+
+    // Pretend the owner died: give the manifest a dead pid.
+    let mut child = Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    let mut m = Manifest::load(&dir).unwrap();
+    m.owner.pid = dead;
+    m.store(&dir, true).unwrap();
+    let report = inspect_spill_dir(&dir, true).unwrap();
+    assert_eq!(report.state, RunState::Interrupted { pid: dead });
+    assert!(report.all_segments_ok());
+    println!("{report}");
+
+    let spill = SpillDir::create(&options(&dir, Keep::Never)).unwrap();
+    assert!(
+        spill
+            .warnings()
+            .iter()
+            .any(|w| w.contains("removed 2 files of an earlier interrupted run")),
+        "{:?}",
+        spill.warnings()
+    );
+    assert!(!dir.join("main/cpu-000000.trace.arrow").exists());
+    spill.finish().unwrap();
+    // The user gave an existing directory: it stays, emptied.
+    assert_eq!(fs::read_dir(&dir).unwrap().count(), 0);
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn refuses_foreign_directories_and_bad_names() {
+    let dir = fresh_path("foreign");
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join("thesis.tex"), "precious").unwrap();
+    let err = SpillDir::create(&options(&dir, Keep::Never)).unwrap_err();
+    assert!(matches!(err, SpillError::NotEmpty { .. }), "{err}");
+    assert_eq!(
+        fs::read_to_string(dir.join("thesis.tex")).unwrap(),
+        "precious"
+    );
+    fs::remove_dir_all(&dir).unwrap();
+
+    let dir = fresh_path("names");
+    let spill = SpillDir::create(&options(&dir, Keep::Never)).unwrap();
+    let col = [1u64, 2];
+    let err = spill
+        .write_segment(
+            &SegmentMeta::new("../etc", 0, "main", "trace"),
+            SegmentData::Columns(&[&col]),
+        )
+        .unwrap_err();
+    assert!(matches!(err, SpillError::BadName(_)), "{err}");
+}
+
+#[test]
+fn default_dir_is_on_disk_and_removed() {
+    let spill = SpillDir::create(&SpillOptions::default()).unwrap();
+    let path = spill.path().to_path_buf();
+    assert!(
+        path.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("stark-pipe-")
+    );
+    if filesystem_kind(std::path::Path::new("/tmp")).unwrap() == FsKind::Disk {
+        assert_eq!(spill.filesystem(), Some(FsKind::Disk));
+    }
+    println!(
+        "default spill dir: {} ({:?}), warnings {:?}",
+        path.display(),
+        spill.filesystem(),
+        spill.warnings()
+    );
+    write_chunk(&spill, 0, 8);
+    spill.finish().unwrap();
+    assert!(!path.exists());
+}
+
+#[test]
+fn corrupt_segment_is_caught_with_verify_segments() {
+    let dir = fresh_path("verify");
+    let spill = SpillDir::create(&options(&dir, Keep::Never)).unwrap();
+    let d = write_chunk(&spill, 0, 1000);
+    let seg = d.segment("trace").unwrap();
+    let mut bytes = fs::read(&seg.path).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 1;
+    fs::write(&seg.path, &bytes).unwrap();
+    let err = spill.open_segment(seg).unwrap_err();
+    assert!(
+        err.to_string().contains("checksum mismatch")
+            && err.to_string().contains("cpu-000000.trace.arrow"),
+        "{err}"
+    );
+    let err = d.open("lde", false).unwrap_err();
+    assert_eq!(err.to_string(), "chunk cpu#0 has no `lde` segment");
+}
+
+struct Mount(PathBuf);
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn tmpfs_is_warned_about_and_a_full_disk_is_a_clear_error() {
+    let mnt = fresh_path("tmpfs");
+    fs::create_dir_all(&mnt).unwrap();
+    let ok = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+        .arg(&mnt)
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        eprintln!("SKIPPED tmpfs/ENOSPC spill test: cannot mount a 1 MiB tmpfs (needs root)");
+        return;
+    }
+    let _guard = Mount(mnt.clone());
+    assert_eq!(filesystem_kind(&mnt).unwrap(), FsKind::Memory("tmpfs"));
+    let dir = mnt.join("spill");
+    let spill = SpillDir::create(&options(&dir, Keep::Always)).unwrap();
+    assert!(
+        spill.warnings().iter().any(|w| w.contains("tmpfs")),
+        "{:?}",
+        spill.warnings()
+    );
+    spill.begin_pass("main").unwrap();
+    write_chunk(&spill, 0, 1000);
+    let big: Vec<u64> = vec![7; 1 << 17]; // 1 MiB: cannot fit
+    let err = spill
+        .write_segment(
+            &SegmentMeta::new("cpu", 1, "main", "trace"),
+            SegmentData::Columns(&[&big]),
+        )
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        matches!(err, SpillError::Format(FormatError::NoSpace { .. })),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("no space left") && msg.contains("main/cpu-000001.trace.arrow"),
+        "{msg}"
+    );
+    spill.fail(&msg).unwrap();
+    // The spill dir stays consistent: the manifest lists only the complete segment.
+    let report = inspect_spill_dir(&dir, true).unwrap();
+    assert_eq!(report.segments.len(), 1);
+    assert!(report.all_segments_ok() && report.partial_files.is_empty());
+    assert!(!dir.join("main/cpu-000001.trace.arrow").exists());
+}
+
+#[test]
+fn stages_pass_descriptors_of_spilled_segments() {
+    let dir = fresh_path("graph");
+    let spill = Arc::new(SpillDir::create(&options(&dir, Keep::Never)).unwrap());
+    spill.begin_pass("main").unwrap();
+    let mut g = Graph::new(2);
+    let chunks = g.source_iter(
+        "execute",
+        (0..8u64).map(|c| ChunkDescriptor::new("cpu", 0, c, 4096, "main")),
+    );
+    let sp = spill.clone();
+    let traced = g.map("tracegen", chunks, move |d: ChunkDescriptor| {
+        let col: Vec<u64> = (0..d.rows).map(|r| r + d.chunk).collect();
+        let meta = SegmentMeta::new(&*d.table, d.chunk, "main", "trace");
+        let seg = sp.write_segment(&meta, SegmentData::Columns(&[&col]))?;
+        Ok::<_, BoxError>(d.with_segment(seg))
+    });
+    let sums = g.map("sum", traced, |d: ChunkDescriptor| {
+        use rayon::prelude::*;
+        let seg = d.open("trace", true)?;
+        let s: u64 = seg.column(0)?.par_iter().sum();
+        Ok::<_, BoxError>((d, s))
+    });
+    let out = g.collect("commit", sums).unwrap();
+    for (c, (d, s)) in out.iter().enumerate() {
+        assert_eq!(d.chunk, c as u64);
+        assert_eq!(*s, 4095 * 4096 / 2 + 4096 * c as u64);
+    }
+    spill.end_pass("main").unwrap();
+    assert_eq!(spill.manifest().segments.len(), 8);
+    spill.finish().unwrap();
+    assert!(!dir.exists());
+}
