@@ -1,3 +1,86 @@
-//! Proof-system math: Goldilocks and its extension, NTT/LDE, Merkle trees, the Fiat-Shamir
-//! transcript, the AIR trait, LogUp, FRI and the verifier. No file I/O and no threads of its own
-//! beyond rayon: callers drive the prover one chunk at a time.
+//! Proof-system math for stark-pipe: Goldilocks and its quadratic extension, coset LDE, BLAKE3
+//! Merkle trees and Fiat-Shamir, the AIR interface with LogUp buses, DEEP, mixed-height FRI and
+//! the verifier. No file I/O and no threads of its own beyond rayon: callers drive the prover
+//! one instance (chunk) at a time through [`prover`], or call [`prove`] for everything in memory.
+//!
+//! # Protocol
+//! Tables have one or more instances, each with its own power-of-two height n, LDE of size
+//! n * blowup on the coset 7 * <w>, and its own Merkle trees (main, aux, quotient, and
+//! preprocessed columns recomputed by the verifier). Instances are linked only by LogUp buses
+//! and by the single transcript. The transcript schedule ([`protocol`]) is:
+//!
+//! 1. params, statement digest, public bus terms, table constraint digests, instance shapes;
+//! 2. **main**: every main root, canonical order (table, chunk) => LogUp challenges (gamma, a);
+//! 3. **aux**: every aux root and claimed partial sum => composition challenge;
+//! 4. **quotient**: every quotient root => OOD point z;
+//! 5. **ood**: every instance's column values at z and z*w_n => DEEP challenge beta;
+//! 6. **deep + fri**: one DEEP codeword per distinct height, folded by mixed-height FRI (each
+//!    layer root absorbed before its fold challenge; final constant absorbed);
+//! 7. grinding nonce => query positions; **open**: rows + Merkle paths per query and instance.
+//!
+//! # Pass structure and its soundness
+//! We keep one global barrier per pass (no per-chunk transcript forks). Every instance's
+//! commitment of a pass is absorbed, in canonical order, before the challenge that pass's
+//! successors depend on is drawn, so this is exactly a standard multi-table STARK whose
+//! "table list" happens to contain many chunks; the chunking only changes *where* the prover
+//! computes, not what the transcript contains. Concretely:
+//! - LogUp: gamma and a are drawn after **all** main roots are fixed. If the multiset of sends
+//!   and receives (with public terms) does not balance, the rational function
+//!   sum m_i / (X - fp_i(a)) is nonzero and, by Schwartz-Zippel over the extension field, its
+//!   value at a random gamma is zero with probability <= (total interactions) / |EF|; the tuple
+//!   compression to fp(a) collides with probability <= (max tuple length) / |EF| per pair.
+//!   Each aux column is pinned row by row to its fractions by degree-<=3 constraints, and each
+//!   running sum to its claimed value by first/transition/last constraints, so the claimed
+//!   partial sums are the true ones unless the quotient check below fails.
+//! - Composition: alpha is drawn after all aux roots and claimed sums, so a violated constraint
+//!   survives the random linear combination with probability <= (#constraints) / |EF|.
+//! - OOD: z is drawn after all quotient roots; a false identity C(z) = Q(z) Z_H(z) for a
+//!   committed (close to) low-degree Q holds with probability <= (degree) / |EF| per instance.
+//! - DEEP: beta is drawn after all OOD values; a wrong OOD value leaves a pole in the DEEP
+//!   quotient unless the beta-combination cancels it (probability <= #columns / |EF|).
+//! - FRI batches the per-height DEEP words; each smaller word enters with weight beta_l^2 at
+//!   the layer of its size (see [`fri`]). Query soundness follows the ethSTARK conjecture,
+//!   estimated by [`ProofParams::conjectured_security_bits`].
+//!
+//! Because nothing is drawn between two instances of the same pass, the per-instance steps of
+//! one pass can run in any order and on any thread; only the absorption order is canonical,
+//! which makes proofs byte-identical for any thread count. The DEEP accumulator assigns each
+//! instance's coefficients from fixed offsets, so it too is order-independent.
+//! (A per-chunk transcript fork, as sketched in DESIGN.md "Fewer passes", would let aux,
+//! quotient, OOD and DEEP run in one visit per chunk; it is sound only if each fork is seeded
+//! with a state that already binds every main root and the global LogUp challenges, and the
+//! final FRI batching challenge binds every fork's outputs. We do not use it here.)
+//!
+//! # Memory per step (one instance of height n, blowup b, w main columns)
+//! main: trace + LDE (n*b*w base) + tree; aux: the aux trace and its LDE; quotient: the LDEs
+//! read + n*qf extension values; ood: reads n rows of each LDE; deep: one extension codeword
+//! per distinct height (< 2 x max height x b in total); fri: the codeword layers (< 2x the
+//! largest codeword); open: one row per tree per query.
+
+pub mod air;
+pub mod constraints;
+pub mod domain;
+pub mod field;
+pub mod fri;
+pub mod merkle;
+pub mod params;
+pub mod proof;
+pub mod protocol;
+mod prove;
+pub mod prover;
+pub mod transcript;
+pub mod verifier;
+
+pub use air::{Air, AirBuilder, BusTerm, Expr, When};
+pub use constraints::{AirError, Table, compile, compile_all};
+pub use field::{EF, F};
+pub use merkle::Digest;
+pub use p3_matrix::dense::RowMajorMatrix;
+pub use params::{ProofParams, VerifierParams};
+pub use proof::{DecodeError, Proof, ProofSummary};
+pub use protocol::PublicInputs;
+pub use prove::{InstanceTrace, prove};
+#[doc(hidden)]
+pub use prove::{Tamper, prove_with_tamper};
+pub use prover::ProveError;
+pub use verifier::{Verified, VerifyError, verify};

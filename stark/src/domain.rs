@@ -1,0 +1,142 @@
+//! Evaluation domains and the low-degree extension.
+//!
+//! A trace of height n = 2^k lives on the subgroup H = <w_n>. Its LDE lives on the coset
+//! s * <w_N> with N = n * blowup and s = the field generator (7), so the LDE never touches H.
+//! LDE matrices are stored in **bit-reversed row order**, exactly as p3-dft produces them:
+//! row j holds the point s * w_N^rev(j). Two facts follow and are used throughout:
+//! - rows 2i and 2i+1 hold x and -x (what a FRI fold pairs);
+//! - the first M rows (M | N) are the coset s * <w_M> in bit-reversed order, so the quotient
+//!   domain and the points used for OOD interpolation are prefixes of the committed LDE.
+
+use std::sync::OnceLock;
+
+use p3_dft::{Radix2DitParallel, TwoAdicSubgroupDft};
+use p3_matrix::bitrev::BitReversibleMatrix;
+use p3_matrix::dense::RowMajorMatrix;
+use rayon::prelude::*;
+
+use crate::field::{
+    EF, F, Field, PrimeCharacteristicRing, TwoAdicField, batch_inverse, reverse_bits,
+};
+
+/// Largest supported log2 LDE size (Goldilocks two-adicity is 32).
+pub const MAX_LOG_LDE: usize = 32;
+
+/// The coset shift of every LDE domain.
+pub fn lde_shift() -> F {
+    F::GENERATOR
+}
+
+/// The shared DFT engine: its twiddle caches persist across calls.
+pub fn dft() -> &'static Radix2DitParallel<F> {
+    static DFT: OnceLock<Radix2DitParallel<F>> = OnceLock::new();
+    DFT.get_or_init(Radix2DitParallel::default)
+}
+
+/// Low-degree extension of a trace (rows = trace-domain evaluations, natural order) onto
+/// the coset of size height << log_blowup, in bit-reversed row order.
+pub fn lde(trace: RowMajorMatrix<F>, log_blowup: usize) -> RowMajorMatrix<F> {
+    dft()
+        .coset_lde_batch(trace, log_blowup, lde_shift())
+        .bit_reverse_rows()
+}
+
+/// Evaluates polynomials given by coefficient columns (natural order, height <= 2^log_n) on the
+/// LDE coset of size 2^log_n, in bit-reversed row order.
+pub fn coeffs_to_lde(mut coeffs: RowMajorMatrix<F>, log_n: usize) -> RowMajorMatrix<F> {
+    let width = coeffs.width;
+    coeffs.values.resize(width << log_n, F::ZERO);
+    dft()
+        .coset_dft_batch(coeffs, lde_shift())
+        .bit_reverse_rows()
+}
+
+/// The point of row `row` of a bit-reversed LDE of size 2^log_n.
+pub fn lde_point(log_n: usize, row: usize) -> F {
+    lde_shift() * F::two_adic_generator(log_n).exp_u64(reverse_bits(row, log_n) as u64)
+}
+
+/// All points of a bit-reversed LDE domain of size 2^log_n (shift * w^rev(j)).
+pub fn lde_points(log_n: usize) -> Vec<F> {
+    let mut pts = crate::field::coset_points(log_n, lde_shift());
+    crate::field::bit_reverse_in_place(&mut pts);
+    pts
+}
+
+/// Evaluates, at each point of `points`, the polynomials of degree < n = 2^log_n whose values on
+/// s * <w_n> are the first n rows of the bit-reversed LDE `lde` (barycentric formula).
+/// Returns `out[p][c]` = column c at point p. `None` if a point lies on the domain.
+pub fn eval_at_points(
+    lde: &RowMajorMatrix<F>,
+    log_n: usize,
+    points: &[EF],
+) -> Option<Vec<Vec<EF>>> {
+    let n = 1usize << log_n;
+    let width = lde.width;
+    if width == 0 {
+        return Some(vec![Vec::new(); points.len()]);
+    }
+    let xs = lde_points(log_n);
+    let s_n = lde_shift().exp_power_of_2(log_n);
+    let n_inv = F::from_u64(n as u64).inverse();
+    let rows = &lde.values[..n * width];
+    points
+        .iter()
+        .map(|&z| {
+            let diffs: Vec<EF> = xs.par_iter().map(|&x| z - x).collect();
+            let inv = batch_inverse(&diffs)?;
+            let weights: Vec<EF> = inv
+                .par_iter()
+                .zip(xs.par_iter())
+                .map(|(i, &x)| *i * x)
+                .collect();
+            const CHUNK: usize = 1024;
+            let sums = rows
+                .par_chunks(width * CHUNK)
+                .zip(weights.par_chunks(CHUNK))
+                .map(|(block, w)| {
+                    let mut acc = vec![EF::ZERO; width];
+                    for (row, &wj) in block.chunks_exact(width).zip(w) {
+                        for (a, &v) in acc.iter_mut().zip(row) {
+                            *a += wj * v;
+                        }
+                    }
+                    acc
+                })
+                .reduce(
+                    || vec![EF::ZERO; width],
+                    |mut a, b| {
+                        a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+                        a
+                    },
+                );
+            // L_j(z) = (z^n - s^n) * x_j / (n * s^n * (z - x_j))
+            let scale = (z.exp_power_of_2(log_n) - s_n) * (n_inv * s_n.inverse());
+            Some(sums.into_iter().map(|v| v * scale).collect())
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::field::ext;
+
+    #[test]
+    fn lde_prefix_and_barycentric() {
+        // p(x) = 3 + 2x + x^3 over n = 8.
+        let log_n = 3;
+        let n = 8;
+        let p = |x: F| F::new(3) + x.double() + x.cube();
+        let g = F::two_adic_generator(log_n);
+        let trace: Vec<F> = (0..n).map(|i| p(g.exp_u64(i as u64))).collect();
+        let l = lde(RowMajorMatrix::new(trace, 1), 1);
+        for j in 0..16 {
+            assert_eq!(l.values[j], p(lde_point(4, j)));
+        }
+        let z = ext(F::new(11), F::new(5));
+        let v = eval_at_points(&l, log_n, &[z]).unwrap();
+        let expect = EF::from(F::new(3)) + z.double() + z.cube();
+        assert_eq!(v[0][0], expect);
+    }
+}

@@ -1,0 +1,125 @@
+//! FRI with folding factor 2 over mixed heights.
+//!
+//! The largest DEEP codeword starts the fold; after each fold, the DEEP codeword of the
+//! matching smaller height (if any) joins with weight beta_l^2. Codewords are in bit-reversed
+//! order, so a layer's Merkle leaf is the adjacent pair (x, -x). Folding ends at size blowup,
+//! where an honest word is constant: that constant is sent in clear.
+//!
+//! A word that is a degree-<d polynomial evaluated on the coset g*D is also a degree-<d
+//! polynomial on g^(2^l)*D (substitute y -> y * g^(1 - 2^l)), so adding it to the folded word
+//! index by index keeps the degree bound; the verifier evaluates each DEEP term at its own
+//! point and each fold at the folded coset's point.
+
+use std::collections::BTreeMap;
+
+use rayon::prelude::*;
+
+use crate::domain::lde_shift;
+use crate::field::{
+    EF, F, Field, PrimeCharacteristicRing, TwoAdicField, batch_inverse, bit_reverse_in_place,
+    coords,
+};
+use crate::merkle::{Digest, MerkleTree, hash_row};
+use crate::proof::FriStep;
+use crate::transcript::Transcript;
+
+/// The prover's FRI layers, kept for the query phase.
+pub struct FriProver {
+    /// Each committed layer's codeword and tree.
+    pub layers: Vec<(Vec<EF>, MerkleTree)>,
+    pub roots: Vec<Digest>,
+    pub final_value: EF,
+}
+
+/// Leaf hash of a pair (x, -x).
+pub fn pair_leaf(pair: &[EF; 2]) -> Digest {
+    let [a, b] = coords(pair[0]);
+    let [c, d] = coords(pair[1]);
+    hash_row(&[a, b, c, d])
+}
+
+/// x for leaf i of a layer of size 2^log_s at fold level l (coset shift g^(2^l)).
+pub fn fold_point(log_s: usize, level: usize, i: usize) -> F {
+    let shift = lde_shift().exp_power_of_2(level);
+    shift * F::two_adic_generator(log_s).exp_u64(crate::field::reverse_bits(i, log_s - 1) as u64)
+}
+
+/// One fold: f'(x^2) = (f(x) + f(-x))/2 + beta (f(x) - f(-x)) / (2x).
+#[inline]
+pub fn fold_pair(pair: &[EF; 2], beta: EF, inv_x: F) -> EF {
+    let (e, o) = (pair[0], pair[1]);
+    let half = F::TWO.inverse();
+    ((e + o) + beta * (e - o) * inv_x) * half
+}
+
+/// Commits all layers (absorbing each root, drawing each beta) and absorbs the final value.
+/// `codewords` maps log2 size to the DEEP codeword of that height.
+pub fn prove(
+    mut codewords: BTreeMap<usize, Vec<EF>>,
+    t: &mut Transcript,
+    log_blowup: usize,
+) -> FriProver {
+    let (mut log_s, mut cur) = codewords.pop_last().expect("at least one instance");
+    let mut layers = Vec::new();
+    let mut roots = Vec::new();
+    let mut level = 0;
+    while log_s > log_blowup {
+        let leaves: Vec<Digest> = cur
+            .par_chunks_exact(2)
+            .map(|p| pair_leaf(&[p[0], p[1]]))
+            .collect();
+        let tree = MerkleTree::from_leaves(leaves);
+        t.absorb_digest(b"fri root", &tree.root());
+        roots.push(tree.root());
+        let beta = t.challenge_ext(b"fri fold");
+        // x_i = shift^(2^level) * w_S^rev(i) for i < S/2.
+        let half = 1usize << (log_s - 1);
+        let shift = lde_shift().exp_power_of_2(level);
+        let mut xs = crate::field::geometric(shift, F::two_adic_generator(log_s), half);
+        bit_reverse_in_place(&mut xs);
+        let inv = batch_inverse(&xs).expect("coset points are nonzero");
+        let mut next: Vec<EF> = cur
+            .par_chunks_exact(2)
+            .zip(inv.par_iter())
+            .map(|(p, ix)| fold_pair(&[p[0], p[1]], beta, *ix))
+            .collect();
+        debug_assert_eq!(next.len(), half);
+        log_s -= 1;
+        level += 1;
+        if let Some((&l, _)) = codewords.last_key_value() {
+            if l == log_s {
+                let d = codewords.pop_last().unwrap().1;
+                let b2 = beta.square();
+                next.par_iter_mut()
+                    .zip(d.par_iter())
+                    .for_each(|(a, v)| *a += b2 * *v);
+            }
+        }
+        layers.push((cur, tree));
+        cur = next;
+    }
+    let final_value = cur[0];
+    t.absorb_ext(b"fri final", &[final_value]);
+    FriProver {
+        layers,
+        roots,
+        final_value,
+    }
+}
+
+impl FriProver {
+    /// The pairs and paths a query at position `q` of the largest codeword needs.
+    pub fn open(&self, q: usize) -> Vec<FriStep> {
+        self.layers
+            .iter()
+            .enumerate()
+            .map(|(l, (cw, tree))| {
+                let i = (q >> l) >> 1;
+                FriStep {
+                    pair: [cw[2 * i], cw[2 * i + 1]],
+                    path: tree.path(i),
+                }
+            })
+            .collect()
+    }
+}

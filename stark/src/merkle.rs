@@ -1,0 +1,136 @@
+//! BLAKE3 Merkle trees over the rows of a row-major matrix.
+//!
+//! Leaves hash a row's canonical little-endian bytes under a leaf key; inner nodes hash the two
+//! children under a node key, so a leaf can never be passed off as a node.
+
+use crate::field::{F, canonical};
+use rayon::prelude::*;
+
+/// A 32-byte BLAKE3 digest.
+pub type Digest = [u8; 32];
+
+const LEAF_KEY: &[u8; 32] = b"stark-pipe/v1/merkle/leaf-hash!!";
+const NODE_KEY: &[u8; 32] = b"stark-pipe/v1/merkle/node-hash!!";
+
+/// Hashes one row of base-field values into a leaf digest.
+pub fn hash_row(row: &[F]) -> Digest {
+    let mut buf = Vec::with_capacity(row.len() * 8);
+    hash_row_with(&mut buf, row)
+}
+
+fn hash_row_with(buf: &mut Vec<u8>, row: &[F]) -> Digest {
+    buf.clear();
+    for v in row {
+        buf.extend_from_slice(&canonical(*v).to_le_bytes());
+    }
+    *blake3::keyed_hash(LEAF_KEY, buf).as_bytes()
+}
+
+/// Hashes two children into their parent.
+pub fn hash_node(left: &Digest, right: &Digest) -> Digest {
+    let mut buf = [0u8; 64];
+    buf[..32].copy_from_slice(left);
+    buf[32..].copy_from_slice(right);
+    *blake3::keyed_hash(NODE_KEY, &buf).as_bytes()
+}
+
+/// A full binary tree; `layers[0]` are the leaves, the last layer is the root.
+#[derive(Clone, Debug)]
+pub struct MerkleTree {
+    layers: Vec<Vec<Digest>>,
+}
+
+impl MerkleTree {
+    /// Commits to the rows of a row-major matrix of `width` columns; the row count must be a
+    /// power of two.
+    pub fn from_rows(values: &[F], width: usize) -> Self {
+        assert!(width > 0 && values.len() % width == 0);
+        let leaves: Vec<Digest> = values
+            .par_chunks(width)
+            .with_min_len(256)
+            .map_init(
+                || Vec::with_capacity(width * 8),
+                |buf, row| hash_row_with(buf, row),
+            )
+            .collect();
+        Self::from_leaves(leaves)
+    }
+
+    /// Builds the tree above a power-of-two number of leaf digests.
+    pub fn from_leaves(leaves: Vec<Digest>) -> Self {
+        assert!(leaves.len().is_power_of_two());
+        let mut layers = vec![leaves];
+        while layers.last().unwrap().len() > 1 {
+            let prev = layers.last().unwrap();
+            let next: Vec<Digest> = prev
+                .par_chunks_exact(2)
+                .with_min_len(512)
+                .map(|p| hash_node(&p[0], &p[1]))
+                .collect();
+            layers.push(next);
+        }
+        MerkleTree { layers }
+    }
+
+    pub fn root(&self) -> Digest {
+        self.layers.last().unwrap()[0]
+    }
+
+    /// log2 of the leaf count (= path length).
+    pub fn depth(&self) -> usize {
+        self.layers.len() - 1
+    }
+
+    /// Sibling digests from the leaf up to (excluding) the root.
+    pub fn path(&self, mut index: usize) -> Vec<Digest> {
+        let mut path = Vec::with_capacity(self.depth());
+        for layer in &self.layers[..self.layers.len() - 1] {
+            path.push(layer[index ^ 1]);
+            index >>= 1;
+        }
+        path
+    }
+}
+
+/// Checks that `leaf` sits at `index` under `root`, with a path of exactly `depth` siblings.
+pub fn verify_path(
+    root: &Digest,
+    index: usize,
+    leaf: Digest,
+    path: &[Digest],
+    depth: usize,
+) -> bool {
+    if path.len() != depth || depth >= usize::BITS as usize || (index >> depth) != 0 {
+        return false;
+    }
+    let mut node = leaf;
+    let mut i = index;
+    for sibling in path {
+        node = if i & 1 == 0 {
+            hash_node(&node, sibling)
+        } else {
+            hash_node(sibling, &node)
+        };
+        i >>= 1;
+    }
+    node == *root
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_verify_and_bind() {
+        let values: Vec<F> = (0..64u64).map(F::new).collect();
+        let t = MerkleTree::from_rows(&values, 4);
+        assert_eq!(t.depth(), 4);
+        for i in 0..16 {
+            let leaf = hash_row(&values[i * 4..i * 4 + 4]);
+            let p = t.path(i);
+            assert!(verify_path(&t.root(), i, leaf, &p, 4));
+            assert!(!verify_path(&t.root(), i ^ 1, leaf, &p, 4));
+            assert!(!verify_path(&t.root(), i, leaf, &p[..3], 3));
+        }
+    }
+}

@@ -1,0 +1,87 @@
+//! Protocol parameters and the conjectured security estimate.
+
+/// Parameters chosen by the prover and recorded in every proof header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProofParams {
+    /// log2 of the LDE blowup (rate 2^-log_blowup). Default 1 (blowup 2).
+    pub log_blowup: u8,
+    /// FRI query repetitions.
+    pub num_queries: u16,
+    /// Proof-of-work bits ground before query sampling.
+    pub pow_bits: u8,
+}
+
+impl Default for ProofParams {
+    /// Blowup 2, 84 queries, 16 grinding bits: 100 conjectured bits.
+    fn default() -> Self {
+        ProofParams {
+            log_blowup: 1,
+            num_queries: 84,
+            pow_bits: 16,
+        }
+    }
+}
+
+/// Bounds on what a parameter set may claim.
+pub const MAX_LOG_BLOWUP: u8 = 6;
+pub const MAX_QUERIES: u16 = 1024;
+pub const MAX_POW_BITS: u8 = 40;
+/// Bits of the challenge field (quadratic extension of a 64-bit field).
+pub const EXTENSION_FIELD_BITS: u32 = 128;
+
+impl ProofParams {
+    pub fn blowup(&self) -> usize {
+        1usize << self.log_blowup
+    }
+
+    /// Whether the parameters are in range (checked by both prover and verifier).
+    pub fn validate(&self) -> Result<(), String> {
+        if self.log_blowup == 0 || self.log_blowup > MAX_LOG_BLOWUP {
+            return Err(format!(
+                "log_blowup {} outside 1..={MAX_LOG_BLOWUP}",
+                self.log_blowup
+            ));
+        }
+        if self.num_queries == 0 || self.num_queries > MAX_QUERIES {
+            return Err(format!(
+                "num_queries {} outside 1..={MAX_QUERIES}",
+                self.num_queries
+            ));
+        }
+        if self.pow_bits > MAX_POW_BITS {
+            return Err(format!("pow_bits {} > {MAX_POW_BITS}", self.pow_bits));
+        }
+        Ok(())
+    }
+
+    /// Conjectured security in bits (ethSTARK-style): each query costs a cheating prover
+    /// log2(blowup) bits under the list-decoding conjecture, grinding adds its bits, and the
+    /// total is capped by the challenge field: |EF| / (max LDE size) bounds the chance that
+    /// OOD/DEEP/FRI challenges hit a bad value.
+    pub fn conjectured_security_bits(&self, max_log_lde: u32) -> u32 {
+        let proximity = self.num_queries as u32 * self.log_blowup as u32 + self.pow_bits as u32;
+        let field = EXTENSION_FIELD_BITS.saturating_sub(max_log_lde + 1);
+        proximity.min(field)
+    }
+}
+
+/// What the verifier accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VerifierParams {
+    /// Refuse proofs whose conjectured security is below this. Default 100.
+    pub min_security_bits: u32,
+    /// Largest instance height (log2) accepted; bounds verifier work on preprocessed columns.
+    pub max_log_height: u8,
+    /// Most instances accepted in one proof.
+    pub max_instances: usize,
+}
+
+impl Default for VerifierParams {
+    fn default() -> Self {
+        VerifierParams {
+            min_security_bits: 100,
+            max_log_height: 26,
+            max_instances: 1 << 16,
+        }
+    }
+}

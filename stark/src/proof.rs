@@ -1,0 +1,518 @@
+//! The proof object, its binary format and a human-readable summary.
+//!
+//! # Binary format (version 1)
+//! All integers little-endian; a base element is its canonical u64 (values >= p are rejected);
+//! an extension element is two base elements; a digest is 32 bytes; a vector is a u32 count
+//! followed by its items; an option is a byte 0/1 followed by the item. Nothing is implicit:
+//! every byte is checked on decode and trailing bytes are an error.
+//!
+//! ```text
+//! magic "STKPIPE\0" | version u16 = 1
+//! header:  field u8 (1 = Goldilocks) | extension degree u8 (2) | hash u8 (1 = BLAKE3)
+//!          | log_blowup u8 | num_queries u16 | pow_bits u8 | statement digest [32]
+//! shapes:  vec of (table u32, log_height u8)                  -- canonical (table, chunk) order
+//! commits: main roots vec<digest> | aux vec<option<(root, claimed_sum ext)>>
+//!          | quotient roots vec<digest>
+//! ood:     vec per instance of 7 vec<ext>: main, main_next, prep, prep_next, aux, aux_next, quotient
+//! fri:     layer roots vec<digest> | final value ext | pow nonce u64
+//! queries: vec per query of ( vec per instance of (main row, option prep row, option aux row,
+//!          quotient row), vec per FRI layer of (pair [ext; 2], path vec<digest>) )
+//!          where a row = (vec<base> values, vec<digest> path)
+//! ```
+
+use std::fmt;
+
+use crate::field::{EF, F, canonical, coords, ext, from_canonical};
+use crate::merkle::Digest;
+use crate::params::ProofParams;
+
+pub const MAGIC: &[u8; 8] = b"STKPIPE\0";
+pub const FORMAT_VERSION: u16 = 1;
+pub const FIELD_GOLDILOCKS: u8 = 1;
+pub const HASH_BLAKE3: u8 = 1;
+
+/// One instance (chunk) of a table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InstanceShape {
+    pub table: u32,
+    pub log_height: u8,
+}
+
+/// An instance's aux commitment and the LogUp partial sum it claims.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AuxCommitment {
+    pub root: Digest,
+    pub claimed_sum: EF,
+}
+
+/// Out-of-domain values of every committed base column of one instance, at z and z*w.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InstanceOod {
+    pub main: Vec<EF>,
+    pub main_next: Vec<EF>,
+    pub prep: Vec<EF>,
+    pub prep_next: Vec<EF>,
+    pub aux: Vec<EF>,
+    pub aux_next: Vec<EF>,
+    /// Quotient piece coordinate columns at z (2 per piece).
+    pub quotient: Vec<EF>,
+}
+
+/// A committed row and its Merkle path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RowOpening {
+    pub values: Vec<F>,
+    pub path: Vec<Digest>,
+}
+
+/// One instance's rows at one query.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InstanceOpening {
+    pub main: RowOpening,
+    pub prep: Option<RowOpening>,
+    pub aux: Option<RowOpening>,
+    pub quotient: RowOpening,
+}
+
+/// One FRI layer's pair (x, -x) at one query.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FriStep {
+    pub pair: [EF; 2],
+    pub path: Vec<Digest>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueryProof {
+    pub instances: Vec<InstanceOpening>,
+    pub fri: Vec<FriStep>,
+}
+
+/// A complete proof.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Proof {
+    pub params: ProofParams,
+    pub statement: Digest,
+    pub instances: Vec<InstanceShape>,
+    pub main_roots: Vec<Digest>,
+    pub aux: Vec<Option<AuxCommitment>>,
+    pub quotient_roots: Vec<Digest>,
+    pub ood: Vec<InstanceOod>,
+    pub fri_roots: Vec<Digest>,
+    pub fri_final: EF,
+    pub pow_nonce: u64,
+    pub queries: Vec<QueryProof>,
+}
+
+/// Why bytes are not a well-formed proof.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum DecodeError {
+    #[error("not a stark-pipe proof (bad magic)")]
+    BadMagic,
+    #[error("unsupported proof format version {0}")]
+    Version(u16),
+    #[error("unsupported {what}: {value}")]
+    Unsupported { what: &'static str, value: u64 },
+    #[error("proof truncated")]
+    Truncated,
+    #[error("length {0} does not fit the remaining bytes")]
+    BadLength(u64),
+    #[error("non-canonical field element")]
+    NonCanonical,
+    #[error("invalid flag byte {0}")]
+    BadFlag(u8),
+    #[error("{0} trailing bytes")]
+    Trailing(usize),
+}
+
+struct Writer(Vec<u8>);
+
+impl Writer {
+    fn u8(&mut self, v: u8) {
+        self.0.push(v);
+    }
+    fn u16(&mut self, v: u16) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn u32(&mut self, v: u32) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn u64(&mut self, v: u64) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn len(&mut self, n: usize) {
+        self.u32(u32::try_from(n).expect("vector longer than u32::MAX"));
+    }
+    fn base(&mut self, v: F) {
+        self.u64(canonical(v));
+    }
+    fn ext(&mut self, v: EF) {
+        coords(v).into_iter().for_each(|c| self.base(c));
+    }
+    fn digest(&mut self, d: &Digest) {
+        self.0.extend_from_slice(d);
+    }
+    fn exts(&mut self, v: &[EF]) {
+        self.len(v.len());
+        v.iter().for_each(|x| self.ext(*x));
+    }
+    fn digests(&mut self, v: &[Digest]) {
+        self.len(v.len());
+        v.iter().for_each(|x| self.digest(x));
+    }
+    fn row(&mut self, r: &RowOpening) {
+        self.len(r.values.len());
+        r.values.iter().for_each(|x| self.base(*x));
+        self.digests(&r.path);
+    }
+    fn opt_row(&mut self, r: &Option<RowOpening>) {
+        match r {
+            None => self.u8(0),
+            Some(r) => {
+                self.u8(1);
+                self.row(r);
+            }
+        }
+    }
+}
+
+struct Reader<'a> {
+    b: &'a [u8],
+}
+
+type R<T> = Result<T, DecodeError>;
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> R<&'a [u8]> {
+        if self.b.len() < n {
+            return Err(DecodeError::Truncated);
+        }
+        let (h, t) = self.b.split_at(n);
+        self.b = t;
+        Ok(h)
+    }
+    fn u8(&mut self) -> R<u8> {
+        Ok(self.take(1)?[0])
+    }
+    fn u16(&mut self) -> R<u16> {
+        Ok(u16::from_le_bytes(self.take(2)?.try_into().unwrap()))
+    }
+    fn u32(&mut self) -> R<u32> {
+        Ok(u32::from_le_bytes(self.take(4)?.try_into().unwrap()))
+    }
+    fn u64(&mut self) -> R<u64> {
+        Ok(u64::from_le_bytes(self.take(8)?.try_into().unwrap()))
+    }
+    /// A count whose items take at least `min_item` bytes each: capped by the bytes left, so a
+    /// forged count can never trigger a large allocation.
+    fn len(&mut self, min_item: usize) -> R<usize> {
+        let n = self.u32()? as u64;
+        if n.saturating_mul(min_item.max(1) as u64) > self.b.len() as u64 {
+            return Err(DecodeError::BadLength(n));
+        }
+        Ok(n as usize)
+    }
+    fn flag(&mut self) -> R<bool> {
+        match self.u8()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            f => Err(DecodeError::BadFlag(f)),
+        }
+    }
+    fn base(&mut self) -> R<F> {
+        from_canonical(self.u64()?).ok_or(DecodeError::NonCanonical)
+    }
+    fn ext(&mut self) -> R<EF> {
+        Ok(ext(self.base()?, self.base()?))
+    }
+    fn digest(&mut self) -> R<Digest> {
+        Ok(self.take(32)?.try_into().unwrap())
+    }
+    fn vec<T>(&mut self, min_item: usize, mut f: impl FnMut(&mut Self) -> R<T>) -> R<Vec<T>> {
+        let n = self.len(min_item)?;
+        (0..n).map(|_| f(self)).collect()
+    }
+    fn exts(&mut self) -> R<Vec<EF>> {
+        self.vec(16, |r| r.ext())
+    }
+    fn digests(&mut self) -> R<Vec<Digest>> {
+        self.vec(32, |r| r.digest())
+    }
+    fn row(&mut self) -> R<RowOpening> {
+        Ok(RowOpening {
+            values: self.vec(8, |r| r.base())?,
+            path: self.digests()?,
+        })
+    }
+    fn opt_row(&mut self) -> R<Option<RowOpening>> {
+        Ok(if self.flag()? {
+            Some(self.row()?)
+        } else {
+            None
+        })
+    }
+}
+
+impl Proof {
+    /// Serializes the proof (format above).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut w = Writer(Vec::new());
+        w.0.extend_from_slice(MAGIC);
+        w.u16(FORMAT_VERSION);
+        w.u8(FIELD_GOLDILOCKS);
+        w.u8(crate::field::EXT_DEGREE as u8);
+        w.u8(HASH_BLAKE3);
+        w.u8(self.params.log_blowup);
+        w.u16(self.params.num_queries);
+        w.u8(self.params.pow_bits);
+        w.digest(&self.statement);
+        w.len(self.instances.len());
+        for s in &self.instances {
+            w.u32(s.table);
+            w.u8(s.log_height);
+        }
+        w.digests(&self.main_roots);
+        w.len(self.aux.len());
+        for a in &self.aux {
+            match a {
+                None => w.u8(0),
+                Some(a) => {
+                    w.u8(1);
+                    w.digest(&a.root);
+                    w.ext(a.claimed_sum);
+                }
+            }
+        }
+        w.digests(&self.quotient_roots);
+        w.len(self.ood.len());
+        for o in &self.ood {
+            for v in [
+                &o.main,
+                &o.main_next,
+                &o.prep,
+                &o.prep_next,
+                &o.aux,
+                &o.aux_next,
+                &o.quotient,
+            ] {
+                w.exts(v);
+            }
+        }
+        w.digests(&self.fri_roots);
+        w.ext(self.fri_final);
+        w.u64(self.pow_nonce);
+        w.len(self.queries.len());
+        for q in &self.queries {
+            w.len(q.instances.len());
+            for i in &q.instances {
+                w.row(&i.main);
+                w.opt_row(&i.prep);
+                w.opt_row(&i.aux);
+                w.row(&i.quotient);
+            }
+            w.len(q.fri.len());
+            for s in &q.fri {
+                w.ext(s.pair[0]);
+                w.ext(s.pair[1]);
+                w.digests(&s.path);
+            }
+        }
+        w.0
+    }
+
+    /// Parses a proof. Checks the encoding only; [`crate::verify`] checks the contents.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Proof, DecodeError> {
+        let mut r = Reader { b: bytes };
+        if r.take(8).map_err(|_| DecodeError::BadMagic)? != MAGIC {
+            return Err(DecodeError::BadMagic);
+        }
+        let version = r.u16()?;
+        if version != FORMAT_VERSION {
+            return Err(DecodeError::Version(version));
+        }
+        for (what, expect) in [
+            ("field", FIELD_GOLDILOCKS),
+            ("extension degree", 2),
+            ("hash", HASH_BLAKE3),
+        ] {
+            let v = r.u8()?;
+            if v != expect {
+                return Err(DecodeError::Unsupported {
+                    what,
+                    value: v as u64,
+                });
+            }
+        }
+        let params = ProofParams {
+            log_blowup: r.u8()?,
+            num_queries: r.u16()?,
+            pow_bits: r.u8()?,
+        };
+        let statement = r.digest()?;
+        let instances = r.vec(5, |r| {
+            Ok(InstanceShape {
+                table: r.u32()?,
+                log_height: r.u8()?,
+            })
+        })?;
+        let main_roots = r.digests()?;
+        let aux = r.vec(1, |r| {
+            Ok(if r.flag()? {
+                Some(AuxCommitment {
+                    root: r.digest()?,
+                    claimed_sum: r.ext()?,
+                })
+            } else {
+                None
+            })
+        })?;
+        let quotient_roots = r.digests()?;
+        let ood = r.vec(28, |r| {
+            Ok(InstanceOod {
+                main: r.exts()?,
+                main_next: r.exts()?,
+                prep: r.exts()?,
+                prep_next: r.exts()?,
+                aux: r.exts()?,
+                aux_next: r.exts()?,
+                quotient: r.exts()?,
+            })
+        })?;
+        let fri_roots = r.digests()?;
+        let fri_final = r.ext()?;
+        let pow_nonce = r.u64()?;
+        let queries = r.vec(8, |r| {
+            let instances = r.vec(14, |r| {
+                Ok(InstanceOpening {
+                    main: r.row()?,
+                    prep: r.opt_row()?,
+                    aux: r.opt_row()?,
+                    quotient: r.row()?,
+                })
+            })?;
+            let fri = r.vec(36, |r| {
+                Ok(FriStep {
+                    pair: [r.ext()?, r.ext()?],
+                    path: r.digests()?,
+                })
+            })?;
+            Ok(QueryProof { instances, fri })
+        })?;
+        if !r.b.is_empty() {
+            return Err(DecodeError::Trailing(r.b.len()));
+        }
+        Ok(Proof {
+            params,
+            statement,
+            instances,
+            main_roots,
+            aux,
+            quotient_roots,
+            ood,
+            fri_roots,
+            fri_final,
+            pow_nonce,
+            queries,
+        })
+    }
+
+    /// log2 of the largest LDE in the proof (0 if there are no instances).
+    pub fn max_log_lde(&self) -> u32 {
+        self.instances
+            .iter()
+            .map(|s| s.log_height as u32)
+            .max()
+            .unwrap_or(0)
+            + self.params.log_blowup as u32
+    }
+
+    /// The summary `inspect` prints.
+    pub fn summary(&self, table_names: &[&str]) -> ProofSummary {
+        let mut tables: Vec<TableSummary> = Vec::new();
+        for s in &self.instances {
+            let name = table_names
+                .get(s.table as usize)
+                .map(|n| n.to_string())
+                .unwrap_or_else(|| format!("table {}", s.table));
+            match tables.last_mut() {
+                Some(t) if t.table == s.table => t.log_heights.push(s.log_height),
+                _ => tables.push(TableSummary {
+                    table: s.table,
+                    name,
+                    log_heights: vec![s.log_height],
+                }),
+            }
+        }
+        ProofSummary {
+            version: FORMAT_VERSION,
+            params: self.params,
+            security_bits: self.params.conjectured_security_bits(self.max_log_lde()),
+            statement: self.statement,
+            tables,
+            fri_layers: self.fri_roots.len(),
+            size_bytes: self.to_bytes().len(),
+        }
+    }
+}
+
+/// Per-table part of a [`ProofSummary`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TableSummary {
+    pub table: u32,
+    pub name: String,
+    pub log_heights: Vec<u8>,
+}
+
+/// What `inspect` shows about a proof.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProofSummary {
+    pub version: u16,
+    pub params: ProofParams,
+    pub security_bits: u32,
+    pub statement: Digest,
+    pub tables: Vec<TableSummary>,
+    pub fri_layers: usize,
+    pub size_bytes: usize,
+}
+
+impl fmt::Display for ProofSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let hex: String = self.statement.iter().map(|b| format!("{b:02x}")).collect();
+        writeln!(f, "stark-pipe proof, format v{}", self.version)?;
+        writeln!(
+            f,
+            "  field        Goldilocks, quadratic extension (X^2 - 7)"
+        )?;
+        writeln!(f, "  hash         BLAKE3 (Merkle + Fiat-Shamir)")?;
+        writeln!(
+            f,
+            "  params       blowup {}, {} queries, {} grinding bits",
+            self.params.blowup(),
+            self.params.num_queries,
+            self.params.pow_bits
+        )?;
+        writeln!(
+            f,
+            "  security     {} bits (conjectured, ethSTARK-style)",
+            self.security_bits
+        )?;
+        writeln!(f, "  statement    {hex}")?;
+        writeln!(
+            f,
+            "  size         {} bytes, {} FRI layers",
+            self.size_bytes, self.fri_layers
+        )?;
+        for t in &self.tables {
+            let rows: u64 = t.log_heights.iter().map(|h| 1u64 << h).sum();
+            let hs: Vec<String> = t.log_heights.iter().map(|h| format!("2^{h}")).collect();
+            writeln!(
+                f,
+                "  {:<12} {} chunks, {} rows: {}",
+                t.name,
+                t.log_heights.len(),
+                rows,
+                hs.join(" ")
+            )?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,125 @@
+//! The transcript schedule shared by prover and verifier: what is absorbed, in which order,
+//! and which challenge is drawn at each barrier. Both sides call these same functions.
+
+use crate::air::BusTerm;
+use crate::constraints::{NUM_LOOKUP_CHALLENGES, Table};
+use crate::field::{EF, canonical};
+use crate::merkle::Digest;
+use crate::params::ProofParams;
+use crate::proof::{AuxCommitment, InstanceOod, InstanceShape};
+use crate::transcript::Transcript;
+
+/// Protocol identifier absorbed first.
+pub const PROTOCOL_ID: &[u8] = b"stark-pipe/v1 goldilocks^2 blake3 logup deep-fri";
+
+/// What the verifier knows about the statement: a digest binding it (program, output, ...),
+/// and the bus terms the statement contributes to the LogUp sum.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PublicInputs {
+    pub statement: Digest,
+    pub boundary: Vec<BusTerm>,
+}
+
+/// Starts the transcript: parameters, statement, public bus terms, every table's constraint
+/// digest, every instance's shape.
+pub fn start(
+    tables: &[Table],
+    params: &ProofParams,
+    public: &PublicInputs,
+    shapes: &[InstanceShape],
+) -> Transcript {
+    let mut t = Transcript::new(PROTOCOL_ID);
+    t.absorb(b"params", &[params.log_blowup, params.pow_bits]);
+    t.absorb_u64(b"queries", params.num_queries as u64);
+    t.absorb_digest(b"statement", &public.statement);
+    t.absorb_u64(b"boundary terms", public.boundary.len() as u64);
+    for term in &public.boundary {
+        let mut bytes = term.bus.to_le_bytes().to_vec();
+        bytes.extend_from_slice(&canonical(term.multiplicity).to_le_bytes());
+        bytes.extend_from_slice(&(term.tuple.len() as u64).to_le_bytes());
+        term.tuple
+            .iter()
+            .for_each(|v| bytes.extend_from_slice(&canonical(*v).to_le_bytes()));
+        t.absorb(b"boundary", &bytes);
+    }
+    t.absorb_u64(b"tables", tables.len() as u64);
+    for table in tables {
+        t.absorb_digest(b"table", &table.digest);
+    }
+    t.absorb_u64(b"instances", shapes.len() as u64);
+    for s in shapes {
+        let mut bytes = s.table.to_le_bytes().to_vec();
+        bytes.push(s.log_height);
+        t.absorb(b"shape", &bytes);
+    }
+    t
+}
+
+/// Pass 1 (per instance, canonical order): the main trace root.
+pub fn observe_main(t: &mut Transcript, root: &Digest) {
+    t.absorb_digest(b"main root", root);
+}
+
+/// Barrier after pass 1: LogUp challenges (gamma, tuple combiner alpha).
+pub fn draw_lookup_challenges(t: &mut Transcript) -> [EF; NUM_LOOKUP_CHALLENGES] {
+    [
+        t.challenge_ext(b"logup gamma"),
+        t.challenge_ext(b"logup alpha"),
+    ]
+}
+
+/// Pass 2 (per instance): aux root and claimed partial sum (nothing for tables without buses).
+pub fn observe_aux(t: &mut Transcript, aux: Option<&AuxCommitment>) {
+    if let Some(a) = aux {
+        t.absorb_digest(b"aux root", &a.root);
+        t.absorb_ext(b"claimed sum", &[a.claimed_sum]);
+    }
+}
+
+/// Barrier after pass 2: the constraint composition challenge.
+pub fn draw_composition_challenge(t: &mut Transcript) -> EF {
+    t.challenge_ext(b"composition")
+}
+
+/// Pass 3 (per instance): quotient root.
+pub fn observe_quotient(t: &mut Transcript, root: &Digest) {
+    t.absorb_digest(b"quotient root", root);
+}
+
+/// Barrier after pass 3: the out-of-domain point z.
+pub fn draw_ood_point(t: &mut Transcript) -> EF {
+    t.challenge_ext(b"ood point")
+}
+
+/// Pass 4 (per instance): the OOD values.
+pub fn observe_ood(t: &mut Transcript, ood: &InstanceOod) {
+    for (label, v) in [
+        (&b"ood main"[..], &ood.main),
+        (b"ood main next", &ood.main_next),
+        (b"ood prep", &ood.prep),
+        (b"ood prep next", &ood.prep_next),
+        (b"ood aux", &ood.aux),
+        (b"ood aux next", &ood.aux_next),
+        (b"ood quotient", &ood.quotient),
+    ] {
+        t.absorb_ext(label, v);
+    }
+}
+
+/// Barrier after pass 4: the DEEP batching challenge.
+pub fn draw_deep_challenge(t: &mut Transcript) -> EF {
+    t.challenge_ext(b"deep")
+}
+
+/// After FRI: grinding nonce, then query positions in the largest LDE domain.
+pub fn observe_pow_and_sample_queries(
+    t: &mut Transcript,
+    nonce: u64,
+    num_queries: usize,
+    log_max_lde: usize,
+) -> Vec<usize> {
+    t.absorb_u64(b"pow nonce", nonce);
+    (0..num_queries)
+        .map(|_| t.challenge_index(b"query", log_max_lde))
+        .collect()
+}

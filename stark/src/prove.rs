@@ -1,0 +1,251 @@
+//! The in-memory prover: the per-instance steps of [`crate::prover`] composed pass by pass.
+
+use std::collections::HashMap;
+
+use p3_matrix::dense::RowMajorMatrix;
+
+use crate::air::Air;
+use crate::constraints::compile_all;
+use crate::field::F;
+use crate::fri;
+use crate::params::ProofParams;
+use crate::proof::{AuxCommitment, InstanceOpening, InstanceShape, Proof, QueryProof};
+use crate::protocol::{self, PublicInputs};
+use crate::prover::{
+    AuxTrace, Committed, DeepAccumulator, InstanceLdes, ProveError, aux_trace, check_trace,
+    commit_lde, commit_trace, ood, preprocessed_trace, quotient,
+};
+
+/// One instance (chunk) of a table: its table index and main trace (natural row order).
+#[derive(Clone, Debug)]
+pub struct InstanceTrace {
+    pub table: usize,
+    pub trace: RowMajorMatrix<F>,
+}
+
+/// Test hook: lets a test corrupt the witness between steps (to check every check bites).
+#[doc(hidden)]
+pub enum Tamper<'a> {
+    /// Before the main commitment.
+    Main {
+        instance: usize,
+        trace: &'a mut RowMajorMatrix<F>,
+    },
+    /// Before the aux commitment (the claimed sum may be changed too).
+    Aux {
+        instance: usize,
+        aux: &'a mut AuxTrace,
+    },
+}
+
+/// Proves that `traces` (sorted by table, then chunk) satisfy `airs` and balance every bus
+/// together with the public boundary terms.
+pub fn prove(
+    airs: &[&dyn Air],
+    traces: Vec<InstanceTrace>,
+    public: &PublicInputs,
+    params: &ProofParams,
+) -> Result<Proof, ProveError> {
+    prove_with_tamper(airs, traces, public, params, &mut |_| {})
+}
+
+#[doc(hidden)]
+pub fn prove_with_tamper(
+    airs: &[&dyn Air],
+    mut traces: Vec<InstanceTrace>,
+    public: &PublicInputs,
+    params: &ProofParams,
+    tamper: &mut dyn FnMut(Tamper<'_>),
+) -> Result<Proof, ProveError> {
+    params.validate().map_err(ProveError::Params)?;
+    let tables = compile_all(airs)?;
+    let log_b = params.log_blowup as usize;
+    if traces.is_empty() {
+        return Err(ProveError::Params("no instances".into()));
+    }
+    let mut shapes = Vec::with_capacity(traces.len());
+    for (i, it) in traces.iter().enumerate() {
+        let Some(table) = tables.get(it.table) else {
+            return Err(ProveError::Instance {
+                index: i,
+                msg: format!("unknown table {}", it.table),
+            });
+        };
+        if i > 0 && it.table < traces[i - 1].table {
+            return Err(ProveError::Instance {
+                index: i,
+                msg: "instances must be sorted by table".into(),
+            });
+        }
+        let log_height = check_trace(table, &it.trace, i)?;
+        if log_height as usize + log_b > crate::domain::MAX_LOG_LDE {
+            return Err(ProveError::Instance {
+                index: i,
+                msg: "LDE larger than the field's two-adicity".into(),
+            });
+        }
+        shapes.push(InstanceShape {
+            table: it.table as u32,
+            log_height,
+        });
+    }
+    let mut t = protocol::start(&tables, params, public, &shapes);
+
+    // Pass 1: main commitments (preprocessed ones are shared per (table, height)).
+    let mut prep: HashMap<(usize, u8), (RowMajorMatrix<F>, Committed)> = HashMap::new();
+    let mut mains = Vec::with_capacity(traces.len());
+    for (i, it) in traces.iter_mut().enumerate() {
+        let s = shapes[i];
+        let table = &tables[it.table];
+        if table.prep_width > 0 && !prep.contains_key(&(it.table, s.log_height)) {
+            let m = preprocessed_trace(airs[it.table], table, s.log_height)
+                .map_err(|msg| ProveError::Instance { index: i, msg })?
+                .unwrap();
+            let c = commit_trace(m.clone(), log_b);
+            prep.insert((it.table, s.log_height), (m, c));
+        }
+        tamper(Tamper::Main {
+            instance: i,
+            trace: &mut it.trace,
+        });
+        let c = commit_trace(it.trace.clone(), log_b);
+        protocol::observe_main(&mut t, &c.root());
+        mains.push(c);
+    }
+    let lookup = protocol::draw_lookup_challenges(&mut t);
+
+    // Pass 2: LogUp aux columns.
+    let mut auxs: Vec<Option<(Committed, AuxCommitment)>> = Vec::with_capacity(traces.len());
+    for (i, it) in traces.iter().enumerate() {
+        let table = &tables[it.table];
+        let p = prep.get(&(it.table, shapes[i].log_height)).map(|p| &p.0);
+        let entry = match aux_trace(table, &it.trace, p, &lookup)? {
+            None => None,
+            Some(mut a) => {
+                tamper(Tamper::Aux {
+                    instance: i,
+                    aux: &mut a,
+                });
+                let c = commit_trace(a.trace, log_b);
+                let commitment = AuxCommitment {
+                    root: c.root(),
+                    claimed_sum: a.claimed_sum,
+                };
+                Some((c, commitment))
+            }
+        };
+        protocol::observe_aux(&mut t, entry.as_ref().map(|e| &e.1));
+        auxs.push(entry);
+    }
+    drop(traces);
+    let composition = protocol::draw_composition_challenge(&mut t);
+
+    let ldes = |i: usize| InstanceLdes {
+        main: &mains[i].lde,
+        prep: prep
+            .get(&(shapes[i].table as usize, shapes[i].log_height))
+            .map(|p| &p.1.lde),
+        aux: auxs[i].as_ref().map(|a| &a.0.lde),
+    };
+
+    // Pass 3: quotients.
+    let mut quotients = Vec::with_capacity(shapes.len());
+    for (i, s) in shapes.iter().enumerate() {
+        let table = &tables[s.table as usize];
+        let claimed = auxs[i]
+            .as_ref()
+            .map(|a| a.1.claimed_sum)
+            .unwrap_or_default();
+        let q = quotient(
+            table,
+            s.log_height as usize,
+            ldes(i),
+            &lookup,
+            claimed,
+            composition,
+            log_b,
+        )?;
+        let c = commit_lde(q);
+        protocol::observe_quotient(&mut t, &c.root());
+        quotients.push(c);
+    }
+    let z = protocol::draw_ood_point(&mut t);
+
+    // Pass 4: out-of-domain values.
+    let mut oods = Vec::with_capacity(shapes.len());
+    for (i, s) in shapes.iter().enumerate() {
+        let o = ood(
+            &tables[s.table as usize],
+            s.log_height as usize,
+            ldes(i),
+            &quotients[i].lde,
+            z,
+        )?;
+        protocol::observe_ood(&mut t, &o);
+        oods.push(o);
+    }
+    let beta = protocol::draw_deep_challenge(&mut t);
+
+    // Pass 5: DEEP codewords per height.
+    let mut deep = DeepAccumulator::new(&tables, &shapes, z, beta, log_b);
+    for (i, s) in shapes.iter().enumerate() {
+        deep.add(
+            &tables[s.table as usize],
+            i,
+            ldes(i),
+            &quotients[i].lde,
+            &oods[i],
+        )?;
+    }
+
+    // Pass 6: FRI, grinding, queries.
+    let fri = fri::prove(std::mem::take(&mut deep.codewords), &mut t, log_b);
+    let pow_nonce = t.grind(params.pow_bits as u32);
+    let log_max_lde = shapes.iter().map(|s| s.log_height as usize).max().unwrap() + log_b;
+    let positions = protocol::observe_pow_and_sample_queries(
+        &mut t,
+        pow_nonce,
+        params.num_queries as usize,
+        log_max_lde,
+    );
+
+    // Pass 7: openings.
+    let queries = positions
+        .iter()
+        .map(|&q| {
+            let instances = shapes
+                .iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    let row = q >> (log_max_lde - s.log_height as usize - log_b);
+                    InstanceOpening {
+                        main: mains[i].open(row),
+                        prep: prep
+                            .get(&(s.table as usize, s.log_height))
+                            .map(|p| p.1.open(row)),
+                        aux: auxs[i].as_ref().map(|a| a.0.open(row)),
+                        quotient: quotients[i].open(row),
+                    }
+                })
+                .collect();
+            QueryProof {
+                instances,
+                fri: fri.open(q),
+            }
+        })
+        .collect();
+
+    Ok(Proof {
+        params: *params,
+        statement: public.statement,
+        instances: shapes,
+        main_roots: mains.iter().map(|c| c.root()).collect(),
+        aux: auxs.iter().map(|a| a.as_ref().map(|a| a.1)).collect(),
+        quotient_roots: quotients.iter().map(|c| c.root()).collect(),
+        ood: oods,
+        fri_roots: fri.roots.clone(),
+        fri_final: fri.final_value,
+        pow_nonce,
+        queries,
+    })
+}

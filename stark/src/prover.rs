@@ -1,0 +1,488 @@
+//! Per-instance prover steps (DESIGN.md section 3). Each function takes one instance's data and
+//! the challenges it needs, so a caller may drop an instance's LDE after a step and recompute
+//! it later. [`crate::prove`] composes them in memory.
+
+use p3_matrix::dense::RowMajorMatrix;
+use rayon::prelude::*;
+
+use crate::air::Air;
+use crate::constraints::{BlockScratch, NUM_LOOKUP_CHALLENGES, RowSource, Table};
+use crate::domain::{coeffs_to_lde, dft, eval_at_points, lde, lde_points, lde_shift};
+use crate::field::{
+    EF, EXT_DEGREE, F, Field, PrimeCharacteristicRing, TwoAdicField, batch_inverse,
+    bit_reverse_in_place, coords, ext, reverse_bits,
+};
+use crate::merkle::{Digest, MerkleTree};
+use crate::proof::{InstanceOod, InstanceShape, RowOpening};
+use p3_dft::TwoAdicSubgroupDft;
+
+/// Why the prover stopped.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum ProveError {
+    #[error(transparent)]
+    Air(#[from] crate::constraints::AirError),
+    #[error("invalid parameters: {0}")]
+    Params(String),
+    #[error("instance {index}: {msg}")]
+    Instance { index: usize, msg: String },
+    #[error("a challenge hit a degenerate value (retry with another statement/nonce): {0}")]
+    Degenerate(&'static str),
+}
+
+/// A committed matrix: its LDE (bit-reversed rows) and the Merkle tree over those rows.
+#[derive(Clone, Debug)]
+pub struct Committed {
+    pub lde: RowMajorMatrix<F>,
+    pub tree: MerkleTree,
+}
+
+impl Committed {
+    pub fn root(&self) -> Digest {
+        self.tree.root()
+    }
+    /// Row `row` of the LDE with its Merkle path.
+    pub fn open(&self, row: usize) -> RowOpening {
+        let w = self.lde.width;
+        RowOpening {
+            values: self.lde.values[row * w..(row + 1) * w].to_vec(),
+            path: self.tree.path(row),
+        }
+    }
+}
+
+/// LDE + Merkle commitment of a trace (natural row order on the trace domain).
+pub fn commit_trace(trace: RowMajorMatrix<F>, log_blowup: usize) -> Committed {
+    let lde = lde(trace, log_blowup);
+    commit_lde(lde)
+}
+
+/// Merkle commitment of an LDE already in bit-reversed order.
+pub fn commit_lde(lde: RowMajorMatrix<F>) -> Committed {
+    let tree = MerkleTree::from_rows(&lde.values, lde.width);
+    Committed { lde, tree }
+}
+
+/// Checks a main trace against its table and returns the instance's log height.
+pub fn check_trace(
+    table: &Table,
+    trace: &RowMajorMatrix<F>,
+    index: usize,
+) -> Result<u8, ProveError> {
+    let err = |msg: String| ProveError::Instance { index, msg };
+    if trace.width != table.main_width {
+        return Err(err(format!(
+            "{}: trace width {} != {}",
+            table.name, trace.width, table.main_width
+        )));
+    }
+    let h = trace.values.len() / trace.width;
+    if h < 2 || !h.is_power_of_two() || h.trailing_zeros() as usize + 2 > crate::domain::MAX_LOG_LDE
+    {
+        return Err(err(format!(
+            "{}: height {h} is not a power of two in 2..=2^30",
+            table.name
+        )));
+    }
+    Ok(h.trailing_zeros() as u8)
+}
+
+/// The preprocessed trace of a table at `log_height`, checked against its declared width.
+pub fn preprocessed_trace(
+    air: &dyn Air,
+    table: &Table,
+    log_height: u8,
+) -> Result<Option<RowMajorMatrix<F>>, String> {
+    if table.prep_width == 0 {
+        return Ok(None);
+    }
+    let n = 1usize << log_height;
+    match air.preprocessed_trace(n) {
+        Some(m) if m.width == table.prep_width && m.values.len() == n * m.width => Ok(Some(m)),
+        Some(_) => Err(format!(
+            "{}: preprocessed trace has the wrong shape",
+            table.name
+        )),
+        None => Err(format!(
+            "{}: declares preprocessed columns but provides none",
+            table.name
+        )),
+    }
+}
+
+/// Pass 1 helper: commitment of the preprocessed columns (also run by the verifier).
+pub fn commit_preprocessed(
+    air: &dyn Air,
+    table: &Table,
+    log_height: u8,
+    log_blowup: usize,
+) -> Result<Option<Committed>, String> {
+    Ok(preprocessed_trace(air, table, log_height)?.map(|m| commit_trace(m, log_blowup)))
+}
+
+/// An instance's LogUp aux trace (flattened extension columns) and claimed partial sum.
+pub struct AuxTrace {
+    pub trace: RowMajorMatrix<F>,
+    pub claimed_sum: EF,
+}
+
+/// Pass 2: builds the LogUp columns of one instance from its main (and preprocessed) trace.
+/// `None` for tables without bus interactions.
+pub fn aux_trace(
+    table: &Table,
+    main: &RowMajorMatrix<F>,
+    prep: Option<&RowMajorMatrix<F>>,
+    challenges: &[EF; NUM_LOOKUP_CHALLENGES],
+) -> Result<Option<AuxTrace>, ProveError> {
+    if !table.has_aux() {
+        return Ok(None);
+    }
+    let n = main.values.len() / main.width;
+    let [gamma, alpha] = *challenges;
+    let prog = &table.interaction_values;
+    let empty: Vec<F> = Vec::new();
+    let src = RowSource {
+        main: &main.values,
+        main_width: main.width,
+        prep: prep.map(|p| &p.values[..]).unwrap_or(&empty),
+        prep_width: table.prep_width,
+        aux: &[],
+        aux_width: 0,
+    };
+    let ni = table.interactions.len();
+    // Fingerprints and signed multiplicities, row-major [row][interaction].
+    const BLOCK: usize = 256;
+    let mut fps = vec![EF::ZERO; n * ni];
+    let mut mults = vec![F::ZERO; n * ni];
+    let mut alpha_pows = vec![alpha];
+    for i in 1..crate::air::MAX_TUPLE_LEN {
+        let p = alpha_pows[i - 1] * alpha;
+        alpha_pows.push(p);
+    }
+    fps.par_chunks_mut(BLOCK * ni)
+        .zip(mults.par_chunks_mut(BLOCK * ni))
+        .enumerate()
+        .for_each(|(bi, (fp, mu))| {
+            let r0 = bi * BLOCK;
+            let rows: Vec<usize> = (r0..(r0 + BLOCK).min(n)).collect();
+            let mut s = BlockScratch::new(prog, BLOCK);
+            prog.eval_block(&src, &rows, &rows, &[], EF::ZERO, &mut s);
+            for k in 0..rows.len() {
+                let mut o = 0;
+                for (j, it) in table.interactions.iter().enumerate() {
+                    let mut acc = EF::from(F::from_u64(it.bus as u64));
+                    for a in alpha_pows.iter().take(it.values.len()) {
+                        acc += *a * prog.output_base(&s, o, k);
+                        o += 1;
+                    }
+                    fp[k * ni + j] = gamma - acc;
+                    let m = prog.output_base(&s, o, k);
+                    o += 1;
+                    mu[k * ni + j] = if it.is_send { m } else { -m };
+                }
+            }
+        });
+    let inv = batch_inverse(&fps).ok_or(ProveError::Degenerate("zero LogUp fingerprint"))?;
+    drop(fps);
+    let aw = table.aux_width();
+    let k = table.aux_groups.len();
+    let mut values = vec![F::ZERO; n * aw];
+    values.par_chunks_mut(aw).enumerate().for_each(|(r, row)| {
+        for (j, g) in table.aux_groups.iter().enumerate() {
+            let h: EF = g.iter().map(|&i| inv[r * ni + i] * mults[r * ni + i]).sum();
+            row[2 * j..2 * j + 2].copy_from_slice(&coords(h));
+        }
+    });
+    // Running sum (sequential; cheap next to the inversions).
+    let mut s = EF::ZERO;
+    for row in values.chunks_mut(aw) {
+        for j in 0..k {
+            s += ext(row[2 * j], row[2 * j + 1]);
+        }
+        row[2 * k..2 * k + 2].copy_from_slice(&coords(s));
+    }
+    Ok(Some(AuxTrace {
+        trace: RowMajorMatrix::new(values, aw),
+        claimed_sum: s,
+    }))
+}
+
+/// The committed LDEs of one instance, as later steps read them.
+#[derive(Clone, Copy)]
+pub struct InstanceLdes<'a> {
+    pub main: &'a RowMajorMatrix<F>,
+    pub prep: Option<&'a RowMajorMatrix<F>>,
+    pub aux: Option<&'a RowMajorMatrix<F>>,
+}
+
+/// Pass 3: evaluates the constraints of one instance on its quotient domain (a prefix of the
+/// committed LDE), divides by the selectors / vanishing polynomial, splits the quotient into
+/// pieces of degree < n and returns their LDE (flattened extension columns, bit-reversed).
+#[allow(clippy::too_many_arguments)]
+pub fn quotient(
+    table: &Table,
+    log_height: usize,
+    ldes: InstanceLdes<'_>,
+    lookup: &[EF; NUM_LOOKUP_CHALLENGES],
+    claimed_sum: EF,
+    composition: EF,
+    log_blowup: usize,
+) -> Result<RowMajorMatrix<F>, ProveError> {
+    let n = 1usize << log_height;
+    let log_qf = table.log_quotient_factor();
+    let log_m = log_height + log_qf;
+    let m = 1usize << log_m;
+    let qf = 1usize << log_qf;
+    let prog = &table.constraints;
+    let empty: Vec<F> = Vec::new();
+    let src = RowSource {
+        main: &ldes.main.values,
+        main_width: table.main_width,
+        prep: ldes.prep.map(|p| &p.values[..]).unwrap_or(&empty),
+        prep_width: table.prep_width,
+        aux: ldes.aux.map(|p| &p.values[..]).unwrap_or(&empty),
+        aux_width: table.aux_width(),
+    };
+    let alpha_pows: Vec<EF> = composition.powers().take(prog.outputs.len()).collect();
+
+    // Selectors on the quotient domain (bit-reversed prefix of the LDE).
+    let xs = lde_points(log_m);
+    let w_last = F::two_adic_generator(log_height).inverse(); // w^(n-1)
+    let d_first: Vec<F> = xs.par_iter().map(|&x| x - F::ONE).collect();
+    let d_last: Vec<F> = xs.par_iter().map(|&x| x - w_last).collect();
+    let inv_first =
+        batch_inverse(&d_first).ok_or(ProveError::Degenerate("quotient domain meets H"))?;
+    let inv_last =
+        batch_inverse(&d_last).ok_or(ProveError::Degenerate("quotient domain meets H"))?;
+    drop(d_first);
+    // Z_H(x) = x^n - 1 takes qf values on the domain: s^n * w_qf^rev(j) - 1.
+    let s_n = lde_shift().exp_power_of_2(log_height);
+    let w_qf = F::two_adic_generator(log_qf);
+    let zh_inv: Vec<F> = (0..qf)
+        .map(|k| (s_n * w_qf.exp_u64(k as u64) - F::ONE).inverse())
+        .collect();
+
+    const BLOCK: usize = 256;
+    let mut q = vec![EF::ZERO; m];
+    q.par_chunks_mut(BLOCK).enumerate().for_each(|(bi, out)| {
+        let r0 = bi * BLOCK;
+        let rows: Vec<usize> = (r0..r0 + out.len()).collect();
+        let next: Vec<usize> = rows
+            .iter()
+            .map(|&j| reverse_bits((reverse_bits(j, log_m) + qf) & (m - 1), log_m))
+            .collect();
+        let mut s = BlockScratch::new(prog, BLOCK);
+        prog.eval_block(&src, &rows, &next, &lookup[..], claimed_sum, &mut s);
+        for (k, o) in out.iter_mut().enumerate() {
+            let j = r0 + k;
+            let (mut every, mut trans, mut first, mut last) =
+                (EF::ZERO, EF::ZERO, EF::ZERO, EF::ZERO);
+            for (c, (when, _)) in prog.outputs.iter().enumerate() {
+                let v = prog.output(&s, c, k) * alpha_pows[c];
+                match when {
+                    crate::air::When::EveryRow => every += v,
+                    crate::air::When::Transition => trans += v,
+                    crate::air::When::FirstRow => first += v,
+                    crate::air::When::LastRow => last += v,
+                }
+            }
+            let zinv = zh_inv[reverse_bits(j, log_m) & (qf - 1)];
+            *o = (every + trans * d_last[j]) * zinv + first * inv_first[j] + last * inv_last[j];
+        }
+    });
+    drop((inv_first, inv_last, d_last));
+
+    // To coefficients: natural order, coset iDFT (as 2 base columns).
+    bit_reverse_in_place(&mut q);
+    let flat: Vec<F> = q.iter().flat_map(|v| coords(*v)).collect();
+    drop(q);
+    let coeffs = dft().coset_idft_batch(RowMajorMatrix::new(flat, EXT_DEGREE), lde_shift());
+    // Piece i = coefficients [i n, (i+1) n): columns (2i, 2i+1) of an n-row matrix.
+    let pieces = table.quotient_pieces;
+    let qw = pieces * EXT_DEGREE;
+    let mut pm = vec![F::ZERO; n * qw];
+    pm.par_chunks_mut(qw).enumerate().for_each(|(r, row)| {
+        for i in 0..pieces {
+            let src = (i * n + r) * EXT_DEGREE;
+            row[2 * i..2 * i + 2].copy_from_slice(&coeffs.values[src..src + 2]);
+        }
+    });
+    Ok(coeffs_to_lde(
+        RowMajorMatrix::new(pm, qw),
+        log_height + log_blowup,
+    ))
+}
+
+/// Pass 4: every committed column of one instance at z and z*w (barycentric over the first n
+/// LDE rows). `quotient` is the quotient LDE.
+pub fn ood(
+    table: &Table,
+    log_height: usize,
+    ldes: InstanceLdes<'_>,
+    quotient: &RowMajorMatrix<F>,
+    z: EF,
+) -> Result<InstanceOod, ProveError> {
+    let zg = z * F::two_adic_generator(log_height);
+    let both = |m: Option<&RowMajorMatrix<F>>| -> Result<(Vec<EF>, Vec<EF>), ProveError> {
+        match m {
+            None => Ok((Vec::new(), Vec::new())),
+            Some(m) => {
+                let mut v = eval_at_points(m, log_height, &[z, zg])
+                    .ok_or(ProveError::Degenerate("z on the domain"))?;
+                let next = v.pop().unwrap();
+                Ok((v.pop().unwrap(), next))
+            }
+        }
+    };
+    let (main, main_next) = both(Some(ldes.main))?;
+    let (prep, prep_next) = both(ldes.prep)?;
+    let (aux, aux_next) = both(ldes.aux)?;
+    let quotient = eval_at_points(quotient, log_height, &[z])
+        .ok_or(ProveError::Degenerate("z on the domain"))?
+        .pop()
+        .unwrap();
+    debug_assert_eq!(quotient.len(), table.quotient_width());
+    Ok(InstanceOod {
+        main,
+        main_next,
+        prep,
+        prep_next,
+        aux,
+        aux_next,
+        quotient,
+    })
+}
+
+/// Number of DEEP terms (committed base columns) of an instance of `table`.
+pub fn deep_columns(table: &Table) -> usize {
+    table.main_width + table.prep_width + table.aux_width() + table.quotient_width()
+}
+
+/// Pass 5: folds every instance's committed columns into one DEEP codeword per LDE height.
+///
+/// Column c of instance i gets coefficient beta^(offset_i + c), offsets fixed by the canonical
+/// instance order, so instances may be added in any order with the same result. Memory: one
+/// extension-field codeword per distinct height (< 2 x the largest LDE in total).
+pub struct DeepAccumulator {
+    z: EF,
+    beta: EF,
+    log_blowup: usize,
+    offsets: Vec<usize>,
+    shapes: Vec<InstanceShape>,
+    /// Keyed by log2 LDE size.
+    pub codewords: std::collections::BTreeMap<usize, Vec<EF>>,
+}
+
+impl DeepAccumulator {
+    pub fn new(
+        tables: &[Table],
+        shapes: &[InstanceShape],
+        z: EF,
+        beta: EF,
+        log_blowup: usize,
+    ) -> Self {
+        let mut offsets = Vec::with_capacity(shapes.len());
+        let mut acc = 0usize;
+        for s in shapes {
+            offsets.push(acc);
+            acc += deep_columns(&tables[s.table as usize]);
+        }
+        DeepAccumulator {
+            z,
+            beta,
+            log_blowup,
+            offsets,
+            shapes: shapes.to_vec(),
+            codewords: Default::default(),
+        }
+    }
+
+    /// Adds instance `index`'s contribution.
+    pub fn add(
+        &mut self,
+        table: &Table,
+        index: usize,
+        ldes: InstanceLdes<'_>,
+        quotient: &RowMajorMatrix<F>,
+        ood: &InstanceOod,
+    ) -> Result<(), ProveError> {
+        let log_height = self.shapes[index].log_height as usize;
+        let log_n = log_height + self.log_blowup;
+        let n = 1usize << log_n;
+        let coeffs: Vec<EF> = self
+            .beta
+            .shifted_powers(self.beta.exp_u64(self.offsets[index] as u64))
+            .take(deep_columns(table))
+            .collect();
+        let (opened, z_only) = deep_sums(&coeffs, ood);
+        let v_zg = opened_next(&coeffs, ood);
+        let z = self.z;
+        let zg = z * F::two_adic_generator(log_height);
+        let xs = lde_points(log_n);
+        let mats: Vec<&RowMajorMatrix<F>> = [Some(ldes.main), ldes.prep, ldes.aux]
+            .into_iter()
+            .flatten()
+            .collect();
+        let acc = self
+            .codewords
+            .entry(log_n)
+            .or_insert_with(|| vec![EF::ZERO; n]);
+        const BLOCK: usize = 1024;
+        let ok = acc.par_chunks_mut(BLOCK).enumerate().all(|(bi, out)| {
+            let r0 = bi * BLOCK;
+            let mut den = Vec::with_capacity(2 * out.len());
+            for k in 0..out.len() {
+                den.push(z - xs[r0 + k]);
+                den.push(zg - xs[r0 + k]);
+            }
+            let Some(inv) = batch_inverse(&den) else {
+                return false;
+            };
+            for (k, o) in out.iter_mut().enumerate() {
+                let r = r0 + k;
+                let mut a = EF::ZERO;
+                let mut c = 0;
+                for m in &mats {
+                    for v in &m.values[r * m.width..(r + 1) * m.width] {
+                        a += coeffs[c] * *v;
+                        c += 1;
+                    }
+                }
+                let mut aq = EF::ZERO;
+                for v in &quotient.values[r * quotient.width..(r + 1) * quotient.width] {
+                    aq += coeffs[c] * *v;
+                    c += 1;
+                }
+                // (p(x) - p(z)) / (x - z) = (p(z) - p(x)) / (z - x)
+                *o += (opened + z_only - a - aq) * inv[2 * k] + (v_zg - a) * inv[2 * k + 1];
+            }
+            true
+        });
+        ok.then_some(())
+            .ok_or(ProveError::Degenerate("z on the LDE domain"))
+    }
+}
+
+/// (sum of coefficient * value at z over columns with a next-row opening, same over quotient
+/// columns).
+pub(crate) fn deep_sums(coeffs: &[EF], ood: &InstanceOod) -> (EF, EF) {
+    let opened: Vec<&EF> = ood.main.iter().chain(&ood.prep).chain(&ood.aux).collect();
+    let a: EF = opened.iter().zip(coeffs).map(|(v, c)| **v * *c).sum();
+    let q: EF = ood
+        .quotient
+        .iter()
+        .zip(&coeffs[opened.len()..])
+        .map(|(v, c)| *v * *c)
+        .sum();
+    (a, q)
+}
+
+/// Sum of coefficient * value at z*w.
+pub(crate) fn opened_next(coeffs: &[EF], ood: &InstanceOod) -> EF {
+    ood.main_next
+        .iter()
+        .chain(&ood.prep_next)
+        .chain(&ood.aux_next)
+        .zip(coeffs)
+        .map(|(v, c)| *v * *c)
+        .sum()
+}

@@ -1,0 +1,407 @@
+//! The verifier. Every length and index read from the proof is checked against the shape the
+//! AIRs and parameters imply before use; all work is bounded by the proof's size and
+//! [`VerifierParams`]; every failure is an `Err`, never a panic.
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::air::{Air, MAX_TUPLE_LEN, When};
+use crate::constraints::{AirError, PointValues, Table, compile_all};
+use crate::domain::{MAX_LOG_LDE, lde_point};
+use crate::field::{EF, F, Field, PrimeCharacteristicRing, TwoAdicField, ext};
+use crate::fri::{fold_pair, fold_point, pair_leaf};
+use crate::merkle::{Digest, hash_row, verify_path};
+use crate::params::VerifierParams;
+use crate::proof::{InstanceOod, Proof, RowOpening};
+use crate::protocol::{self, PublicInputs};
+use crate::prover::{commit_preprocessed, deep_columns, deep_sums, opened_next};
+
+/// Why a proof was rejected.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum VerifyError {
+    #[error(transparent)]
+    Air(#[from] AirError),
+    #[error("invalid parameters: {0}")]
+    Params(String),
+    #[error("conjectured security {bits} bits is below the required {min}")]
+    InsufficientSecurity { bits: u32, min: u32 },
+    #[error("the proof is for another statement")]
+    Statement,
+    #[error("malformed proof: {0}")]
+    Shape(String),
+    #[error("preprocessed columns: {0}")]
+    Preprocessed(String),
+    #[error("proof-of-work nonce is invalid")]
+    ProofOfWork,
+    #[error("LogUp partial sums and public terms do not add up to zero")]
+    LogUpSum,
+    #[error("instance {0}: constraints do not match the quotient at the OOD point")]
+    Constraints(usize),
+    #[error("query {query}, instance {instance}: {what} Merkle path is invalid")]
+    Merkle {
+        query: usize,
+        instance: usize,
+        what: &'static str,
+    },
+    #[error("query {query}: FRI layer {layer} is inconsistent")]
+    Fri { query: usize, layer: usize },
+    #[error("a challenge hit a degenerate value")]
+    Degenerate,
+}
+
+/// A successful verification.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Verified {
+    pub security_bits: u32,
+}
+
+fn shape_err<T>(msg: impl Into<String>) -> Result<T, VerifyError> {
+    Err(VerifyError::Shape(msg.into()))
+}
+
+/// Verifies `proof` for `airs` and the public inputs.
+pub fn verify(
+    airs: &[&dyn Air],
+    proof: &Proof,
+    public: &PublicInputs,
+    vp: &VerifierParams,
+) -> Result<Verified, VerifyError> {
+    let params = proof.params;
+    params.validate().map_err(VerifyError::Params)?;
+    let log_b = params.log_blowup as usize;
+    let n_inst = proof.instances.len();
+    if n_inst == 0 || n_inst > vp.max_instances {
+        return shape_err(format!("{n_inst} instances"));
+    }
+    for (i, s) in proof.instances.iter().enumerate() {
+        if s.table as usize >= airs.len() {
+            return shape_err(format!("instance {i}: unknown table {}", s.table));
+        }
+        if i > 0 && s.table < proof.instances[i - 1].table {
+            return shape_err("instances are not in canonical order");
+        }
+        if s.log_height < 1
+            || s.log_height > vp.max_log_height
+            || s.log_height as usize + log_b > MAX_LOG_LDE
+        {
+            return shape_err(format!("instance {i}: log height {}", s.log_height));
+        }
+    }
+    let log_max_lde = proof
+        .instances
+        .iter()
+        .map(|s| s.log_height as usize)
+        .max()
+        .unwrap_or(0)
+        + log_b;
+    let bits = params.conjectured_security_bits(log_max_lde as u32);
+    if bits < vp.min_security_bits {
+        return Err(VerifyError::InsufficientSecurity {
+            bits,
+            min: vp.min_security_bits,
+        });
+    }
+    if proof.statement != public.statement {
+        return Err(VerifyError::Statement);
+    }
+    let tables = compile_all(airs)?;
+    let table_of = |i: usize| &tables[proof.instances[i].table as usize];
+    check_shape(proof, &tables, log_max_lde)?;
+
+    // Preprocessed roots are recomputed, never read from the proof.
+    let mut prep_roots: HashMap<(u32, u8), Digest> = HashMap::new();
+    for s in &proof.instances {
+        let table = &tables[s.table as usize];
+        if table.prep_width > 0 && !prep_roots.contains_key(&(s.table, s.log_height)) {
+            let c = commit_preprocessed(airs[s.table as usize], table, s.log_height, log_b)
+                .map_err(VerifyError::Preprocessed)?
+                .ok_or_else(|| VerifyError::Preprocessed("missing".into()))?;
+            prep_roots.insert((s.table, s.log_height), c.root());
+        }
+    }
+
+    // Replay the transcript.
+    let mut t = protocol::start(&tables, &params, public, &proof.instances);
+    proof
+        .main_roots
+        .iter()
+        .for_each(|r| protocol::observe_main(&mut t, r));
+    let lookup = protocol::draw_lookup_challenges(&mut t);
+    proof
+        .aux
+        .iter()
+        .for_each(|a| protocol::observe_aux(&mut t, a.as_ref()));
+    let composition = protocol::draw_composition_challenge(&mut t);
+    proof
+        .quotient_roots
+        .iter()
+        .for_each(|r| protocol::observe_quotient(&mut t, r));
+    let z = protocol::draw_ood_point(&mut t);
+    proof
+        .ood
+        .iter()
+        .for_each(|o| protocol::observe_ood(&mut t, o));
+    let beta = protocol::draw_deep_challenge(&mut t);
+    let mut fri_betas = Vec::with_capacity(proof.fri_roots.len());
+    for r in &proof.fri_roots {
+        t.absorb_digest(b"fri root", r);
+        fri_betas.push(t.challenge_ext(b"fri fold"));
+    }
+    t.absorb_ext(b"fri final", &[proof.fri_final]);
+    if !t.check_pow(params.pow_bits as u32, proof.pow_nonce) {
+        return Err(VerifyError::ProofOfWork);
+    }
+    let positions = protocol::observe_pow_and_sample_queries(
+        &mut t,
+        proof.pow_nonce,
+        params.num_queries as usize,
+        log_max_lde,
+    );
+
+    // LogUp: partial sums plus public terms vanish.
+    let [gamma, alpha] = lookup;
+    let mut total: EF = proof.aux.iter().flatten().map(|a| a.claimed_sum).sum();
+    for term in &public.boundary {
+        if term.tuple.len() > MAX_TUPLE_LEN {
+            return Err(VerifyError::Shape("public bus tuple too long".into()));
+        }
+        let mut acc = EF::from(F::from_u64(term.bus as u64));
+        let mut pw = alpha;
+        for v in &term.tuple {
+            acc += pw * *v;
+            pw *= alpha;
+        }
+        let inv = (gamma - acc).try_inverse().ok_or(VerifyError::Degenerate)?;
+        total += inv * term.multiplicity;
+    }
+    if total != EF::ZERO {
+        return Err(VerifyError::LogUpSum);
+    }
+
+    // Constraints at z, per instance.
+    let u = ext(F::ZERO, F::ONE);
+    for (i, s) in proof.instances.iter().enumerate() {
+        let table = table_of(i);
+        let o = &proof.ood[i];
+        let n_log = s.log_height as usize;
+        let pair = |v: &[EF]| -> Vec<EF> { v.chunks_exact(2).map(|c| c[0] + u * c[1]).collect() };
+        let (aux, aux_next) = (pair(&o.aux), pair(&o.aux_next));
+        let claimed = proof.aux[i].map(|a| a.claimed_sum).unwrap_or_default();
+        let vals = PointValues {
+            main: &o.main,
+            main_next: &o.main_next,
+            prep: &o.prep,
+            prep_next: &o.prep_next,
+            aux: &aux,
+            aux_next: &aux_next,
+            challenges: &lookup,
+            claimed,
+        };
+        let outs = table
+            .constraints
+            .eval_point(&vals)
+            .ok_or(VerifyError::Constraints(i))?;
+        let w_last = F::two_adic_generator(n_log).inverse();
+        let zh = z.exp_power_of_2(n_log) - EF::ONE;
+        let zh_inv = zh.try_inverse().ok_or(VerifyError::Degenerate)?;
+        let first_inv = (z - EF::ONE).try_inverse().ok_or(VerifyError::Degenerate)?;
+        let last_inv = (z - w_last).try_inverse().ok_or(VerifyError::Degenerate)?;
+        let mut acc = EF::ZERO;
+        let mut pw = EF::ONE;
+        for ((when, _), v) in table.constraints.outputs.iter().zip(outs) {
+            let sel = match when {
+                When::EveryRow => zh_inv,
+                When::Transition => (z - w_last) * zh_inv,
+                When::FirstRow => first_inv,
+                When::LastRow => last_inv,
+            };
+            acc += pw * v * sel;
+            pw *= composition;
+        }
+        let zn = z.exp_power_of_2(n_log);
+        let mut q = EF::ZERO;
+        let mut zp = EF::ONE;
+        for c in o.quotient.chunks_exact(2) {
+            q += zp * (c[0] + u * c[1]);
+            zp *= zn;
+        }
+        if q != acc {
+            return Err(VerifyError::Constraints(i));
+        }
+    }
+
+    // DEEP coefficients and opened sums per instance.
+    let mut offset = 0usize;
+    let mut deep: Vec<(Vec<EF>, EF, EF, EF)> = Vec::with_capacity(n_inst);
+    for i in 0..n_inst {
+        let cols = deep_columns(table_of(i));
+        let coeffs: Vec<EF> = beta
+            .shifted_powers(beta.exp_u64(offset as u64))
+            .take(cols)
+            .collect();
+        let (a, q) = deep_sums(&coeffs, &proof.ood[i]);
+        let nx = opened_next(&coeffs, &proof.ood[i]);
+        deep.push((
+            coeffs,
+            a + q,
+            nx,
+            z * F::two_adic_generator(proof.instances[i].log_height as usize),
+        ));
+        offset += cols;
+    }
+
+    // Queries.
+    for (qi, (&q, qp)) in positions.iter().zip(&proof.queries).enumerate() {
+        let mut deep_at: BTreeMap<usize, EF> = BTreeMap::new();
+        for (i, (s, op)) in proof.instances.iter().zip(&qp.instances).enumerate() {
+            let log_lde = s.log_height as usize + log_b;
+            let row = q >> (log_max_lde - log_lde);
+            let check = |what: &'static str, root: &Digest, r: &RowOpening| {
+                if verify_path(root, row, hash_row(&r.values), &r.path, log_lde) {
+                    Ok(())
+                } else {
+                    Err(VerifyError::Merkle {
+                        query: qi,
+                        instance: i,
+                        what,
+                    })
+                }
+            };
+            check("main", &proof.main_roots[i], &op.main)?;
+            if let (Some(r), Some(root)) = (&op.prep, prep_roots.get(&(s.table, s.log_height))) {
+                check("preprocessed", root, r)?;
+            }
+            if let (Some(r), Some(a)) = (&op.aux, &proof.aux[i]) {
+                check("aux", &a.root, r)?;
+            }
+            check("quotient", &proof.quotient_roots[i], &op.quotient)?;
+            let (coeffs, v_z, v_zg, zg) = &deep[i];
+            let x = lde_point(log_lde, row);
+            let mut a = EF::ZERO;
+            let mut c = 0;
+            for v in op
+                .main
+                .values
+                .iter()
+                .chain(op.prep.iter().flat_map(|r| &r.values))
+                .chain(op.aux.iter().flat_map(|r| &r.values))
+            {
+                a += coeffs[c] * *v;
+                c += 1;
+            }
+            let mut aq = EF::ZERO;
+            for v in &op.quotient.values {
+                aq += coeffs[c] * *v;
+                c += 1;
+            }
+            let inv_z = (z - x).try_inverse().ok_or(VerifyError::Degenerate)?;
+            let inv_zg = (*zg - x).try_inverse().ok_or(VerifyError::Degenerate)?;
+            let d = (*v_z - a - aq) * inv_z + (*v_zg - a) * inv_zg;
+            *deep_at.entry(log_lde).or_insert(EF::ZERO) += d;
+        }
+        // FRI: layer l holds the word of size 2^(log_max_lde - l).
+        let mut expected = deep_at.remove(&log_max_lde).unwrap_or_default();
+        for (l, step) in qp.fri.iter().enumerate() {
+            let log_s = log_max_lde - l;
+            let pos = q >> l;
+            if step.pair[pos & 1] != expected {
+                return Err(VerifyError::Fri {
+                    query: qi,
+                    layer: l,
+                });
+            }
+            if !verify_path(
+                &proof.fri_roots[l],
+                pos >> 1,
+                pair_leaf(&step.pair),
+                &step.path,
+                log_s - 1,
+            ) {
+                return Err(VerifyError::Fri {
+                    query: qi,
+                    layer: l,
+                });
+            }
+            let x = fold_point(log_s, l, pos >> 1);
+            let inv_x = x.try_inverse().ok_or(VerifyError::Degenerate)?;
+            expected = fold_pair(&step.pair, fri_betas[l], inv_x);
+            if let Some(d) = deep_at.remove(&(log_s - 1)) {
+                expected += fri_betas[l].square() * d;
+            }
+        }
+        if expected != proof.fri_final || !deep_at.is_empty() {
+            return Err(VerifyError::Fri {
+                query: qi,
+                layer: qp.fri.len(),
+            });
+        }
+    }
+    Ok(Verified {
+        security_bits: bits,
+    })
+}
+
+/// Checks every vector length in the proof against the shape the tables and parameters imply.
+fn check_shape(proof: &Proof, tables: &[Table], log_max_lde: usize) -> Result<(), VerifyError> {
+    let n = proof.instances.len();
+    let log_b = proof.params.log_blowup as usize;
+    if proof.main_roots.len() != n
+        || proof.aux.len() != n
+        || proof.quotient_roots.len() != n
+        || proof.ood.len() != n
+    {
+        return shape_err("per-instance vectors have the wrong length");
+    }
+    for (i, s) in proof.instances.iter().enumerate() {
+        let t = &tables[s.table as usize];
+        if proof.aux[i].is_some() != t.has_aux() {
+            return shape_err(format!("instance {i}: aux commitment presence"));
+        }
+        let o: &InstanceOod = &proof.ood[i];
+        let lens = [
+            (o.main.len(), t.main_width),
+            (o.main_next.len(), t.main_width),
+            (o.prep.len(), t.prep_width),
+            (o.prep_next.len(), t.prep_width),
+            (o.aux.len(), t.aux_width()),
+            (o.aux_next.len(), t.aux_width()),
+            (o.quotient.len(), t.quotient_width()),
+        ];
+        if lens.iter().any(|(a, b)| a != b) {
+            return shape_err(format!("instance {i}: OOD value counts"));
+        }
+    }
+    let layers = log_max_lde - log_b;
+    if proof.fri_roots.len() != layers {
+        return shape_err("FRI layer count");
+    }
+    if proof.queries.len() != proof.params.num_queries as usize {
+        return shape_err("query count");
+    }
+    for q in &proof.queries {
+        if q.instances.len() != n || q.fri.len() != layers {
+            return shape_err("query shape");
+        }
+        for (s, op) in proof.instances.iter().zip(&q.instances) {
+            let t = &tables[s.table as usize];
+            let depth = s.log_height as usize + log_b;
+            let row_ok = |r: &RowOpening, w: usize| r.values.len() == w && r.path.len() == depth;
+            let opt_ok = |r: &Option<RowOpening>, w: usize| match r {
+                None => w == 0,
+                Some(r) => w > 0 && row_ok(r, w),
+            };
+            if !row_ok(&op.main, t.main_width)
+                || !opt_ok(&op.prep, t.prep_width)
+                || !opt_ok(&op.aux, t.aux_width())
+                || !row_ok(&op.quotient, t.quotient_width())
+            {
+                return shape_err("opened row shape");
+            }
+        }
+        for (l, st) in q.fri.iter().enumerate() {
+            if st.path.len() != log_max_lde - l - 1 {
+                return shape_err("FRI path length");
+            }
+        }
+    }
+    Ok(())
+}

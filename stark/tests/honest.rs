@@ -1,0 +1,130 @@
+//! Honest proofs verify; statement, bus balance and parameter checks reject.
+
+mod common;
+use common::*;
+use stark::field::{F, PrimeCharacteristicRing};
+use stark::{Air, Proof, ProofParams, VerifierParams, VerifyError, prove, verify};
+
+#[test]
+fn fibonacci_chunks_chained_through_a_bus() {
+    let airs: [&dyn Air; 1] = [&Fib];
+    let (traces, end) = fib_traces(&[4, 3, 5, 2]);
+    let public = fib_public(end);
+    let proof = prove(&airs, traces, &public, &params()).unwrap();
+    let v = verify(&airs, &proof, &public, &VerifierParams::default()).unwrap();
+    assert!(v.security_bits >= 100);
+    let back = Proof::from_bytes(&proof.to_bytes()).unwrap();
+    assert_eq!(back, proof);
+    println!("{}", proof.summary(&["fib"]));
+
+    // Another claimed output: the bus no longer balances.
+    let wrong = fib_public((end.0 + F::ONE, end.1));
+    let (traces, _) = fib_traces(&[4, 3, 5, 2]);
+    let p2 = prove(&airs, traces, &wrong, &params()).unwrap();
+    assert_eq!(
+        verify(&airs, &p2, &wrong, &VerifierParams::default()),
+        Err(VerifyError::LogUpSum)
+    );
+    // The proof is bound to its statement.
+    let mut other = public.clone();
+    other.statement[0] ^= 1;
+    assert_eq!(
+        verify(&airs, &proof, &other, &VerifierParams::default()),
+        Err(VerifyError::Statement)
+    );
+}
+
+#[test]
+fn lookup_between_tables_with_mixed_heights() {
+    let airs: [&dyn Air; 2] = [&SquareUser, &SquareTable];
+    let traces = lookup_traces(&[5, 2, 4], 1);
+    let proof = prove(&airs, traces, &plain_public(), &params()).unwrap();
+    verify(&airs, &proof, &plain_public(), &VerifierParams::default()).unwrap();
+    // Wrong multiplicities: unbalanced.
+    let mut traces = lookup_traces(&[5, 2, 4], 1);
+    let last = traces.last_mut().unwrap();
+    last.trace.values[2] += F::ONE;
+    let proof = prove(&airs, traces, &plain_public(), &params()).unwrap();
+    assert_eq!(
+        verify(&airs, &proof, &plain_public(), &VerifierParams::default()),
+        Err(VerifyError::LogUpSum)
+    );
+}
+
+#[test]
+fn preprocessed_columns() {
+    let airs: [&dyn Air; 2] = [&RangeTable, &RangeUser];
+    let proof = prove(&airs, range_traces(6), &plain_public(), &params()).unwrap();
+    verify(&airs, &proof, &plain_public(), &VerifierParams::default()).unwrap();
+}
+
+#[test]
+fn security_floor_and_parameters() {
+    let airs: [&dyn Air; 1] = [&Fib];
+    let (traces, end) = fib_traces(&[3]);
+    let public = fib_public(end);
+    let weak = ProofParams {
+        log_blowup: 1,
+        num_queries: 20,
+        pow_bits: 4,
+    };
+    let proof = prove(&airs, traces.clone(), &public, &weak).unwrap();
+    assert!(matches!(
+        verify(&airs, &proof, &public, &VerifierParams::default()),
+        Err(VerifyError::InsufficientSecurity { bits: 24, min: 100 })
+    ));
+    let lenient = VerifierParams {
+        min_security_bits: 20,
+        ..Default::default()
+    };
+    verify(&airs, &proof, &public, &lenient).unwrap();
+    // Blowup 4 with fewer queries.
+    let p4 = ProofParams {
+        log_blowup: 2,
+        num_queries: 45,
+        pow_bits: 10,
+    };
+    let proof = prove(&airs, traces, &public, &p4).unwrap();
+    verify(&airs, &proof, &public, &VerifierParams::default()).unwrap();
+}
+
+struct TooHigh;
+impl Air for TooHigh {
+    fn name(&self) -> &str {
+        "too-high"
+    }
+    fn main_width(&self) -> usize {
+        1
+    }
+    fn eval(&self, b: &mut stark::AirBuilder) {
+        let x = b.main(0);
+        b.assert_zero(&x * &x * &x * &x);
+    }
+}
+
+struct BadColumn;
+impl Air for BadColumn {
+    fn name(&self) -> &str {
+        "bad-column"
+    }
+    fn main_width(&self) -> usize {
+        1
+    }
+    fn eval(&self, b: &mut stark::AirBuilder) {
+        let x = b.main(3);
+        b.assert_zero(x);
+    }
+}
+
+#[test]
+fn setup_rejects_bad_airs() {
+    assert!(matches!(
+        stark::compile(&TooHigh),
+        Err(stark::AirError::DegreeTooHigh { degree: 4, .. })
+    ));
+    assert!(stark::compile(&BadColumn).is_err());
+    // LogUp pair constraint has degree 3: two quotient pieces.
+    let t = stark::compile(&Fib).unwrap();
+    assert_eq!(t.quotient_pieces, 2);
+    assert_eq!(t.aux_groups.len(), 1);
+}
