@@ -40,7 +40,9 @@ impl AtomicFile {
             TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
         );
         let temp_path = final_path.with_file_name(temp_name);
+        // Read access too, so the file can be mapped for writing (MAP_SHARED needs O_RDWR).
         let file = OpenOptions::new()
+            .read(true)
             .write(true)
             .create_new(true)
             .open(&temp_path)
@@ -71,6 +73,46 @@ impl AtomicFile {
     pub fn reserve(&mut self, len: u64) -> Result<()> {
         let file = self.file.as_ref().expect("file is open until commit");
         reserve_space(file, &self.final_path, len)?;
+        self.reserved = self.reserved.max(len);
+        Ok(())
+    }
+
+    /// The open temporary file (for mapping it).
+    pub(crate) fn file(&self) -> &File {
+        self.file.as_ref().expect("file is open until commit")
+    }
+
+    /// Record that the first `len` bytes were written through a mapping.
+    pub(crate) fn set_written(&mut self, len: u64) {
+        self.written = len;
+    }
+
+    /// Like [`AtomicFile::reserve`], but also on filesystems without fallocate (by writing
+    /// zeros): needed before writing through a mapping, where a missing block is SIGBUS.
+    pub fn reserve_strict(&mut self, len: u64) -> Result<()> {
+        let file = self.file.as_ref().expect("file is open until commit");
+        match fallocate(file, len) {
+            Ok(()) => {}
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::EOPNOTSUPP) | Some(libc::ENOSYS)
+                ) =>
+            {
+                let mut f = file;
+                let zeros = vec![0u8; 1 << 20];
+                let mut left = len;
+                while left > 0 {
+                    let n = left.min(zeros.len() as u64) as usize;
+                    f.write_all(&zeros[..n])
+                        .map_err(|e| write_error(&self.final_path, e))?;
+                    left -= n as u64;
+                }
+                f.sync_data()
+                    .map_err(|e| write_error(&self.final_path, e))?;
+            }
+            Err(e) => return Err(reserve_error(&self.final_path, len, e)),
+        }
         self.reserved = self.reserved.max(len);
         Ok(())
     }
@@ -160,23 +202,40 @@ pub fn reserve_space(file: &File, path: &Path, len: u64) -> Result<()> {
     if len == 0 {
         return Ok(());
     }
-    let len_off = libc::off_t::try_from(len)
-        .map_err(|_| FormatError::invalid(path, format!("cannot reserve {len} bytes")))?;
-    // SAFETY: plain syscall on an open descriptor.
-    let rc = unsafe { libc::fallocate(file.as_raw_fd(), 0, 0, len_off) };
-    if rc == 0 {
-        return Ok(());
+    match fallocate(file, len) {
+        Ok(()) => Ok(()),
+        // No fallocate on this filesystem: plain writes still report ENOSPC as an error.
+        Err(e)
+            if matches!(
+                e.raw_os_error(),
+                Some(libc::EOPNOTSUPP) | Some(libc::ENOSYS)
+            ) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(reserve_error(path, len, e)),
     }
-    let err = io::Error::last_os_error();
+}
+
+/// Allocate blocks for `[0, len)`, extending the file size to `len`.
+fn fallocate(file: &File, len: u64) -> io::Result<()> {
+    let len = libc::off_t::try_from(len).map_err(|_| io::Error::from_raw_os_error(libc::EFBIG))?;
+    // SAFETY: plain syscall on an open descriptor.
+    if unsafe { libc::fallocate(file.as_raw_fd(), 0, 0, len) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+fn reserve_error(path: &Path, len: u64, err: io::Error) -> FormatError {
     match err.raw_os_error() {
-        Some(libc::ENOSPC) | Some(libc::EDQUOT) | Some(libc::EFBIG) => Err(FormatError::NoSpace {
+        Some(libc::ENOSPC) | Some(libc::EDQUOT) | Some(libc::EFBIG) => FormatError::NoSpace {
             path: path.to_path_buf(),
             needed: len,
             source: err,
-        }),
-        // No fallocate on this filesystem: writes still report ENOSPC as an error.
-        Some(libc::EOPNOTSUPP) | Some(libc::ENOSYS) => Ok(()),
-        _ => Err(FormatError::io("reserve space for", path, err)),
+        },
+        _ => FormatError::io("reserve space for", path, err),
     }
 }
 

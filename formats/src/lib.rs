@@ -2,6 +2,7 @@
 //! spill-dir manifest, and atomic file writing for the proof file.
 //!
 //! * [`segment`]: one Arrow IPC file per chunk artifact; [`write_segment`] / [`Segment::open`].
+//! * [`mapped`]: [`MappedSegmentWriter`], fill a segment in place through a reserved mapping.
 //! * [`manifest`]: `manifest.toml`, what each pass wrote, with checksums and run status.
 //! * [`inspect`]: [`inspect_spill_dir`] explains a finished, kept, failed or interrupted run.
 //! * [`atomic`]: temp + fsync + rename, with disk space reserved up front.
@@ -11,6 +12,7 @@ pub mod checksum;
 pub mod error;
 pub mod inspect;
 pub mod manifest;
+pub mod mapped;
 pub mod segment;
 
 pub use atomic::{AtomicFile, atomic_write, reserve_space};
@@ -20,6 +22,7 @@ pub use inspect::{FileStatus, Report, RunState, inspect_spill_dir};
 pub use manifest::{
     MANIFEST_FILE, Manifest, Owner, PassRecord, PassStatus, RunStatus, SegmentRecord,
 };
+pub use mapped::MappedSegmentWriter;
 pub use segment::{
     Layout, SEGMENT_ALIGNMENT, Segment, SegmentData, SegmentInfo, SegmentMeta, checksum_file,
     verify_file, write_segment,

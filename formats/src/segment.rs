@@ -164,11 +164,11 @@ fn padded(n: usize) -> usize {
     n.div_ceil(SEGMENT_ALIGNMENT) * SEGMENT_ALIGNMENT
 }
 
-fn element_field() -> Arc<Field> {
+pub(crate) fn element_field() -> Arc<Field> {
     Arc::new(Field::new("item", DataType::UInt64, false))
 }
 
-fn segment_schema(meta: &SegmentMeta, layout: Layout, columns: usize) -> Schema {
+pub(crate) fn segment_schema(meta: &SegmentMeta, layout: Layout, columns: usize) -> Schema {
     let fields: Vec<Field> = match layout {
         Layout::Columnar => (0..columns)
             .map(|i| Field::new(format!("c{i}"), DataType::UInt64, false))
