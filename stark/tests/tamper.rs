@@ -1,0 +1,241 @@
+//! Every check bites: corrupt one thing at a random position, the proof is rejected.
+
+mod common;
+use common::*;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use stark::field::{EF, F, PrimeCharacteristicRing};
+use stark::{Air, Proof, PublicInputs, Tamper, VerifierParams, prove, prove_with_tamper, verify};
+
+const CASES: usize = 12;
+
+/// Fibonacci (3 chunks) plus the lookup tables in one proof: every kind of column and height.
+struct Fixture {
+    airs: Vec<&'static dyn Air>,
+    traces: Vec<stark::InstanceTrace>,
+    public: PublicInputs,
+}
+
+struct FibUser;
+impl Air for FibUser {
+    fn name(&self) -> &str {
+        "fib"
+    }
+    fn main_width(&self) -> usize {
+        Fib.main_width()
+    }
+    fn eval(&self, b: &mut stark::AirBuilder) {
+        Fib.eval(b)
+    }
+}
+
+fn fixture() -> Fixture {
+    let (mut traces, end) = fib_traces(&[4, 3, 5]);
+    for t in lookup_traces(&[4, 2], 9) {
+        traces.push(stark::InstanceTrace {
+            table: t.table + 1,
+            trace: t.trace,
+        });
+    }
+    for t in range_traces(5) {
+        traces.push(stark::InstanceTrace {
+            table: t.table + 3,
+            trace: t.trace,
+        });
+    }
+    Fixture {
+        airs: vec![&FibUser, &SquareUser, &SquareTable, &RangeTable, &RangeUser],
+        traces,
+        public: fib_public(end),
+    }
+}
+
+fn honest() -> (Fixture, Proof) {
+    let f = fixture();
+    let proof = prove(&f.airs, f.traces.clone(), &f.public, &params()).unwrap();
+    verify(&f.airs, &proof, &f.public, &VerifierParams::default()).unwrap();
+    (f, proof)
+}
+
+fn rejects(f: &Fixture, p: &Proof) -> bool {
+    verify(&f.airs, p, &f.public, &VerifierParams::default()).is_err()
+}
+
+fn bump(x: &mut F) {
+    *x += F::ONE;
+}
+fn bump_ext(x: &mut EF) {
+    *x += EF::ONE;
+}
+
+#[test]
+fn mutated_main_cell_is_rejected() {
+    let f = fixture();
+    let mut rng = StdRng::seed_from_u64(1);
+    for _ in 0..CASES {
+        let inst = rng.random_range(0..f.traces.len());
+        let cell = rng.random_range(0..f.traces[inst].trace.values.len());
+        let proof = prove_with_tamper(&f.airs, f.traces.clone(), &f.public, &params(), &mut |t| {
+            if let Tamper::Main { instance, trace } = t {
+                if instance == inst {
+                    bump(&mut trace.values[cell]);
+                }
+            }
+        })
+        .unwrap();
+        assert!(rejects(&f, &proof), "instance {inst} cell {cell}");
+    }
+}
+
+#[test]
+fn mutated_aux_cell_and_claimed_sum_are_rejected() {
+    let f = fixture();
+    let mut rng = StdRng::seed_from_u64(2);
+    for case in 0..2 * CASES {
+        let inst = rng.random_range(0..f.traces.len());
+        let pick: u64 = rng.random();
+        let mut hit = false;
+        let proof = prove_with_tamper(&f.airs, f.traces.clone(), &f.public, &params(), &mut |t| {
+            if let Tamper::Aux { instance, aux } = t {
+                if instance == inst {
+                    hit = true;
+                    if case % 2 == 0 {
+                        let cell = (pick % aux.trace.values.len() as u64) as usize;
+                        bump(&mut aux.trace.values[cell]);
+                    } else {
+                        bump_ext(&mut aux.claimed_sum);
+                    }
+                }
+            }
+        })
+        .unwrap();
+        if hit {
+            assert!(rejects(&f, &proof), "case {case} instance {inst}");
+        }
+    }
+    // A claimed sum changed in the finished proof.
+    let (f, proof) = honest();
+    for i in 0..proof.aux.len() {
+        if proof.aux[i].is_some() {
+            let mut p = proof.clone();
+            bump_ext(&mut p.aux[i].as_mut().unwrap().claimed_sum);
+            assert!(rejects(&f, &p));
+        }
+    }
+}
+
+#[test]
+fn mutated_proof_fields_are_rejected() {
+    let (f, proof) = honest();
+    let mut rng = StdRng::seed_from_u64(3);
+    let n = proof.instances.len();
+    for _ in 0..CASES {
+        // OOD value.
+        let mut p = proof.clone();
+        let o = &mut p.ood[rng.random_range(0..n)];
+        let vecs: Vec<&mut Vec<EF>> = [
+            &mut o.main,
+            &mut o.main_next,
+            &mut o.prep,
+            &mut o.prep_next,
+            &mut o.aux,
+            &mut o.aux_next,
+            &mut o.quotient,
+        ]
+        .into_iter()
+        .filter(|v| !v.is_empty())
+        .collect();
+        let k = rng.random_range(0..vecs.len());
+        let v = vecs.into_iter().nth(k).unwrap();
+        let j = rng.random_range(0..v.len());
+        bump_ext(&mut v[j]);
+        assert!(rejects(&f, &p), "ood");
+
+        // Merkle path node of an opened row.
+        let mut p = proof.clone();
+        let q = rng.random_range(0..p.queries.len());
+        let op = &mut p.queries[q].instances[rng.random_range(0..n)];
+        let rows: Vec<&mut stark::proof::RowOpening> = [
+            Some(&mut op.main),
+            op.prep.as_mut(),
+            op.aux.as_mut(),
+            Some(&mut op.quotient),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let k = rng.random_range(0..rows.len());
+        let row = rows.into_iter().nth(k).unwrap();
+        let d = rng.random_range(0..row.path.len());
+        row.path[d][rng.random_range(0..32)] ^= 1 << rng.random_range(0..8);
+        assert!(rejects(&f, &p), "merkle node");
+
+        // Query answer (opened value).
+        let mut p = proof.clone();
+        let op = &mut p.queries[q].instances[rng.random_range(0..n)];
+        let rows: Vec<&mut stark::proof::RowOpening> = [
+            Some(&mut op.main),
+            op.prep.as_mut(),
+            op.aux.as_mut(),
+            Some(&mut op.quotient),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let k = rng.random_range(0..rows.len());
+        let row = rows.into_iter().nth(k).unwrap();
+        let c = rng.random_range(0..row.values.len());
+        bump(&mut row.values[c]);
+        assert!(rejects(&f, &p), "query answer");
+
+        // FRI layer value and FRI path node.
+        let mut p = proof.clone();
+        let layer = rng.random_range(0..p.fri_roots.len());
+        let step = &mut p.queries[q].fri[layer];
+        bump_ext(&mut step.pair[rng.random_range(0..2)]);
+        assert!(rejects(&f, &p), "fri value");
+        let mut p = proof.clone();
+        let step = &mut p.queries[q].fri[layer];
+        if !step.path.is_empty() {
+            let d = rng.random_range(0..step.path.len());
+            step.path[d][0] ^= 0x80;
+            assert!(rejects(&f, &p), "fri path");
+        }
+
+        // Roots.
+        let mut p = proof.clone();
+        p.main_roots[rng.random_range(0..n)][rng.random_range(0..32)] ^= 4;
+        assert!(rejects(&f, &p), "main root");
+        let mut p = proof.clone();
+        p.fri_roots[layer][5] ^= 2;
+        assert!(rejects(&f, &p), "fri root");
+    }
+    // Grinding nonce, FRI final value.
+    for delta in 1..=CASES as u64 {
+        let mut p = proof.clone();
+        p.pow_nonce = p.pow_nonce.wrapping_add(delta);
+        assert!(rejects(&f, &p), "nonce");
+    }
+    let mut p = proof.clone();
+    bump_ext(&mut p.fri_final);
+    assert!(rejects(&f, &p), "fri final");
+}
+
+#[test]
+fn deterministic_across_thread_counts() {
+    let f = fixture();
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            prove(&f.airs, f.traces.clone(), &f.public, &params())
+                .unwrap()
+                .to_bytes()
+        })
+    };
+    let (a, b) = (run(1), run(2));
+    assert_eq!(a, b);
+    assert_eq!(a, run(2));
+}
