@@ -20,8 +20,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use formats::{
-    FormatError, MANIFEST_FILE, Manifest, PassStatus, RunStatus, Segment, SegmentData, SegmentMeta,
-    SegmentRecord, write_segment,
+    FormatError, Layout, MANIFEST_FILE, Manifest, MappedSegmentWriter, PassStatus, RunStatus,
+    Segment, SegmentData, SegmentInfo, SegmentMeta, SegmentRecord, write_segment,
 };
 
 use crate::descriptor::SegmentRef;
@@ -143,6 +143,8 @@ pub enum SpillError {
         #[source]
         source: io::Error,
     },
+    #[error("segment {} is not inside the spill dir", .0.display())]
+    Outside(PathBuf),
     #[error("invalid segment name component `{0}` (use letters, digits, `_`, `-`)")]
     BadName(String),
     #[error(transparent)]
@@ -319,13 +321,42 @@ impl SpillDir {
         let dir = path.parent().expect("segment files live in a pass dir");
         fs::create_dir_all(dir).map_err(|e| SpillError::io(dir, "create pass dir", e))?;
         let info = write_segment(&path, meta, data)?;
+        // A rewritten segment (e.g. a retried chunk) replaces its old record.
+        self.record_segment(&info)
+    }
+
+    /// Start a segment that the caller fills in place (see [`MappedSegmentWriter`]); hand the
+    /// finished writer's [`SegmentInfo`] to [`SpillDir::record_segment`].
+    pub fn create_mapped_segment(
+        &self,
+        meta: &SegmentMeta,
+        layout: Layout,
+        rows: usize,
+        columns: usize,
+    ) -> Result<MappedSegmentWriter, SpillError> {
+        let file = Self::segment_file(meta)?;
+        let path = self.root.join(&file);
+        let dir = path.parent().expect("segment files live in a pass dir");
+        fs::create_dir_all(dir).map_err(|e| SpillError::io(dir, "create pass dir", e))?;
+        Ok(MappedSegmentWriter::create(
+            &path, meta, layout, rows, columns,
+        )?)
+    }
+
+    /// Record a segment written into this spill dir by other means (e.g. a mapped writer).
+    pub fn record_segment(&self, info: &SegmentInfo) -> Result<SegmentRef, SpillError> {
+        let file = info
+            .path
+            .strip_prefix(&self.root)
+            .map_err(|_| SpillError::Outside(info.path.clone()))?
+            .to_string_lossy()
+            .into_owned();
         self.bytes_written.fetch_add(info.bytes, Ordering::Relaxed);
         let mut m = self.lock_manifest();
-        // A rewritten segment (e.g. a retried chunk) replaces its old record.
         m.segments.retain(|s| s.file != file);
-        m.segments.push(SegmentRecord::from_info(file, &info));
+        m.segments.push(SegmentRecord::from_info(file, info));
         m.store(&self.root, false)?;
-        Ok(SegmentRef::from_info(&info))
+        Ok(SegmentRef::from_info(info))
     }
 
     /// Open a segment written by this run, verifying it if `--verify-segments` was given.

@@ -53,13 +53,30 @@ fn segments_are_recorded_and_the_dir_is_removed_on_success() {
     );
     let seg = spill.open_segment(d.segment("trace").unwrap()).unwrap();
     assert_eq!(seg.column(1).unwrap()[99], 99 * 3 + 2);
+    // A segment filled in place through a mapping.
+    let meta = SegmentMeta::new("cpu", 2, "main", "lde");
+    let mut w = spill
+        .create_mapped_segment(&meta, formats::Layout::RowMajor, 200, 3)
+        .unwrap();
+    w.values_mut()
+        .unwrap()
+        .iter_mut()
+        .enumerate()
+        .for_each(|(i, v)| *v = i as u64);
+    let lde = spill.record_segment(&w.finish().unwrap()).unwrap();
+    let d = d.with_segment(lde);
+    assert_eq!(
+        d.open("lde", true).unwrap().row(199).unwrap(),
+        &[597, 598, 599]
+    );
     spill.end_pass("main").unwrap();
 
     let m = Manifest::load(&dir).unwrap();
     assert_eq!(m.status, RunStatus::InProgress);
-    assert_eq!(m.segments.len(), 1);
+    assert_eq!(m.segments.len(), 2);
     assert_eq!(m.segments[0].rows, 100);
-    assert_eq!(spill.bytes_written(), m.segments[0].bytes);
+    assert_eq!(m.segments[1].file, "main/cpu-000002.lde.arrow");
+    assert_eq!(spill.bytes_written(), m.total_bytes());
 
     assert_eq!(spill.finish().unwrap(), None);
     assert!(!dir.exists(), "spill dir not removed");
