@@ -5,6 +5,10 @@
 //! the memory cap: a stage that gets ahead blocks in `emit` until the next one catches up, so at
 //! most `capacity` items wait between two stages, plus the one each stage is working on.
 //!
+//! Bound: with `k` stages (sink included) and channel capacity `c`, at most `(k - 1) * c + k`
+//! items are alive at once (each channel full, each stage holding one item); the backpressure
+//! test reaches exactly this bound.
+//!
 //! Failure handling: the first error or panic in any stage is recorded with the stage name and
 //! the chunk it was working on, and a shared cancel signal wakes every stage blocked on a send or
 //! a receive, so the whole graph stops within one item of work and every thread is joined.
@@ -239,6 +243,18 @@ impl fmt::Display for StageStats {
             self.waiting_for_output.as_secs_f64()
         )
     }
+}
+
+/// The per-stage statistics as a table with a header.
+pub fn stats_table(stats: &[StageStats]) -> String {
+    let mut out = format!(
+        "{:<14} {:>8} {:>8} {:>10} {:>10} {:>10}\n",
+        "stage", "in", "out", "busy s", "wait in s", "wait out s"
+    );
+    for s in stats {
+        out += &format!("{s}\n");
+    }
+    out
 }
 
 /// Where a stage sends its output. Blocks while the channel is full.

@@ -288,6 +288,11 @@ fn stats_and_progress_log_lines() {
         })
         .unwrap();
     assert_eq!(sum, 380);
+    let table = pipeline::graph::stats_table(&stats);
+    assert!(
+        table.starts_with("stage") && table.contains("tracegen"),
+        "{table}"
+    );
     let names: Vec<_> = stats.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["execute", "tracegen", "commit"]);
     assert_eq!(
