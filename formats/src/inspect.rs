@@ -255,8 +255,8 @@ impl fmt::Display for Report {
         writeln!(f)?;
         writeln!(
             f,
-            "{:<8} {:<10} {:>6} {:<10} {:>10} {:>7} {:>11}  {:<16}  {}",
-            "pass", "table", "chunk", "kind", "rows", "columns", "bytes", "checksum", "status"
+            "{:<8} {:<10} {:>6} {:<10} {:>10} {:>7} {:>11}  {:<16}  status",
+            "pass", "table", "chunk", "kind", "rows", "columns", "bytes", "checksum"
         )?;
         for (r, status) in &self.segments {
             writeln!(

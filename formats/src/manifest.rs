@@ -43,7 +43,7 @@ pub enum PassStatus {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Owner {
     pub pid: u32,
-    /// Process start time in clock ticks since boot (/proc/<pid>/stat field 22), so a recycled
+    /// Process start time in clock ticks since boot (`/proc/<pid>/stat` field 22), so a recycled
     /// pid is not mistaken for the owner.
     pub start_ticks: Option<u64>,
 }
@@ -66,7 +66,7 @@ impl Owner {
     }
 }
 
-/// Field 22 of /proc/<pid>/stat; `None` if the process does not exist.
+/// Field 22 of `/proc/<pid>/stat`; `None` if the process does not exist.
 pub fn process_start_ticks(pid: u32) -> Option<u64> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) is in parentheses and may contain spaces: split after it.

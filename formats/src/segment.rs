@@ -405,7 +405,7 @@ impl Segment {
         // Arrow validates what it decodes; the guard turns any assertion we did not foresee on a
         // corrupt file into an error instead of a panic.
         let decoded = catch_unwind(AssertUnwindSafe(|| {
-            decoder.read_record_batch(&block, &block_buf)
+            decoder.read_record_batch(block, &block_buf)
         }));
         let batch = match decoded {
             Ok(Ok(Some(batch))) => batch,

@@ -79,10 +79,9 @@ fn read_cgroup_limit(root: &Path) -> Option<(u64, PathBuf)> {
         if let Some(limit) = fs::read_to_string(&file)
             .ok()
             .and_then(|t| parse_cgroup_limit(&t))
+            && best.as_ref().is_none_or(|(b, _)| limit < *b)
         {
-            if best.as_ref().is_none_or(|(b, _)| limit < *b) {
-                best = Some((limit, file));
-            }
+            best = Some((limit, file));
         }
     };
     if let Some(rel) = fs::read_to_string("/proc/self/cgroup")

@@ -25,7 +25,7 @@ pub struct ProcStatus {
     pub rss_shmem: Option<u64>,
 }
 
-/// Parse the `kB` memory lines of a /proc/<pid>/status text.
+/// Parse the `kB` memory lines of a `/proc/<pid>/status` text.
 pub fn parse_proc_status(text: &str) -> ProcStatus {
     let mut s = ProcStatus::default();
     for line in text.lines() {

@@ -57,12 +57,14 @@ pub enum FsKind {
 }
 
 /// statfs `f_type` of the filesystem holding `path`, classified.
+// The C types of `f_type` and the magic constants differ between architectures and libcs.
+#[allow(clippy::unnecessary_cast, clippy::useless_conversion)]
 pub fn filesystem_kind(path: &Path) -> io::Result<FsKind> {
     let st = statfs(path)?;
     // f_type's integer type differs between libcs; compare as i64.
     const RAMFS_MAGIC: i64 = 0x8584_58f6;
     Ok(match st.f_type as i64 {
-        t if t == libc::TMPFS_MAGIC as i64 => FsKind::Memory("tmpfs"),
+        t if t == i64::from(libc::TMPFS_MAGIC) => FsKind::Memory("tmpfs"),
         RAMFS_MAGIC => FsKind::Memory("ramfs"),
         _ => FsKind::Disk,
     })
@@ -204,10 +206,8 @@ impl SpillDir {
             Some(dir) => {
                 let created = !dir.exists();
                 fs::create_dir_all(dir).map_err(|e| SpillError::io(dir, "create", e))?;
-                if !created {
-                    if let Some(w) = take_over(dir)? {
-                        warnings.push(w);
-                    }
+                if !created && let Some(w) = take_over(dir)? {
+                    warnings.push(w);
                 }
                 (dir.clone(), created)
             }
@@ -220,13 +220,13 @@ impl SpillDir {
             }
         };
         let fs_kind = filesystem_kind(&root).ok();
-        if options.dir.is_some() {
-            if let Some(FsKind::Memory(fs)) = fs_kind {
-                warnings.push(format!(
-                    "spill dir {} is on {fs} (RAM): spilled data will use memory, not disk",
-                    root.display()
-                ));
-            }
+        if options.dir.is_some()
+            && let Some(FsKind::Memory(fs)) = fs_kind
+        {
+            warnings.push(format!(
+                "spill dir {} is on {fs} (RAM): spilled data will use memory, not disk",
+                root.display()
+            ));
         }
         let mut manifest = Manifest::new(run_id);
         manifest.store(&root, true)?;
@@ -387,11 +387,10 @@ impl SpillDir {
             }
             *ending = Ending::Closed;
         }
-        let keep = match (self.keep, status) {
-            (Keep::Always, _) => true,
-            (Keep::OnError, RunStatus::Failed) => true,
-            _ => false,
-        };
+        let keep = matches!(
+            (self.keep, status),
+            (Keep::Always, _) | (Keep::OnError, RunStatus::Failed)
+        );
         let mut m = self.lock_manifest();
         m.status = status;
         m.error = error;

@@ -42,8 +42,8 @@ fn items_flow_in_order_through_several_stages() {
         // CPU work inside a stage uses rayon.
         let squared = g.map("rayon-square", sums, |(i, s): (u64, u64)| {
             use rayon::prelude::*;
-            let check: u64 = (0..64u64).into_par_iter().map(|k| k * 0 + 1).sum();
-            assert_eq!(check, 64);
+            let check: u64 = (0..64u64).into_par_iter().map(|k| k + 1).sum();
+            assert_eq!(check, 64 * 65 / 2);
             Ok::<_, BoxError>((i, s))
         });
         let out = g.collect("sink", squared).unwrap();
@@ -122,7 +122,7 @@ fn backpressure_bounds_items_in_flight() {
             "capacity {capacity}: {max} items alive, bound {bound}"
         );
         assert!(
-            max >= capacity + 1,
+            max > capacity,
             "backpressure test did not fill the channels ({max})"
         );
         assert_eq!(alive.load(Ordering::SeqCst), 0);

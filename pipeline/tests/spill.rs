@@ -1,5 +1,5 @@
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -23,9 +23,9 @@ fn fresh_path(name: &str) -> PathBuf {
     p
 }
 
-fn options(dir: &PathBuf, keep: Keep) -> SpillOptions {
+fn options(dir: &Path, keep: Keep) -> SpillOptions {
     SpillOptions {
-        dir: Some(dir.clone()),
+        dir: Some(dir.to_path_buf()),
         keep,
         verify_segments: true,
     }
