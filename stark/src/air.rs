@@ -36,7 +36,7 @@ pub trait Air: Send + Sync {
 /// Which rows a constraint applies to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum When {
-    /// Every row (including the last; must not use next-row values).
+    /// Every row, including the last (where next-row values wrap around to row 0).
     EveryRow,
     /// Every row but the last: may relate a row to the next.
     Transition,

@@ -362,6 +362,8 @@ pub struct Table {
     pub max_degree: usize,
     /// Binds the constraint system into the transcript.
     pub digest: [u8; 32],
+    /// The first outputs of `constraints` are the AIR's own (the rest are LogUp).
+    pub num_air_constraints: usize,
     pub(crate) constraints: Program,
     /// Outputs: for each interaction, its values then its multiplicity (base field, local row).
     pub(crate) interaction_values: Program,
@@ -459,6 +461,7 @@ pub fn compile(air: &dyn Air) -> Result<Table, AirError> {
         groups.push(vec![i]);
         i += 1;
     }
+    let num_air_constraints = b.constraints.len();
     let mut constraints = b.constraints.clone();
     let aux_ext_width = if groups.is_empty() {
         0
@@ -553,6 +556,7 @@ pub fn compile(air: &dyn Air) -> Result<Table, AirError> {
         quotient_pieces,
         max_degree,
         digest: *h.finalize().as_bytes(),
+        num_air_constraints,
         constraints: prog,
         interaction_values: iprog,
     })

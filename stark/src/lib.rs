@@ -59,6 +59,7 @@
 
 pub mod air;
 pub mod constraints;
+pub mod debug;
 pub mod domain;
 pub mod field;
 pub mod fri;

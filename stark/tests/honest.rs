@@ -10,6 +10,10 @@ fn fibonacci_chunks_chained_through_a_bus() {
     let airs: [&dyn Air; 1] = [&Fib];
     let (traces, end) = fib_traces(&[4, 3, 5, 2]);
     let public = fib_public(end);
+    stark::debug::check_buses(&airs, &traces, &public).unwrap();
+    for t in &traces {
+        stark::debug::check_constraints(&Fib, &t.trace).unwrap();
+    }
     let proof = prove(&airs, traces, &public, &params()).unwrap();
     let v = verify(&airs, &proof, &public, &VerifierParams::default()).unwrap();
     assert!(v.security_bits >= 100);
@@ -19,6 +23,10 @@ fn fibonacci_chunks_chained_through_a_bus() {
 
     // Another claimed output: the bus no longer balances.
     let wrong = fib_public((end.0 + F::ONE, end.1));
+    let (mut traces, _) = fib_traces(&[4, 3, 5, 2]);
+    assert!(stark::debug::check_buses(&airs, &traces, &wrong).is_err());
+    traces[1].trace.values[9] += F::ONE;
+    assert!(stark::debug::check_constraints(&Fib, &traces[1].trace).is_err());
     let (traces, _) = fib_traces(&[4, 3, 5, 2]);
     let p2 = prove(&airs, traces, &wrong, &params()).unwrap();
     assert_eq!(

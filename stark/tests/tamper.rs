@@ -239,3 +239,57 @@ fn deterministic_across_thread_counts() {
     assert_eq!(a, b);
     assert_eq!(a, run(2));
 }
+
+/// No buses: a bad main cell can only be caught by the constraint/quotient check.
+struct Cubes;
+impl Air for Cubes {
+    fn name(&self) -> &str {
+        "cubes"
+    }
+    fn main_width(&self) -> usize {
+        2
+    }
+    fn eval(&self, b: &mut stark::AirBuilder) {
+        let (x, y, xn) = (b.main(0), b.main(1), b.main_next(0));
+        b.assert_zero(&y - &x * &x * &x);
+        b.assert_zero_transition(xn - &x - 1u64);
+        b.assert_zero_first(x);
+    }
+}
+
+#[test]
+fn mutated_main_cell_fails_the_quotient_check() {
+    let airs: [&dyn Air; 1] = [&Cubes];
+    let trace = |lh: usize| {
+        let v = (0..1u64 << lh)
+            .flat_map(|i| [F::from_u64(i), F::from_u64(i * i * i)])
+            .collect();
+        stark::InstanceTrace {
+            table: 0,
+            trace: stark::RowMajorMatrix::new(v, 2),
+        }
+    };
+    let traces = vec![trace(5), trace(3)];
+    let public = plain_public();
+    let p = prove(&airs, traces.clone(), &public, &params()).unwrap();
+    verify(&airs, &p, &public, &VerifierParams::default()).unwrap();
+    let mut rng = StdRng::seed_from_u64(5);
+    for _ in 0..CASES {
+        let inst = rng.random_range(0..2);
+        let cell = rng.random_range(0..traces[inst].trace.values.len());
+        let p = prove_with_tamper(&airs, traces.clone(), &public, &params(), &mut |t| {
+            if let Tamper::Main { instance, trace } = t {
+                if instance == inst {
+                    bump(&mut trace.values[cell]);
+                }
+            }
+        })
+        .unwrap();
+        let r = verify(&airs, &p, &public, &VerifierParams::default());
+        assert_eq!(
+            r,
+            Err(stark::VerifyError::Constraints(inst)),
+            "instance {inst} cell {cell}"
+        );
+    }
+}
