@@ -38,8 +38,8 @@ impl Air for Toy {
 fn trace(log_n: usize) -> RowMajorMatrix<F> {
     let n = 1 << log_n;
     let mut v = vec![F::ZERO; n * WIDTH];
-    for c in 0..WIDTH {
-        v[c] = F::from_u64(c as u64 * 7 + 3);
+    for (c, x) in v.iter_mut().take(WIDTH).enumerate() {
+        *x = F::from_u64(c as u64 * 7 + 3);
     }
     for r in 1..n {
         for c in 0..WIDTH {

@@ -86,14 +86,12 @@ pub fn prove(
         debug_assert_eq!(next.len(), half);
         log_s -= 1;
         level += 1;
-        if let Some((&l, _)) = codewords.last_key_value() {
-            if l == log_s {
-                let d = codewords.pop_last().unwrap().1;
-                let b2 = beta.square();
-                next.par_iter_mut()
-                    .zip(d.par_iter())
-                    .for_each(|(a, v)| *a += b2 * *v);
-            }
+        if codewords.last_key_value().is_some_and(|(&l, _)| l == log_s) {
+            let d = codewords.pop_last().unwrap().1;
+            let b2 = beta.square();
+            next.par_iter_mut()
+                .zip(d.par_iter())
+                .for_each(|(a, v)| *a += b2 * *v);
         }
         layers.push((cur, tree));
         cur = next;

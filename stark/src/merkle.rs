@@ -44,14 +44,11 @@ impl MerkleTree {
     /// Commits to the rows of a row-major matrix of `width` columns; the row count must be a
     /// power of two.
     pub fn from_rows(values: &[F], width: usize) -> Self {
-        assert!(width > 0 && values.len() % width == 0);
+        assert!(width > 0 && values.len().is_multiple_of(width));
         let leaves: Vec<Digest> = values
             .par_chunks(width)
             .with_min_len(256)
-            .map_init(
-                || Vec::with_capacity(width * 8),
-                |buf, row| hash_row_with(buf, row),
-            )
+            .map_init(|| Vec::with_capacity(width * 8), hash_row_with)
             .collect();
         Self::from_leaves(leaves)
     }

@@ -76,10 +76,10 @@ fn mutated_main_cell_is_rejected() {
         let inst = rng.random_range(0..f.traces.len());
         let cell = rng.random_range(0..f.traces[inst].trace.values.len());
         let proof = prove_with_tamper(&f.airs, f.traces.clone(), &f.public, &params(), &mut |t| {
-            if let Tamper::Main { instance, trace } = t {
-                if instance == inst {
-                    bump(&mut trace.values[cell]);
-                }
+            if let Tamper::Main { instance, trace } = t
+                && instance == inst
+            {
+                bump(&mut trace.values[cell]);
             }
         })
         .unwrap();
@@ -96,15 +96,15 @@ fn mutated_aux_cell_and_claimed_sum_are_rejected() {
         let pick: u64 = rng.random();
         let mut hit = false;
         let proof = prove_with_tamper(&f.airs, f.traces.clone(), &f.public, &params(), &mut |t| {
-            if let Tamper::Aux { instance, aux } = t {
-                if instance == inst {
-                    hit = true;
-                    if case % 2 == 0 {
-                        let cell = (pick % aux.trace.values.len() as u64) as usize;
-                        bump(&mut aux.trace.values[cell]);
-                    } else {
-                        bump_ext(&mut aux.claimed_sum);
-                    }
+            if let Tamper::Aux { instance, aux } = t
+                && instance == inst
+            {
+                hit = true;
+                if case % 2 == 0 {
+                    let cell = (pick % aux.trace.values.len() as u64) as usize;
+                    bump(&mut aux.trace.values[cell]);
+                } else {
+                    bump_ext(&mut aux.claimed_sum);
                 }
             }
         })
@@ -278,10 +278,10 @@ fn mutated_main_cell_fails_the_quotient_check() {
         let inst = rng.random_range(0..2);
         let cell = rng.random_range(0..traces[inst].trace.values.len());
         let p = prove_with_tamper(&airs, traces.clone(), &public, &params(), &mut |t| {
-            if let Tamper::Main { instance, trace } = t {
-                if instance == inst {
-                    bump(&mut trace.values[cell]);
-                }
+            if let Tamper::Main { instance, trace } = t
+                && instance == inst
+            {
+                bump(&mut trace.values[cell]);
             }
         })
         .unwrap();
