@@ -9,7 +9,8 @@
 //! * [`Layout::RowMajor`]: one non-null `FixedSizeList<UInt64, width>` column named `rows`.
 //!   Its child buffer is the whole chunk as one contiguous row-major `&[u64]`, which is what
 //!   Merkle leaf hashing and query openings want (a row is one contiguous read, never a gather
-//!   over `width` columns). FixedSizeList rather than "one UInt64 column plus a width in the
+//!   over `width` columns); a Merkle tree level is a row-major segment of width 4 (one 32-byte
+//!   digest per row). FixedSizeList rather than "one UInt64 column plus a width in the
 //!   metadata" so that any Arrow reader sees the rows without knowing our conventions.
 //!
 //! Every file carries its identity (table, chunk, pass, kind, layout) in the schema metadata.

@@ -19,6 +19,8 @@ pub struct SegmentRef {
     pub kind: Arc<str>,
     pub path: Arc<Path>,
     pub layout: Layout,
+    /// Rows in the segment (an LDE has `blowup` times the chunk's rows).
+    pub rows: u64,
     /// u64 columns (row width for row-major segments).
     pub columns: u32,
     pub bytes: u64,
@@ -31,6 +33,7 @@ impl SegmentRef {
             kind: info.meta.kind.as_str().into(),
             path: info.path.as_path().into(),
             layout: info.layout,
+            rows: info.rows,
             columns: info.columns,
             bytes: info.bytes,
             checksum: info.checksum,
@@ -44,16 +47,19 @@ impl SegmentRef {
         } else {
             Segment::open(&self.path)?
         };
-        if segment.columns() != self.columns as usize || segment.layout() != self.layout {
+        let shape = |rows, columns, layout: Layout| {
+            format!("{rows} rows x {columns} {} columns", layout.as_str())
+        };
+        let found = shape(
+            segment.rows() as u64,
+            segment.columns() as u32,
+            segment.layout(),
+        );
+        let expected = shape(self.rows, self.columns, self.layout);
+        if found != expected {
             return Err(FormatError::Corrupt {
                 path: self.path.to_path_buf(),
-                reason: format!(
-                    "has {} {} columns, descriptor says {} {}",
-                    segment.columns(),
-                    segment.layout().as_str(),
-                    self.columns,
-                    self.layout.as_str()
-                ),
+                reason: format!("has {found}, descriptor says {expected}"),
             });
         }
         Ok(segment)

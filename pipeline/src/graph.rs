@@ -5,6 +5,9 @@
 //! the memory cap: a stage that gets ahead blocks in `emit` until the next one catches up, so at
 //! most `capacity` items wait between two stages, plus the one each stage is working on.
 //!
+//! Order: every stage sees its input in the order the source emitted it (one thread per stage,
+//! FIFO channels), so results do not depend on thread timing or channel capacity.
+//!
 //! Bound: with `k` stages (sink included) and channel capacity `c`, at most `(k - 1) * c + k`
 //! items are alive at once (each channel full, each stage holding one item); the backpressure
 //! test reaches exactly this bound.
@@ -215,6 +218,26 @@ fn panic_message(payload: &Box<dyn Any + Send>) -> String {
     }
 }
 
+/// Lets stage code that has no [`Emitter`] at hand (a `map` closure, a rayon loop) notice that
+/// the graph is stopping and give up early.
+#[derive(Clone)]
+pub struct CancelToken(Arc<Shared>);
+
+impl CancelToken {
+    pub fn is_cancelled(&self) -> bool {
+        self.0.is_cancelled()
+    }
+
+    /// `Err(Cancelled)` once the graph is stopping, for use with `?`.
+    pub fn check(&self) -> Result<(), Cancelled> {
+        if self.is_cancelled() {
+            Err(Cancelled)
+        } else {
+            Ok(())
+        }
+    }
+}
+
 /// Per-stage counters, reported by [`Graph::run_with_stats`]: where a stage's time went tells
 /// which stage is the bottleneck (busy) and which ones wait on it (blocked).
 #[derive(Clone, Debug, Default)]
@@ -367,6 +390,11 @@ impl Graph {
 
     pub fn capacity(&self) -> usize {
         self.capacity
+    }
+
+    /// A token to poll for cancellation from inside stage code.
+    pub fn cancel_token(&self) -> CancelToken {
+        CancelToken(self.shared.clone())
     }
 
     fn stage_progress(&self, name: &str) -> Option<StageProgress> {

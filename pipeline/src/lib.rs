@@ -5,6 +5,21 @@
 //! what caps peak memory. This crate also owns the spill directory, the memory budget, progress
 //! reporting and run metrics. It knows nothing about STARKs or RISC-V.
 //!
+//! ```
+//! use pipeline::{BoxError, Graph};
+//!
+//! let mut graph = Graph::new(2); // at most 2 items wait between two stages
+//! let chunks = graph.source_iter("execute", 0..8u64);
+//! let doubled = graph.map("tracegen", chunks, |c: u64| Ok::<_, BoxError>(c * 2));
+//! let total = graph
+//!     .run("commit", doubled, 0, |acc, c: u64| {
+//!         *acc += c;
+//!         Ok::<_, BoxError>(())
+//!     })
+//!     .expect("no stage fails");
+//! assert_eq!(total, 56);
+//! ```
+//!
 //! * [`graph`]: [`Graph`], [`Stage`], [`Emitter`], errors naming stage and chunk.
 //! * [`descriptor`]: [`ChunkDescriptor`], what flows between stages.
 //! * [`spill`]: [`SpillDir`], segments plus manifest, tmpfs detection, cleanup.
@@ -22,7 +37,8 @@ pub mod spill;
 pub use budget::{BudgetError, MemoryLimit, chunk_rows_for_budget};
 pub use descriptor::{ChunkDescriptor, DescriptorError, SegmentRef};
 pub use graph::{
-    BoxError, Cancelled, Chunk, ChunkError, Emitter, Graph, PipelineError, Port, Stage, StageStats,
+    BoxError, CancelToken, Cancelled, Chunk, ChunkError, Emitter, Graph, PipelineError, Port,
+    Stage, StageStats,
 };
 pub use metrics::{Metrics, PassMetrics, ProcStatus, RssSampler, RunSummary};
 pub use progress::{Progress, ProgressMode, StageProgress};

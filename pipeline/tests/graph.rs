@@ -314,3 +314,27 @@ fn stats_and_progress_log_lines() {
     assert!(log.contains("ETA"), "{log}");
     assert!(log.contains("done in"), "{log}");
 }
+
+#[test]
+fn long_running_stage_code_can_poll_for_cancellation() {
+    let mut g = Graph::new(1);
+    let token = g.cancel_token();
+    let src = g.source("execute", |out| {
+        out.emit(0u64)?;
+        out.emit(1u64)?;
+        std::thread::sleep(Duration::from_millis(20));
+        Err::<(), BoxError>("out of input".into())
+    });
+    let started = Instant::now();
+    let slow = g.map("lde", src, move |x: u64| {
+        // A long computation that checks the token between blocks of work.
+        while started.elapsed() < Duration::from_secs(30) {
+            token.check()?;
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        Ok::<_, BoxError>(x)
+    });
+    let err = g.collect("sink", slow).unwrap_err();
+    assert_eq!(err.to_string(), "stage `execute` failed: out of input");
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
