@@ -336,6 +336,19 @@ impl Program {
         }
     }
 
+    /// Row `k` of output `o` times an extension coefficient (a cheaper product when the
+    /// output is base-typed).
+    #[inline]
+    pub fn output_scaled(&self, s: &BlockScratch, o: usize, k: usize, coeff: EF) -> EF {
+        let i = self.outputs[o].1;
+        let at = self.slot[i] * s.block + k;
+        if self.is_ext[i] {
+            s.ext[at] * coeff
+        } else {
+            coeff * s.base[at]
+        }
+    }
+
     /// Row `k` of a base-typed output `o` after `eval_block`.
     #[inline]
     pub fn output_base(&self, s: &BlockScratch, o: usize, k: usize) -> F {

@@ -51,6 +51,32 @@
 //! with a state that already binds every main root and the global LogUp challenges, and the
 //! final FRI batching challenge binds every fork's outputs. We do not use it here.)
 //!
+//! # Example
+//! ```
+//! use stark::field::{F, PrimeCharacteristicRing};
+//! use stark::{Air, AirBuilder, InstanceTrace, ProofParams, PublicInputs, RowMajorMatrix, VerifierParams};
+//!
+//! /// x' = x + 1, starting at 0.
+//! struct Counter;
+//! impl Air for Counter {
+//!     fn name(&self) -> &str { "counter" }
+//!     fn main_width(&self) -> usize { 1 }
+//!     fn eval(&self, b: &mut AirBuilder) {
+//!         let (x, next) = (b.main(0), b.main_next(0));
+//!         b.assert_zero_first(x.clone());
+//!         b.assert_zero_transition(next - x - 1u64);
+//!     }
+//! }
+//! let airs: [&dyn Air; 1] = [&Counter];
+//! let trace = RowMajorMatrix::new((0..8u64).map(F::from_u64).collect(), 1);
+//! let public = PublicInputs::default();
+//! let proof = stark::prove(&airs, vec![InstanceTrace { table: 0, trace }], &public, &ProofParams::default()).unwrap();
+//! let bytes = proof.to_bytes();
+//! let proof = stark::Proof::from_bytes(&bytes).unwrap();
+//! println!("{}", proof.summary(&["counter"]));
+//! stark::verify(&airs, &proof, &public, &VerifierParams::default()).unwrap();
+//! ```
+//!
 //! # Memory per step (one instance of height n, blowup b, w main columns)
 //! main: trace + LDE (n*b*w base) + tree; aux: the aux trace and its LDE; quotient: the LDEs
 //! read + n*qf extension values; ood: reads n rows of each LDE; deep: one extension codeword

@@ -123,3 +123,11 @@ pub fn observe_pow_and_sample_queries(
         .map(|_| t.challenge_index(b"query", log_max_lde))
         .collect()
 }
+
+/// The row of an instance's LDE (size 2^log_lde) opened for query position `q` of the largest
+/// LDE (size 2^log_max_lde). With bit-reversed rows, row `q >> k` of the smaller domain is
+/// the point whose subgroup part is the 2^k-th power of point `q`'s: where the k-th FRI fold
+/// of query `q` lands, and so where that instance's DEEP word joins.
+pub fn query_row(q: usize, log_max_lde: usize, log_lde: usize) -> usize {
+    q >> (log_max_lde - log_lde)
+}

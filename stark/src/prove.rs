@@ -217,7 +217,7 @@ pub fn prove_with_tamper(
                 .iter()
                 .enumerate()
                 .map(|(i, s)| {
-                    let row = q >> (log_max_lde - s.log_height as usize - log_b);
+                    let row = protocol::query_row(q, log_max_lde, s.log_height as usize + log_b);
                     InstanceOpening {
                         main: mains[i].open(row),
                         prep: prep

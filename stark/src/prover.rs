@@ -1,6 +1,28 @@
 //! Per-instance prover steps (DESIGN.md section 3). Each function takes one instance's data and
 //! the challenges it needs, so a caller may drop an instance's LDE after a step and recompute
-//! it later. [`crate::prove`] composes them in memory.
+//! it later (every step is deterministic). [`crate::prove`] composes them in memory; an
+//! out-of-core driver does the same, visiting instances in canonical order (table, chunk):
+//!
+//! ```text
+//! tables = compile_all(airs); t = protocol::start(&tables, &params, &public, &shapes)
+//! pass 1, per instance:  c = commit_trace(main_trace, log_b); protocol::observe_main(&mut t, &c.root())
+//!                        (+ commit_preprocessed, shared by (table, height); not absorbed)
+//!         lookup = protocol::draw_lookup_challenges(&mut t)
+//! pass 2, per instance:  a = aux_trace(table, &main_trace, prep_trace, &lookup)?   // trace order
+//!                        ac = commit_trace(a.trace, log_b); protocol::observe_aux(&mut t, Some(&AuxCommitment{..}))
+//!         alpha = protocol::draw_composition_challenge(&mut t)
+//! pass 3, per instance:  q = commit_lde(quotient(table, log_h, ldes, &lookup, claimed, alpha, log_b)?)
+//!                        protocol::observe_quotient(&mut t, &q.root())
+//!         z = protocol::draw_ood_point(&mut t)
+//! pass 4, per instance:  o = ood(table, log_h, ldes, &q.lde, z)?; protocol::observe_ood(&mut t, &o)
+//!         beta = protocol::draw_deep_challenge(&mut t)
+//! pass 5, per instance:  deep.add(table, index, ldes, &q.lde, &o)?     // DeepAccumulator::new(..)
+//! pass 6:                fri = fri::prove(deep.codewords, &mut t, log_b)
+//!                        nonce = t.grind(pow_bits); qs = protocol::observe_pow_and_sample_queries(..)
+//! pass 7, per instance:  for q in qs: Committed::open(protocol::query_row(q, log_max_lde, log_lde))
+//!                        and fri.open(q) per query; then assemble `Proof` (all fields public).
+//! ```
+//! Absorption order within a pass must be canonical; computation order need not be.
 
 use p3_matrix::dense::RowMajorMatrix;
 use rayon::prelude::*;
@@ -277,7 +299,7 @@ pub fn quotient(
             let (mut every, mut trans, mut first, mut last) =
                 (EF::ZERO, EF::ZERO, EF::ZERO, EF::ZERO);
             for (c, (when, _)) in prog.outputs.iter().enumerate() {
-                let v = prog.output(&s, c, k) * alpha_pows[c];
+                let v = prog.output_scaled(&s, c, k, alpha_pows[c]);
                 match when {
                     crate::air::When::EveryRow => every += v,
                     crate::air::When::Transition => trans += v,

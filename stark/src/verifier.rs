@@ -254,7 +254,7 @@ pub fn verify(
         let mut deep_at: BTreeMap<usize, EF> = BTreeMap::new();
         for (i, (s, op)) in proof.instances.iter().zip(&qp.instances).enumerate() {
             let log_lde = s.log_height as usize + log_b;
-            let row = q >> (log_max_lde - log_lde);
+            let row = protocol::query_row(q, log_max_lde, log_lde);
             let check = |what: &'static str, root: &Digest, r: &RowOpening| {
                 if verify_path(root, row, hash_row(&r.values), &r.path, log_lde) {
                     Ok(())
