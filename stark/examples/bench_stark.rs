@@ -123,7 +123,7 @@ fn main() {
     protocol::observe_main(&mut t, &main.root());
     let lookup = protocol::draw_lookup_challenges(&mut t);
     let ((aux, aux_c), t_aux) = time(|| {
-        let a = prover::aux_trace(&table, &tr, None, &lookup)
+        let a = prover::aux_trace(&table, tr.as_view(), None, &lookup)
             .unwrap()
             .unwrap();
         let claimed = a.claimed_sum;
@@ -139,9 +139,9 @@ fn main() {
     );
     let alpha = protocol::draw_composition_challenge(&mut t);
     let ldes = InstanceLdes {
-        main: &main.lde,
+        main: main.lde.as_view(),
         prep: None,
-        aux: Some(&aux_c.lde),
+        aux: Some(aux_c.lde.as_view()),
     };
     let (q, t_quot) = time(|| {
         prover::commit_lde(
@@ -150,12 +150,12 @@ fn main() {
     });
     protocol::observe_quotient(&mut t, &q.root());
     let z = protocol::draw_ood_point(&mut t);
-    let (ood, t_ood) = time(|| prover::ood(&table, log_n, ldes, &q.lde, z).unwrap());
+    let (ood, t_ood) = time(|| prover::ood(&table, log_n, ldes, q.lde.as_view(), z).unwrap());
     protocol::observe_ood(&mut t, &ood);
     let beta = protocol::draw_deep_challenge(&mut t);
     let (codewords, t_deep) = time(|| {
         let mut acc = prover::DeepAccumulator::new(&tables, &shapes, z, beta, log_b);
-        acc.add(&table, 0, ldes, &q.lde, &ood).unwrap();
+        acc.add(&table, 0, ldes, q.lde.as_view(), &ood).unwrap();
         std::mem::take(&mut acc.codewords)
     });
     let (fri_p, t_fri) = time(|| fri::prove(codewords, &mut t, log_b));

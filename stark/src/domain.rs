@@ -65,9 +65,10 @@ pub fn lde_points(log_n: usize) -> Vec<F> {
 
 /// Evaluates, at each point of `points`, the polynomials of degree < n = 2^log_n whose values on
 /// s * <w_n> are the first n rows of the bit-reversed LDE `lde` (barycentric formula).
-/// Returns `out[p][c]` = column c at point p. `None` if a point lies on the domain.
+/// Returns `out[p][c]` = column c at point p. `None` if a point lies on the domain or the
+/// matrix has fewer than n rows.
 pub fn eval_at_points(
-    lde: &RowMajorMatrix<F>,
+    lde: p3_matrix::dense::RowMajorMatrixView<'_, F>,
     log_n: usize,
     points: &[EF],
 ) -> Option<Vec<Vec<EF>>> {
@@ -75,6 +76,9 @@ pub fn eval_at_points(
     let width = lde.width;
     if width == 0 {
         return Some(vec![Vec::new(); points.len()]);
+    }
+    if lde.values.len() < n * width {
+        return None;
     }
     let xs = lde_points(log_n);
     let s_n = lde_shift().exp_power_of_2(log_n);
@@ -135,7 +139,7 @@ mod tests {
             assert_eq!(l.values[j], p(lde_point(4, j)));
         }
         let z = ext(F::new(11), F::new(5));
-        let v = eval_at_points(&l, log_n, &[z]).unwrap();
+        let v = eval_at_points(l.as_view(), log_n, &[z]).unwrap();
         let expect = EF::from(F::new(3)) + z.double() + z.cube();
         assert_eq!(v[0][0], expect);
     }

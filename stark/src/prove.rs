@@ -119,7 +119,7 @@ pub fn prove_with_tamper(
     for (i, it) in traces.iter().enumerate() {
         let table = &tables[it.table];
         let p = prep.get(&(it.table, shapes[i].log_height)).map(|p| &p.0);
-        let entry = match aux_trace(table, &it.trace, p, &lookup)? {
+        let entry = match aux_trace(table, it.trace.as_view(), p.map(|p| p.as_view()), &lookup)? {
             None => None,
             Some(mut a) => {
                 tamper(Tamper::Aux {
@@ -141,11 +141,11 @@ pub fn prove_with_tamper(
     let composition = protocol::draw_composition_challenge(&mut t);
 
     let ldes = |i: usize| InstanceLdes {
-        main: &mains[i].lde,
+        main: mains[i].lde.as_view(),
         prep: prep
             .get(&(shapes[i].table as usize, shapes[i].log_height))
-            .map(|p| &p.1.lde),
-        aux: auxs[i].as_ref().map(|a| &a.0.lde),
+            .map(|p| p.1.lde.as_view()),
+        aux: auxs[i].as_ref().map(|a| a.0.lde.as_view()),
     };
 
     // Pass 3: quotients.
@@ -178,7 +178,7 @@ pub fn prove_with_tamper(
             &tables[s.table as usize],
             s.log_height as usize,
             ldes(i),
-            &quotients[i].lde,
+            quotients[i].lde.as_view(),
             z,
         )?;
         protocol::observe_ood(&mut t, &o);
@@ -193,7 +193,7 @@ pub fn prove_with_tamper(
             &tables[s.table as usize],
             i,
             ldes(i),
-            &quotients[i].lde,
+            quotients[i].lde.as_view(),
             &oods[i],
         )?;
     }

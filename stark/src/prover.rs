@@ -24,7 +24,10 @@
 //! ```
 //! Absorption order within a pass must be canonical; computation order need not be.
 
-use p3_matrix::dense::RowMajorMatrix;
+use p3_matrix::dense::{RowMajorMatrix, RowMajorMatrixView};
+
+/// A borrowed row-major matrix (e.g. over an mmapped segment).
+pub type MatrixView<'a> = RowMajorMatrixView<'a, F>;
 use rayon::prelude::*;
 
 use crate::air::Air;
@@ -151,8 +154,8 @@ pub struct AuxTrace {
 /// `None` for tables without bus interactions.
 pub fn aux_trace(
     table: &Table,
-    main: &RowMajorMatrix<F>,
-    prep: Option<&RowMajorMatrix<F>>,
+    main: MatrixView<'_>,
+    prep: Option<MatrixView<'_>>,
     challenges: &[EF; NUM_LOOKUP_CHALLENGES],
 ) -> Result<Option<AuxTrace>, ProveError> {
     if !table.has_aux() {
@@ -231,9 +234,9 @@ pub fn aux_trace(
 /// The committed LDEs of one instance, as later steps read them.
 #[derive(Clone, Copy)]
 pub struct InstanceLdes<'a> {
-    pub main: &'a RowMajorMatrix<F>,
-    pub prep: Option<&'a RowMajorMatrix<F>>,
-    pub aux: Option<&'a RowMajorMatrix<F>>,
+    pub main: MatrixView<'a>,
+    pub prep: Option<MatrixView<'a>>,
+    pub aux: Option<MatrixView<'a>>,
 }
 
 /// Pass 3: evaluates the constraints of one instance on its quotient domain (a prefix of the
@@ -340,11 +343,11 @@ pub fn ood(
     table: &Table,
     log_height: usize,
     ldes: InstanceLdes<'_>,
-    quotient: &RowMajorMatrix<F>,
+    quotient: MatrixView<'_>,
     z: EF,
 ) -> Result<InstanceOod, ProveError> {
     let zg = z * F::two_adic_generator(log_height);
-    let both = |m: Option<&RowMajorMatrix<F>>| -> Result<(Vec<EF>, Vec<EF>), ProveError> {
+    let both = |m: Option<MatrixView<'_>>| -> Result<(Vec<EF>, Vec<EF>), ProveError> {
         match m {
             None => Ok((Vec::new(), Vec::new())),
             Some(m) => {
@@ -424,7 +427,7 @@ impl DeepAccumulator {
         table: &Table,
         index: usize,
         ldes: InstanceLdes<'_>,
-        quotient: &RowMajorMatrix<F>,
+        quotient: MatrixView<'_>,
         ood: &InstanceOod,
     ) -> Result<(), ProveError> {
         let log_height = self.shapes[index].log_height as usize;
@@ -440,7 +443,7 @@ impl DeepAccumulator {
         let z = self.z;
         let zg = z * F::two_adic_generator(log_height);
         let xs = lde_points(log_n);
-        let mats: Vec<&RowMajorMatrix<F>> = [Some(ldes.main), ldes.prep, ldes.aux]
+        let mats: Vec<MatrixView<'_>> = [Some(ldes.main), ldes.prep, ldes.aux]
             .into_iter()
             .flatten()
             .collect();
