@@ -575,7 +575,32 @@ pub fn compile(air: &dyn Air) -> Result<Table, AirError> {
     })
 }
 
-/// Compiles every table.
+/// Compiles every table, and checks that each bus carries tuples of one length everywhere
+/// (the fingerprint does not encode the length, so `[x]` and `[x, 0]` would collide).
 pub fn compile_all(airs: &[&dyn Air]) -> Result<Vec<Table>, AirError> {
-    airs.iter().map(|a| compile(*a)).collect()
+    let tables: Vec<Table> = airs.iter().map(|a| compile(*a)).collect::<Result<_, _>>()?;
+    bus_arities(&tables)?;
+    Ok(tables)
+}
+
+/// The tuple length of every bus used by `tables`.
+pub fn bus_arities(tables: &[Table]) -> Result<std::collections::BTreeMap<u32, usize>, AirError> {
+    let mut arity = std::collections::BTreeMap::new();
+    for t in tables {
+        for it in &t.interactions {
+            let len = *arity.entry(it.bus).or_insert(it.values.len());
+            if len != it.values.len() {
+                return Err(AirError::Invalid {
+                    table: t.name.clone(),
+                    msg: format!(
+                        "bus {} carries tuples of length {} and {}",
+                        it.bus,
+                        len,
+                        it.values.len()
+                    ),
+                });
+            }
+        }
+    }
+    Ok(arity)
 }

@@ -160,9 +160,13 @@ pub fn verify(
     // LogUp: partial sums plus public terms vanish.
     let [gamma, alpha] = lookup;
     let mut total: EF = proof.aux.iter().flatten().map(|a| a.claimed_sum).sum();
+    let arity = crate::constraints::bus_arities(&tables)?;
     for term in &public.boundary {
-        if term.tuple.len() > MAX_TUPLE_LEN {
-            return Err(VerifyError::Shape("public bus tuple too long".into()));
+        if term.tuple.len() > MAX_TUPLE_LEN || arity.get(&term.bus) != Some(&term.tuple.len()) {
+            return Err(VerifyError::Shape(format!(
+                "public term on bus {}: no such bus or wrong tuple length",
+                term.bus
+            )));
         }
         let mut acc = EF::from(F::from_u64(term.bus as u64));
         let mut pw = alpha;
