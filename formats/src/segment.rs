@@ -387,10 +387,16 @@ impl Segment {
                 ),
             ));
         }
+        let row_width = if layout == Layout::RowMajor {
+            columns
+        } else {
+            1
+        };
         check_buffer_bounds(
             path,
             &bytes[offset as usize..][..meta_len as usize],
             body_len,
+            row_width,
         )?;
 
         let whole = {
@@ -574,9 +580,9 @@ fn verify_bytes(path: &Path, bytes: &[u8], expected: &Checksum) -> Result<()> {
     Ok(())
 }
 
-/// Check that every buffer the record batch message points at lies inside its body, so the
-/// decoder's slicing cannot go out of bounds on a corrupt file.
-fn check_buffer_bounds(path: &Path, meta: &[u8], body_len: i64) -> Result<()> {
+/// Check that the lengths in the record batch header are plausible and every buffer it points at
+/// lies inside the body, so the decoder cannot slice out of bounds or overflow on a corrupt file.
+fn check_buffer_bounds(path: &Path, meta: &[u8], body_len: i64, row_width: usize) -> Result<()> {
     let fb = if meta[..4] == [0xff; 4] {
         &meta[8..]
     } else {
@@ -592,6 +598,31 @@ fn check_buffer_bounds(path: &Path, meta: &[u8], body_len: i64) -> Result<()> {
             path,
             "record batch body is longer than its block",
         ));
+    }
+    // Every row holds at least one u64, so no length can exceed body/8; checking this here keeps
+    // overflowing lengths away from Arrow's validation (which panics on some).
+    let max_len = body_len / 8;
+    if batch.length() < 0 || batch.length() > max_len {
+        return Err(FormatError::corrupt(
+            path,
+            format!("implausible row count {}", batch.length()),
+        ));
+    }
+    for (i, node) in batch.nodes().into_iter().flatten().enumerate() {
+        let fits = node.length() >= 0
+            && node.length() <= max_len
+            && (0..=node.length()).contains(&node.null_count())
+            && (i > 0 || (node.length() as u128) * (row_width as u128) <= max_len as u128);
+        if !fits {
+            return Err(FormatError::corrupt(
+                path,
+                format!(
+                    "implausible length {} (nulls {}) of array node {i}",
+                    node.length(),
+                    node.null_count()
+                ),
+            ));
+        }
     }
     for (i, b) in batch.buffers().into_iter().flatten().enumerate() {
         if b.offset() < 0 || b.length() < 0 || b.offset().saturating_add(b.length()) > body_len {

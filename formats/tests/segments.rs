@@ -167,6 +167,8 @@ fn any_single_byte_corruption_is_an_error_or_harmless_never_a_panic() {
             match Segment::open(&bad) {
                 Err(e) => {
                     assert!(e.to_string().contains("bad.arrow"), "{e}");
+                    // Our own checks, not the last-resort panic guard, caught it.
+                    assert!(!e.to_string().contains("decoder rejected"), "{e}");
                     errors += 1;
                 }
                 // Flips in padding or in the values decode fine (the checksum catches those).
@@ -259,4 +261,55 @@ print(r.column(0).to_pylist()[9][3])
     let sum = data[2].iter().fold(0u64, |a, &b| a.wrapping_add(b));
     let expect = format!("cpu 300 3 {sum}\n{}\n", flat[9 * width + 3]);
     assert_eq!(String::from_utf8_lossy(&out.stdout), expect);
+}
+
+#[test]
+fn random_multi_byte_corruption_never_panics() {
+    let dir = TestDir::new("fuzz-multi");
+    let width = 3;
+    let flat = values(64 * width, 3);
+    let rows = dir.join("r.arrow");
+    write_segment(
+        &rows,
+        &meta(0),
+        SegmentData::RowMajor {
+            width,
+            values: &flat,
+        },
+    )
+    .unwrap();
+    let (cols, _) = write_columns(&dir, "c.arrow", 64, 3);
+    let trials: usize = std::env::var("FUZZ_TRIALS").map_or(4000, |v| v.parse().unwrap());
+    let bad = dir.join("bad.arrow");
+    for (path, seed) in [(rows, 77), (cols, 78)] {
+        let original = fs::read(&path).unwrap();
+        let noise = values(trials * 9, seed);
+        let mut errors = 0;
+        for trial in noise.chunks(9) {
+            let mut bytes = original.clone();
+            let flips = 1 + (trial[0] % 8) as usize;
+            for &r in &trial[1..=flips] {
+                let at = (r % bytes.len() as u64) as usize;
+                bytes[at] = (r >> 32) as u8;
+            }
+            fs::write(&bad, &bytes).unwrap();
+            match Segment::open(&bad) {
+                Err(e) => {
+                    assert!(e.to_string().contains("bad.arrow"), "{e}");
+                    // Our own checks, not the last-resort panic guard, caught it.
+                    assert!(!e.to_string().contains("decoder rejected"), "{e}");
+                    errors += 1;
+                }
+                Ok(seg) => {
+                    let _ = seg.row_major_values().map(|v| v.len());
+                    let _ = seg.column_slices().map(|v| v.len());
+                }
+            }
+        }
+        println!(
+            "{}: {errors} of {trials} corrupted copies rejected, the rest decode (changes in values/padding)",
+            path.display()
+        );
+        assert!(errors > 0);
+    }
 }
