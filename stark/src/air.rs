@@ -137,6 +137,43 @@ impl From<&Expr> for Expr {
     }
 }
 
+macro_rules! scalar_lhs {
+    ($t:ty) => {
+        impl Add<Expr> for $t {
+            type Output = Expr;
+            fn add(self, rhs: Expr) -> Expr {
+                Expr::from(self) + rhs
+            }
+        }
+        impl Sub<Expr> for $t {
+            type Output = Expr;
+            fn sub(self, rhs: Expr) -> Expr {
+                Expr::from(self) - rhs
+            }
+        }
+        impl Mul<Expr> for $t {
+            type Output = Expr;
+            fn mul(self, rhs: Expr) -> Expr {
+                Expr::from(self) * rhs
+            }
+        }
+    };
+}
+scalar_lhs!(u64);
+scalar_lhs!(F);
+
+impl std::iter::Sum for Expr {
+    fn sum<I: Iterator<Item = Expr>>(iter: I) -> Expr {
+        iter.reduce(|a, b| a + b).unwrap_or_else(Expr::zero)
+    }
+}
+
+impl std::iter::Product for Expr {
+    fn product<I: Iterator<Item = Expr>>(iter: I) -> Expr {
+        iter.reduce(|a, b| a * b).unwrap_or_else(Expr::one)
+    }
+}
+
 impl Neg for Expr {
     type Output = Expr;
     fn neg(self) -> Expr {

@@ -161,7 +161,19 @@ pub fn aux_trace(
     if !table.has_aux() {
         return Ok(None);
     }
-    let n = main.values.len() / main.width;
+    let n = main.values.len() / main.width.max(1);
+    let shape_ok = main.width == table.main_width
+        && n.is_power_of_two()
+        && match prep {
+            None => table.prep_width == 0,
+            Some(p) => p.width == table.prep_width && p.values.len() == n * p.width,
+        };
+    if !shape_ok {
+        return Err(ProveError::Instance {
+            index: usize::MAX,
+            msg: format!("{}: trace shapes do not match the table", table.name),
+        });
+    }
     let [gamma, alpha] = *challenges;
     let prog = &table.interaction_values;
     let empty: Vec<F> = Vec::new();
@@ -239,6 +251,49 @@ pub struct InstanceLdes<'a> {
     pub aux: Option<MatrixView<'a>>,
 }
 
+impl InstanceLdes<'_> {
+    /// Checks the LDE shapes against the table, so a driver's mistake is an error, not a panic.
+    pub fn check(
+        &self,
+        table: &Table,
+        log_height: usize,
+        log_blowup: usize,
+    ) -> Result<(), ProveError> {
+        let rows = 1usize << (log_height + log_blowup);
+        let ok = |m: Option<MatrixView<'_>>, w: usize| match m {
+            None => w == 0,
+            Some(m) => w > 0 && m.width == w && m.values.len() == rows * w,
+        };
+        if ok(Some(self.main), table.main_width)
+            && ok(self.prep, table.prep_width)
+            && ok(self.aux, table.aux_width())
+        {
+            Ok(())
+        } else {
+            Err(ProveError::Instance {
+                index: usize::MAX,
+                msg: format!("{}: LDE shapes do not match the table", table.name),
+            })
+        }
+    }
+}
+
+fn check_quotient_lde(
+    table: &Table,
+    q: MatrixView<'_>,
+    log_height: usize,
+    log_blowup: usize,
+) -> Result<(), ProveError> {
+    if q.width == table.quotient_width() && q.values.len() == q.width << (log_height + log_blowup) {
+        Ok(())
+    } else {
+        Err(ProveError::Instance {
+            index: usize::MAX,
+            msg: format!("{}: quotient LDE shape", table.name),
+        })
+    }
+}
+
 /// Pass 3: evaluates the constraints of one instance on its quotient domain (a prefix of the
 /// committed LDE), divides by the selectors / vanishing polynomial, splits the quotient into
 /// pieces of degree < n and returns their LDE (flattened extension columns, bit-reversed).
@@ -252,6 +307,7 @@ pub fn quotient(
     composition: EF,
     log_blowup: usize,
 ) -> Result<RowMajorMatrix<F>, ProveError> {
+    ldes.check(table, log_height, log_blowup)?;
     let n = 1usize << log_height;
     let log_qf = table.log_quotient_factor();
     let log_m = log_height + log_qf;
@@ -430,7 +486,29 @@ impl DeepAccumulator {
         quotient: MatrixView<'_>,
         ood: &InstanceOod,
     ) -> Result<(), ProveError> {
-        let log_height = self.shapes[index].log_height as usize;
+        let err = |msg: &str| ProveError::Instance {
+            index,
+            msg: format!("{}: {msg}", table.name),
+        };
+        let log_height = self
+            .shapes
+            .get(index)
+            .ok_or_else(|| err("no such instance"))?
+            .log_height as usize;
+        ldes.check(table, log_height, self.log_blowup)?;
+        check_quotient_lde(table, quotient, log_height, self.log_blowup)?;
+        let widths = [
+            (ood.main.len(), table.main_width),
+            (ood.main_next.len(), table.main_width),
+            (ood.prep.len(), table.prep_width),
+            (ood.prep_next.len(), table.prep_width),
+            (ood.aux.len(), table.aux_width()),
+            (ood.aux_next.len(), table.aux_width()),
+            (ood.quotient.len(), table.quotient_width()),
+        ];
+        if widths.iter().any(|(a, b)| a != b) {
+            return Err(err("OOD values do not match the table"));
+        }
         let log_n = log_height + self.log_blowup;
         let n = 1usize << log_n;
         let coeffs: Vec<EF> = self

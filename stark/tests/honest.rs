@@ -19,7 +19,12 @@ fn fibonacci_chunks_chained_through_a_bus() {
     assert!(v.security_bits >= 100);
     let back = Proof::from_bytes(&proof.to_bytes()).unwrap();
     assert_eq!(back, proof);
-    println!("{}", proof.summary(&["fib"]));
+    let summary = proof.summary(&["fib"]).to_string();
+    assert!(
+        summary.contains("security") && summary.contains("fib") && summary.contains("4 chunks"),
+        "{summary}"
+    );
+    println!("{summary}");
 
     // Another claimed output: the bus no longer balances.
     let wrong = fib_public((end.0 + F::ONE, end.1));
