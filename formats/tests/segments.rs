@@ -279,7 +279,7 @@ fn random_multi_byte_corruption_never_panics() {
     )
     .unwrap();
     let (cols, _) = write_columns(&dir, "c.arrow", 64, 3);
-    let trials: usize = std::env::var("FUZZ_TRIALS").map_or(4000, |v| v.parse().unwrap());
+    let trials: usize = std::env::var("FUZZ_TRIALS").map_or(1500, |v| v.parse().unwrap());
     let bad = dir.join("bad.arrow");
     for (path, seed) in [(rows, 77), (cols, 78)] {
         let original = fs::read(&path).unwrap();
