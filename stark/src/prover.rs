@@ -178,9 +178,9 @@ pub fn aux_trace(
     let prog = &table.interaction_values;
     let empty: Vec<F> = Vec::new();
     let src = RowSource {
-        main: &main.values,
+        main: main.values,
         main_width: main.width,
-        prep: prep.map(|p| &p.values[..]).unwrap_or(&empty),
+        prep: prep.map(|p| p.values).unwrap_or(&empty),
         prep_width: table.prep_width,
         aux: &[],
         aux_width: 0,
@@ -316,11 +316,11 @@ pub fn quotient(
     let prog = &table.constraints;
     let empty: Vec<F> = Vec::new();
     let src = RowSource {
-        main: &ldes.main.values,
+        main: ldes.main.values,
         main_width: table.main_width,
-        prep: ldes.prep.map(|p| &p.values[..]).unwrap_or(&empty),
+        prep: ldes.prep.map(|p| p.values).unwrap_or(&empty),
         prep_width: table.prep_width,
-        aux: ldes.aux.map(|p| &p.values[..]).unwrap_or(&empty),
+        aux: ldes.aux.map(|p| p.values).unwrap_or(&empty),
         aux_width: table.aux_width(),
     };
     let alpha_pows: Vec<EF> = composition.powers().take(prog.outputs.len()).collect();
