@@ -5,6 +5,7 @@
 //! [`Step`]s chunk by chunk, and re-executes a chunk from its [`Checkpoint`] when a later pass
 //! needs the trace again. It is cross-checked against `qemu-riscv32` on every fixture.
 
+pub mod air;
 pub mod checkpoint;
 pub mod decode;
 pub mod machine;

@@ -123,7 +123,8 @@ pub struct Step {
     pub next_pc: u32,
     pub rs1_val: u32,
     pub rs2_val: u32,
-    /// Value written to rd (0 when rd is x0 or not written).
+    /// The result the instruction computed for rd, even when rd is x0 (which discards it); 0 for
+    /// instructions without rd (branches, stores, FENCE).
     pub rd_val: u32,
     pub mem_addr: u32,
     pub mem_before: u32,
@@ -557,7 +558,7 @@ impl Machine {
                         next_pc,
                         rs1_val: a,
                         rs2_val: b,
-                        rd_val: if writes_rd && rd != 0 { rd_val } else { 0 },
+                        rd_val: if writes_rd { rd_val } else { 0 },
                         mem_addr: mem.0,
                         mem_before: mem.1,
                         mem_after: mem.2,

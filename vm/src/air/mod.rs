@@ -1,0 +1,173 @@
+//! The RV32IM machine as AIR tables, and the witness builder that fills them from the executor's
+//! trace chunks.
+//!
+//! # How the tables fit together
+//!
+//! Every executed instruction is one row of the [`cpu`] table. The CPU row fetches the
+//! instruction from the [`program`] table (which the verifier recomputes from the ELF), reads
+//! rs1 and rs2 and writes rd through the timestamped memory argument, and hands the operation to
+//! exactly one *chip* over the ALU bus; each chip proves the semantics of a family of opcodes:
+//! [`add`] (ADD, ADDI, SUB, FENCE), [`jump`] (LUI, AUIPC, JAL, JALR), [`branch`] (BEQ, BNE),
+//! [`lt`] (SLT(I)(U), BLT(U), BGE(U)), [`bitwise`] (AND, OR, XOR and immediates), [`shift`]
+//! (SLL, SRL, SRA and immediates), [`memory`] (loads and stores) and [`ecall`] (exit, read,
+//! write; the bytes a call moves are rows of the [`io`] table). Fixed tables answer lookups:
+//! [`range`] (16-bit values) and [`bytes`] (byte pairs, AND, OR, XOR). The [`image`] table opens
+//! and closes the memory argument for every register and every word of the program's memory.
+//!
+//! # Buses (all LogUp, see the stark crate)
+//!
+//! | bus | tuple | senders | receivers |
+//! |-----|-------|---------|-----------|
+//! | [`bus::PROGRAM`] | (pc, opcode, rd, rs1, rs2, imm, writes_rd) | program (multiplicity = times executed) | cpu |
+//! | [`bus::CHAIN`] | (pc, clk) | cpu (next_pc, clk+1); public (entry, 0) | cpu; public (HALT_PC, cycles) |
+//! | [`bus::MEMORY`] | (address, value, timestamp) | image (init, 0); every access (new value, now) | every access (old value, then); image (final) |
+//! | [`bus::RANGE16`] | (v) | any limb that must be < 2^16 | range |
+//! | [`bus::ALU`] | (opcode, pc, clk, rs1_val, rs2_val, imm, rd_val, next_pc) | cpu | the chip of the opcode |
+//! | [`bus::BYTE`] | (op, a, b, c) | chips (byte pairs, bitwise results) | bytes |
+//! | [`bus::EXIT`] | (exit code) | ecall (exit) | public (the statement's exit code) |
+//! | [`bus::IO`] | (clk, kind, cursor, remaining, pos) | ecall (start), io rows | io rows, ecall (end) |
+//! | [`bus::OUTPOS`] | (pos) | public (0); ecall write to fd 1 (pos + len) | ecall write to fd 1 (pos); public (output length) |
+//! | [`bus::OUTPUT`] | (position, byte) | io rows of writes to fd 1 | public (the statement's output) |
+//!
+//! **Control flow.** The CHAIN bus replaces transition constraints between CPU rows: each row
+//! receives its (pc, clk) token and sends (next_pc, clk + 1). The verifier adds one token
+//! (entry, 0) and removes one (HALT_PC, cycles); HALT_PC = 2^32 is no program address, only the
+//! exit ECALL produces it. Because clk grows by one along every path, the tokens form one path
+//! from entry to exit through every CPU row: any row order, any chunking (including padding rows
+//! with `is_real = 0`), and chunk boundaries need nothing special.
+//!
+//! **Registers and memory.** One address space: register r is address 2^32 + r, a memory word is
+//! its (4-aligned) byte address. An access at timestamp t receives (addr, old, t_old) and sends
+//! (addr, new, t) with t_old < t range checked (two 16-bit limbs of t - t_old - 1). The image table
+//! sends (addr, init, 0) and receives (addr, final, t_final) once for each row it marks as used
+//! (its multiplicity is boolean), so each address has one initial token and one linear history:
+//! every read returns the last write. An address outside the image has no initial token and
+//! cannot be accessed. Instruction at clk accesses rs1 at 4clk+1, rs2 at 4clk+2, memory at 4clk+3
+//! and rd at 4clk+4.
+//!
+//! **Values.** Registers and memory hold u32 values as field elements. They are u32 by induction:
+//! initial values are bytes of the ELF or zero, and every chip range checks the rd value it
+//! produces. x0 is never written (the program table's writes_rd is 0 for rd = x0), so it reads 0.
+
+pub mod add;
+pub mod bitwise;
+pub mod branch;
+pub mod bytes;
+pub mod cpu;
+pub mod ecall;
+pub mod image;
+pub mod io;
+pub mod jump;
+pub mod lt;
+pub mod memory;
+pub mod program;
+pub mod range;
+pub mod shift;
+pub mod witness;
+
+use stark::air::Expr;
+use stark::field::{F, PrimeCharacteristicRing};
+
+/// Bus identifiers.
+pub mod bus {
+    pub const PROGRAM: u32 = 1;
+    pub const CHAIN: u32 = 2;
+    pub const MEMORY: u32 = 3;
+    pub const RANGE16: u32 = 4;
+    pub const ALU: u32 = 5;
+    pub const EXIT: u32 = 6;
+    pub const BYTE: u32 = 7;
+    pub const IO: u32 = 8;
+    pub const OUTPOS: u32 = 9;
+    pub const OUTPUT: u32 = 10;
+}
+
+/// Address of register r in the memory argument's address space: above every byte address.
+pub const REG_BASE: u64 = 1 << 32;
+/// The pc token the exit ECALL passes on: no program address, so nothing can follow it.
+pub const HALT_PC: u64 = 1 << 32;
+/// 2^16, the limb base of range checks.
+pub const LIMB: u64 = 1 << 16;
+
+/// Timestamp of access `slot` (1: rs1, 2: rs2, 3: memory, 4: rd) of the instruction at `clk`.
+pub fn timestamp(clk: u64, slot: u64) -> u64 {
+    4 * clk + slot
+}
+
+/// A field element from a small integer.
+pub fn f(x: u64) -> F {
+    F::from_u64(x)
+}
+
+/// An expression constant.
+pub fn c(x: u64) -> Expr {
+    Expr::from_u64(x)
+}
+
+/// Index of each table in the machine's table list (the canonical proof order).
+pub mod table {
+    pub const PROGRAM: usize = 0;
+    pub const CPU: usize = 1;
+    pub const IMAGE: usize = 2;
+    pub const RANGE16: usize = 3;
+    pub const BYTES: usize = 4;
+    pub const ADD: usize = 5;
+    pub const JUMP: usize = 6;
+    pub const BRANCH: usize = 7;
+    pub const LT: usize = 8;
+    pub const BITWISE: usize = 9;
+    pub const SHIFT: usize = 10;
+    pub const MEMORY: usize = 11;
+    pub const ECALL: usize = 12;
+    pub const IO: usize = 13;
+    pub const COUNT: usize = 14;
+}
+
+pub use witness::{Rv32Air, Statement, Witness, WitnessError};
+
+/// What a chip receives from the CPU on the ALU bus, as expressions over the chip's row.
+pub struct AluTuple {
+    pub opcode: Expr,
+    pub pc: Expr,
+    pub clk: Expr,
+    pub rs1_val: Expr,
+    pub rs2_val: Expr,
+    pub imm: Expr,
+    pub rd_val: Expr,
+    pub next_pc: Expr,
+}
+
+impl AluTuple {
+    /// Receives the tuple on the ALU bus with multiplicity `is_real`.
+    pub fn receive(self, b: &mut stark::air::AirBuilder, is_real: Expr) {
+        let values = [
+            self.opcode,
+            self.pc,
+            self.clk,
+            self.rs1_val,
+            self.rs2_val,
+            self.imm,
+            self.rd_val,
+            self.next_pc,
+        ];
+        b.receive(bus::ALU, &values, is_real);
+    }
+}
+
+/// `sum(flag_i)` and `sum(flag_i * opcode_i)` over a chip's opcode flag columns, after asserting
+/// each flag and their sum boolean: a real row selects exactly one opcode.
+pub fn opcode_flags(
+    b: &mut stark::air::AirBuilder,
+    flags: &[(usize, crate::Opcode)],
+) -> (Expr, Expr) {
+    let mut is_real = c(0);
+    let mut opcode = c(0);
+    for &(col, op) in flags {
+        let flag = b.main(col);
+        b.assert_zero(flag.bool_check());
+        is_real = is_real + flag.clone();
+        opcode = opcode + flag * c(op as u64);
+    }
+    b.assert_zero(is_real.bool_check());
+    (is_real, opcode)
+}

@@ -1,0 +1,614 @@
+//! The machine's table set ([`Rv32Air`]), the statement a proof binds ([`Statement`]), and the
+//! witness builder ([`Witness`]) that turns the executor's trace chunks into table instances.
+//!
+//! The builder consumes one [`TraceChunk`] at a time: each becomes one CPU instance, chip rows
+//! go to chip instances of at most `chunk_rows` rows, and what spans the whole run (program and
+//! range multiplicities, the last value and timestamp of every register and memory word) stays in
+//! memory bounded by the program's size, never by the run's length.
+
+use std::sync::Arc;
+
+use stark::air::{Air, BusTerm};
+use stark::field::{F, PrimeCharacteristicRing};
+use stark::{InstanceTrace, PublicInputs, RowMajorMatrix};
+
+use super::image::{ImageLayout, ImageTable};
+use super::program::{ProgramTable, register_fields};
+use super::range::{self, RangeTable};
+use super::{
+    HALT_PC, LIMB, add, bitwise, branch, bus, bytes, cpu, ecall, f, image, io, jump, lt, memory,
+    shift, table, timestamp,
+};
+use crate::machine::{Exit, IoEvent, TraceChunk, reg, syscall};
+use crate::program::Program;
+use crate::{Opcode, Step};
+
+/// Every table of the machine, in proof order (see [`table`]).
+pub struct Rv32Air {
+    pub program: ProgramTable,
+    pub image: ImageTable,
+    layout: Arc<ImageLayout>,
+}
+
+impl Rv32Air {
+    pub fn new(program: Arc<Program>) -> Rv32Air {
+        let layout = Arc::new(ImageLayout::new(&program));
+        Rv32Air {
+            program: ProgramTable::new(program),
+            image: ImageTable::new(Arc::clone(&layout)),
+            layout,
+        }
+    }
+
+    /// The tables, indexed by [`table`].
+    pub fn tables(&self) -> Vec<&dyn Air> {
+        vec![
+            &self.program,
+            &cpu::CpuTable,
+            &self.image,
+            &RangeTable,
+            &bytes::ByteTable,
+            &add::AddChip,
+            &jump::JumpChip,
+            &branch::BranchChip,
+            &lt::LtChip,
+            &bitwise::BitwiseChip,
+            &shift::ShiftChip,
+            &memory::MemoryChip,
+            &ecall::EcallChip,
+            &io::IoTable,
+        ]
+    }
+}
+
+/// What a proof of an execution states.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Statement {
+    /// BLAKE3 of the program image (entry and segments).
+    pub program_digest: [u8; 32],
+    pub entry: u32,
+    pub exit_code: u32,
+    /// Bytes written to fd 1.
+    pub output: Vec<u8>,
+    /// Instructions executed.
+    pub cycles: u64,
+}
+
+impl Statement {
+    /// The public inputs of the proof: the statement's digest and the bus terms it contributes.
+    pub fn public_inputs(&self) -> PublicInputs {
+        let mut h = blake3::Hasher::new();
+        h.update(b"stark-pipe rv32im statement v1");
+        h.update(&self.program_digest);
+        h.update(&self.entry.to_le_bytes());
+        h.update(&self.exit_code.to_le_bytes());
+        h.update(&self.cycles.to_le_bytes());
+        h.update(&(self.output.len() as u64).to_le_bytes());
+        h.update(&self.output);
+        let term = |bus, tuple: Vec<F>, multiplicity| BusTerm {
+            bus,
+            tuple,
+            multiplicity,
+        };
+        let mut boundary = vec![
+            term(bus::CHAIN, vec![f(self.entry as u64), F::ZERO], F::ONE),
+            term(bus::CHAIN, vec![f(HALT_PC), f(self.cycles)], F::NEG_ONE),
+            term(bus::EXIT, vec![f(self.exit_code as u64)], F::NEG_ONE),
+            term(bus::OUTPOS, vec![F::ZERO], F::ONE),
+            term(bus::OUTPOS, vec![f(self.output.len() as u64)], F::NEG_ONE),
+        ];
+        for (k, &byte) in self.output.iter().enumerate() {
+            boundary.push(term(
+                bus::OUTPUT,
+                vec![f(k as u64), f(byte as u64)],
+                F::NEG_ONE,
+            ));
+        }
+        PublicInputs {
+            statement: *h.finalize().as_bytes(),
+            boundary,
+        }
+    }
+}
+
+/// BLAKE3 of a program's entry point and segments: what a statement names the program by.
+pub fn program_digest(program: &Program) -> [u8; 32] {
+    let mut h = blake3::Hasher::new();
+    h.update(b"stark-pipe rv32im program v1");
+    h.update(&program.entry.to_le_bytes());
+    h.update(&(program.segments.len() as u64).to_le_bytes());
+    for s in &program.segments {
+        h.update(&s.vaddr.to_le_bytes());
+        h.update(&s.mem_size.to_le_bytes());
+        h.update(&[s.executable as u8, s.writable as u8]);
+        h.update(&(s.data.len() as u64).to_le_bytes());
+        h.update(&s.data);
+    }
+    *h.finalize().as_bytes()
+}
+
+/// Why an execution cannot be turned into a witness.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WitnessError {
+    #[error("instruction {opcode} at pc {pc:#010x} (cycle {cycle}) is not proven yet by the AIR")]
+    Unsupported {
+        opcode: &'static str,
+        pc: u32,
+        cycle: u64,
+    },
+    #[error("system call {number} at pc {pc:#010x} (cycle {cycle}) is not proven yet by the AIR")]
+    UnsupportedSyscall { number: u32, pc: u32, cycle: u64 },
+    #[error("pc {pc:#010x} (cycle {cycle}) is not a program address")]
+    NotInProgram { pc: u32, cycle: u64 },
+    #[error("the run is too long: timestamps past 2^32 cannot be range checked")]
+    TooLong,
+    #[error("chunk {got} arrived where chunk {expected} was expected")]
+    OutOfOrder { expected: u64, got: u64 },
+    #[error("the trace ended without the program exiting")]
+    NoExit,
+    #[error("chunk_rows must be a power of two >= 2, not {0}")]
+    BadChunkRows(usize),
+}
+
+/// Rows of one table, cut into instances of at most `chunk_rows` rows.
+struct Instances {
+    width: usize,
+    chunk_rows: usize,
+    current: Vec<F>,
+    done: Vec<RowMajorMatrix<F>>,
+}
+
+impl Instances {
+    fn new(width: usize, chunk_rows: usize) -> Self {
+        Instances {
+            width,
+            chunk_rows,
+            current: Vec::new(),
+            done: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, row: &[F]) {
+        debug_assert_eq!(row.len(), self.width);
+        self.current.extend_from_slice(row);
+        if self.current.len() == self.width * self.chunk_rows {
+            self.flush();
+        }
+    }
+
+    /// Closes the current instance, padded with zero rows to a power of two (at least 2).
+    fn flush(&mut self) {
+        let rows = self.current.len() / self.width;
+        if rows == 0 {
+            return;
+        }
+        let height = rows.next_power_of_two().max(2);
+        let mut values = std::mem::take(&mut self.current);
+        values.resize(height * self.width, F::ZERO);
+        self.done.push(RowMajorMatrix::new(values, self.width));
+    }
+
+    /// All instances; a table that received no rows gets one all-padding instance.
+    fn finish(mut self) -> Vec<RowMajorMatrix<F>> {
+        self.flush();
+        if self.done.is_empty() {
+            self.done.push(RowMajorMatrix::new(
+                vec![F::ZERO; 2 * self.width],
+                self.width,
+            ));
+        }
+        self.done
+    }
+}
+
+/// Builds every table's instances from an execution, one trace chunk at a time.
+pub struct Witness {
+    program: Arc<Program>,
+    layout: Arc<ImageLayout>,
+    next_chunk: u64,
+    program_mult: Vec<u64>,
+    range_mult: Vec<u64>,
+    /// Lookups per byte-table row, for each BYTE operation (PAIR, AND, OR, XOR).
+    byte_mult: [Vec<u64>; 4],
+    /// Value and timestamp of the last access to each image row (registers first).
+    last_value: Vec<u32>,
+    last_ts: Vec<u64>,
+    chips: Vec<Instances>,
+    exit: Option<Exit>,
+    output: Vec<u8>,
+}
+
+impl Witness {
+    /// A builder for `program`'s tables with instances of at most `chunk_rows` rows.
+    pub fn new(air: &Rv32Air, chunk_rows: usize) -> Result<Witness, WitnessError> {
+        if chunk_rows < 2 || !chunk_rows.is_power_of_two() {
+            return Err(WitnessError::BadChunkRows(chunk_rows));
+        }
+        let layout = Arc::clone(&air.layout);
+        let program = Arc::clone(air.program.program());
+        let widths = [
+            (table::CPU, cpu::WIDTH),
+            (table::ADD, add::WIDTH),
+            (table::JUMP, jump::WIDTH),
+            (table::BRANCH, branch::WIDTH),
+            (table::LT, lt::WIDTH),
+            (table::BITWISE, bitwise::WIDTH),
+            (table::SHIFT, shift::WIDTH),
+            (table::MEMORY, memory::WIDTH),
+            (table::ECALL, ecall::WIDTH),
+            (table::IO, io::WIDTH),
+        ];
+        let mut chips: Vec<Instances> = (0..table::COUNT)
+            .map(|_| Instances::new(1, chunk_rows))
+            .collect();
+        for (t, width) in widths {
+            chips[t] = Instances::new(width, chunk_rows);
+        }
+        Ok(Witness {
+            program_mult: vec![0; program.code.len()],
+            range_mult: vec![0; range::HEIGHT],
+            byte_mult: std::array::from_fn(|_| vec![0; bytes::HEIGHT]),
+            last_value: layout.init.clone(),
+            last_ts: vec![0; layout.len()],
+            program,
+            layout,
+            next_chunk: 0,
+            chips,
+            exit: None,
+            output: Vec::new(),
+        })
+    }
+
+    fn range16(&mut self, v: u64) -> Result<(), WitnessError> {
+        *self
+            .range_mult
+            .get_mut(v as usize)
+            .ok_or(WitnessError::TooLong)? += 1;
+        Ok(())
+    }
+
+    fn pair(&mut self, a: u8, b: u8) {
+        self.byte_mult[bytes::PAIR as usize][bytes::row_of(a, b)] += 1;
+    }
+
+    /// Records an access to image row `row` at `now`; returns the previous (value, timestamp).
+    fn access(&mut self, row: usize, now: u64, value: u32) -> (u32, u64) {
+        let before = std::mem::replace(&mut self.last_value[row], value);
+        let prev = std::mem::replace(&mut self.last_ts[row], now);
+        (before, prev)
+    }
+
+    /// Splits `now - prev - 1` into 16-bit limbs, counting their range lookups.
+    fn gap_limbs(&mut self, now: u64, prev: u64) -> Result<(u64, u64), WitnessError> {
+        let gap = now - prev - 1;
+        let (lo, hi) = (gap % LIMB, gap / LIMB);
+        self.range16(lo)?;
+        self.range16(hi)?;
+        Ok((lo, hi))
+    }
+
+    /// Consumes the next chunk of the run (chunks must come in order). Its CPU rows become one
+    /// CPU instance of `chunk.steps.len()` rows rounded up to a power of two.
+    pub fn push_chunk(&mut self, chunk: &TraceChunk) -> Result<(), WitnessError> {
+        if chunk.index != self.next_chunk {
+            return Err(WitnessError::OutOfOrder {
+                expected: self.next_chunk,
+                got: chunk.index,
+            });
+        }
+        self.next_chunk += 1;
+        let mut io = chunk.io.iter().peekable();
+        for (k, step) in chunk.steps.iter().enumerate() {
+            let clk = chunk.start_cycle + k as u64;
+            let event = io.next_if(|e| e.cycle == clk);
+            self.push_step(clk, step, event)?;
+        }
+        self.chips[table::CPU].flush();
+        if let Some(exit) = chunk.exit {
+            self.exit = Some(exit);
+        }
+        Ok(())
+    }
+
+    fn push_step(
+        &mut self,
+        clk: u64,
+        step: &Step,
+        event: Option<&IoEvent>,
+    ) -> Result<(), WitnessError> {
+        let pc = step.pc;
+        let row = ProgramTable::row_of(&self.program, pc)
+            .ok_or(WitnessError::NotInProgram { pc, cycle: clk })?;
+        let insn = self.program.code[row];
+        self.program_mult[row] += 1;
+        let (rd, rs1, rs2, writes_rd) = register_fields(&insn);
+        let mut r = [F::ZERO; cpu::WIDTH];
+        r[cpu::IS_REAL] = F::ONE;
+        r[cpu::PC] = f(pc as u64);
+        r[cpu::CLK] = f(clk);
+        r[cpu::OPCODE] = f(insn.opcode as u64);
+        r[cpu::RD] = f(rd as u64);
+        r[cpu::RS1] = f(rs1 as u64);
+        r[cpu::RS2] = f(rs2 as u64);
+        r[cpu::IMM] = f(insn.imm as u64);
+        r[cpu::WRITES_RD] = f(writes_rd as u64);
+        r[cpu::RS1_VAL] = f(step.rs1_val as u64);
+        r[cpu::RS2_VAL] = f(step.rs2_val as u64);
+        r[cpu::RD_VAL] = f(step.rd_val as u64);
+        let reads = [
+            (rs1, step.rs1_val, 1, cpu::RS1_PREV_TS, cpu::RS1_LO),
+            (rs2, step.rs2_val, 2, cpu::RS2_PREV_TS, cpu::RS2_LO),
+        ];
+        for (reg, value, slot, prev_col, lo_col) in reads {
+            let now = timestamp(clk, slot);
+            let (_, prev) = self.access(reg as usize, now, value);
+            let (lo, hi) = self.gap_limbs(now, prev)?;
+            r[prev_col] = f(prev);
+            r[lo_col] = f(lo);
+            r[lo_col + 1] = f(hi);
+        }
+        // The system call's own accesses (a1, a2 and the buffer) come at 4clk+3, before rd.
+        let mut next_pc = step.next_pc as u64;
+        self.push_chip(clk, step, &insn, event, &mut next_pc)?;
+        if writes_rd {
+            let now = timestamp(clk, 4);
+            let (before, prev) = self.access(rd as usize, now, step.rd_val);
+            let (lo, hi) = self.gap_limbs(now, prev)?;
+            r[cpu::RD_PREV_TS] = f(prev);
+            r[cpu::RD_PREV_VAL] = f(before as u64);
+            r[cpu::RD_LO] = f(lo);
+            r[cpu::RD_HI] = f(hi);
+        }
+        r[cpu::NEXT_PC] = f(next_pc);
+        self.chips[table::CPU].push(&r);
+        Ok(())
+    }
+
+    /// Adds the chip row(s) proving one instruction and counts their lookups.
+    fn push_chip(
+        &mut self,
+        clk: u64,
+        step: &Step,
+        insn: &crate::Instruction,
+        event: Option<&IoEvent>,
+        next_pc: &mut u64,
+    ) -> Result<(), WitnessError> {
+        use Opcode::*;
+        let (pc, a, b, imm, rd_val) = (step.pc, step.rs1_val, step.rs2_val, insn.imm, step.rd_val);
+        let op = insn.opcode;
+        match op {
+            Add | Addi | Sub | Fence => {
+                self.range16(rd_val as u64 & 0xffff)?;
+                self.range16(rd_val as u64 >> 16)?;
+                self.chips[table::ADD].push(&add::row(op, pc, clk, a, b, imm, rd_val));
+            }
+            Lui | Auipc | Jal | Jalr => {
+                let row = jump::row(op, pc, clk, a, imm, rd_val, step.next_pc);
+                self.range16(stark::field::canonical(row[jump::U_LO]))?;
+                self.range16(stark::field::canonical(row[jump::U_HI]))?;
+                self.chips[table::JUMP].push(&row);
+            }
+            Beq | Bne => {
+                self.chips[table::BRANCH].push(&branch::row(op, pc, clk, a, b, imm, step.next_pc))
+            }
+            Slt | Sltu | Slti | Sltiu | Blt | Bge | Bltu | Bgeu => {
+                let (row, checks) = lt::row(op, pc, clk, a, b, imm, rd_val, step.next_pc);
+                for v in checks {
+                    self.range16(v)?;
+                }
+                self.chips[table::LT].push(&row);
+            }
+            And | Or | Xor | Andi | Ori | Xori => {
+                let x = b.wrapping_add(imm);
+                let byte_op = bitwise::byte_op(op) as usize;
+                for i in 0..4 {
+                    let (p, q) = ((a >> (8 * i)) as u8, (x >> (8 * i)) as u8);
+                    self.byte_mult[byte_op][bytes::row_of(p, q)] += 1;
+                }
+                self.chips[table::BITWISE].push(&bitwise::row(op, pc, clk, a, b, imm, rd_val));
+            }
+            Sll | Srl | Sra | Slli | Srli | Srai => {
+                let (row, checks) = shift::row(op, pc, clk, a, b, imm, rd_val);
+                for v in checks {
+                    self.range16(v)?;
+                }
+                self.chips[table::SHIFT].push(&row);
+            }
+            Lb | Lh | Lw | Lbu | Lhu | Sb | Sh | Sw => {
+                let row = self
+                    .layout
+                    .row_of(step.mem_addr)
+                    .ok_or(WitnessError::NotInProgram { pc, cycle: clk })?;
+                let (_, prev) = self.access(row, timestamp(clk, 3), step.mem_after);
+                let (cells, lookups) = memory::row(
+                    op,
+                    pc,
+                    clk,
+                    a,
+                    b,
+                    imm,
+                    rd_val,
+                    step.mem_before,
+                    step.mem_after,
+                    prev,
+                );
+                for v in lookups.range16 {
+                    self.range16(v)?;
+                }
+                let pairs = if matches!(op, Sb | Sh | Sw) { 5 } else { 3 };
+                for &(p, q) in &lookups.pairs[..pairs] {
+                    self.pair(p, q);
+                }
+                self.chips[table::MEMORY].push(&cells);
+            }
+            Ecall => self.push_ecall(clk, step, event, next_pc)?,
+            Mul | Mulh | Mulhsu | Mulhu | Div | Divu | Rem | Remu | Invalid => {
+                return Err(WitnessError::Unsupported {
+                    opcode: op.mnemonic(),
+                    pc,
+                    cycle: clk,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn push_ecall(
+        &mut self,
+        clk: u64,
+        step: &Step,
+        event: Option<&IoEvent>,
+        next_pc: &mut u64,
+    ) -> Result<(), WitnessError> {
+        let (pc, number, a0) = (step.pc, step.rs1_val, step.rs2_val);
+        let now = timestamp(clk, 3);
+        let mut inputs = ecall::EcallInputs {
+            a1: 0,
+            a2: 0,
+            a1_prev_ts: 0,
+            a2_prev_ts: 0,
+            pos0: self.output.len() as u64,
+        };
+        match number {
+            syscall::EXIT | syscall::EXIT_GROUP => *next_pc = HALT_PC,
+            syscall::READ | syscall::WRITE => {
+                let (a1, a2) = (self.last_value[reg::A1], self.last_value[reg::A2]);
+                inputs.a1 = a1;
+                inputs.a2 = a2;
+                inputs.a1_prev_ts = self.access(reg::A1, now, a1).1;
+                inputs.a2_prev_ts = self.access(reg::A2, now, a2).1;
+                let data = event.map_or(&[][..], |e| &e.data[..]);
+                let kind = match (number, a0) {
+                    (syscall::READ, _) => ecall::KIND_READ,
+                    (_, 1) => ecall::KIND_OUT,
+                    _ => ecall::KIND_ERR,
+                };
+                self.push_io(clk, kind, a1, data)?;
+            }
+            _ => {
+                return Err(WitnessError::UnsupportedSyscall {
+                    number,
+                    pc,
+                    cycle: clk,
+                });
+            }
+        }
+        let (row, limbs) = ecall::row(number, pc, clk, a0, step.rd_val, *next_pc, &inputs);
+        for v in limbs {
+            self.range16(v)?;
+        }
+        self.chips[table::ECALL].push(&row);
+        Ok(())
+    }
+
+    /// IO rows for `data` moved at buffer `addr` (one row per word touched).
+    fn push_io(&mut self, clk: u64, kind: u64, addr: u32, data: &[u8]) -> Result<(), WitnessError> {
+        let now = timestamp(clk, 3);
+        let mut done = 0usize;
+        while done < data.len() {
+            let cursor = addr + done as u32;
+            let word_addr = cursor & !3;
+            let first = (cursor & 3) as usize;
+            let last = (first + data.len() - done - 1).min(3);
+            let image_row = self
+                .layout
+                .row_of(word_addr)
+                .ok_or(WitnessError::NotInProgram {
+                    pc: cursor,
+                    cycle: clk,
+                })?;
+            let before = self.last_value[image_row];
+            let mut bytes_after = before.to_le_bytes();
+            if kind == ecall::KIND_READ {
+                bytes_after[first..=last].copy_from_slice(&data[done..done + last - first + 1]);
+            }
+            let after = u32::from_le_bytes(bytes_after);
+            let (_, prev_ts) = self.access(image_row, now, after);
+            let row = io::IoRow {
+                kind,
+                clk,
+                word_addr,
+                first,
+                last,
+                remaining: (data.len() - done) as u64,
+                pos: self.output.len() as u64,
+                before,
+                after,
+                prev_ts,
+            };
+            let (cells, limbs) = row.cells();
+            for v in limbs {
+                self.range16(v)?;
+            }
+            let (mb, nb) = (before.to_le_bytes(), after.to_le_bytes());
+            self.pair(mb[0], mb[1]);
+            self.pair(mb[2], mb[3]);
+            self.pair(nb[0], nb[1]);
+            self.pair(nb[2], nb[3]);
+            if kind == ecall::KIND_OUT {
+                self.output
+                    .extend_from_slice(&data[done..done + last - first + 1]);
+            }
+            self.chips[table::IO].push(&cells);
+            done += last - first + 1;
+        }
+        Ok(())
+    }
+
+    /// Closes every table: the instances in proof order, and the statement they prove.
+    pub fn finish(self) -> Result<(Vec<InstanceTrace>, Statement), WitnessError> {
+        let exit = self.exit.ok_or(WitnessError::NoExit)?;
+        let statement = Statement {
+            program_digest: program_digest(&self.program),
+            entry: self.program.entry,
+            exit_code: exit.code,
+            output: self.output,
+            cycles: exit.cycles,
+        };
+        let program_height = self.program.code.len().next_power_of_two().max(2);
+        let mut program = vec![F::ZERO; program_height];
+        for (row, &m) in self.program_mult.iter().enumerate() {
+            program[row] = f(m);
+        }
+        let image_height = self.layout.len().next_power_of_two().max(2);
+        let mut image = vec![F::ZERO; image_height * image::MAIN_WIDTH];
+        for row in 0..self.layout.len() {
+            if self.last_ts[row] > 0 {
+                let cells = &mut image[row * image::MAIN_WIDTH..(row + 1) * image::MAIN_WIDTH];
+                cells[image::USED] = F::ONE;
+                cells[image::FINAL_VAL] = f(self.last_value[row] as u64);
+                cells[image::FINAL_TS] = f(self.last_ts[row]);
+            }
+        }
+        let range: Vec<F> = self.range_mult.iter().map(|&m| f(m)).collect();
+        let mut byte_cells = vec![F::ZERO; bytes::HEIGHT * bytes::MAIN_WIDTH];
+        for (op, mults) in self.byte_mult.iter().enumerate() {
+            for (row, &m) in mults.iter().enumerate() {
+                byte_cells[row * bytes::MAIN_WIDTH + op] = f(m);
+            }
+        }
+        let mut chips = self.chips.into_iter().map(Some).collect::<Vec<_>>();
+        let mut out = Vec::new();
+        for t in 0..table::COUNT {
+            let traces = match t {
+                table::PROGRAM => vec![RowMajorMatrix::new(std::mem::take(&mut program), 1)],
+                table::IMAGE => vec![RowMajorMatrix::new(
+                    std::mem::take(&mut image),
+                    image::MAIN_WIDTH,
+                )],
+                table::RANGE16 => vec![RowMajorMatrix::new(range.clone(), 1)],
+                table::BYTES => vec![RowMajorMatrix::new(
+                    std::mem::take(&mut byte_cells),
+                    bytes::MAIN_WIDTH,
+                )],
+                _ => chips[t].take().expect("each chip once").finish(),
+            };
+            out.extend(
+                traces
+                    .into_iter()
+                    .map(|trace| InstanceTrace { table: t, trace }),
+            );
+        }
+        Ok((out, statement))
+    }
+}
