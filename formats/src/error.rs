@@ -16,9 +16,10 @@ pub enum FormatError {
         #[source]
         source: io::Error,
     },
-    /// The disk (or quota) cannot hold the file; detected when reserving space, before writing.
+    /// The disk (or quota, or file size limit) cannot hold the file; detected when reserving
+    /// space, before writing. `needed` is 0 when it surfaced in a write instead.
     #[error(
-        "no space left on device for {}: needed {needed} bytes ({source})",
+        "not enough disk space for {}: needed {needed} bytes ({source})",
         path.display()
     )]
     NoSpace {

@@ -206,7 +206,9 @@ fn full_disk_is_a_clear_error_and_leaves_no_partial_file() {
     assert!(err.is_no_space(), "{err}");
     let msg = err.to_string();
     assert!(
-        msg.contains("no space left") && msg.contains("cpu-000000.trace.arrow"),
+        msg.contains("not enough disk space")
+            && msg.contains("No space left on device")
+            && msg.contains("cpu-000000.trace.arrow"),
         "{msg}"
     );
     assert_eq!(
@@ -235,4 +237,71 @@ fn full_disk_is_a_clear_error_and_leaves_no_partial_file() {
     )
     .unwrap();
     assert_eq!(fs::read_dir(&mnt).unwrap().count(), 1);
+}
+
+/// Runs in a child process (see below): a 1 MiB file size limit stands in for a full disk.
+#[test]
+fn file_size_limit_child() {
+    let Some(dir) = std::env::var_os("FORMATS_FSIZE_CHILD_DIR") else {
+        return;
+    };
+    let dir = std::path::PathBuf::from(dir);
+    // SAFETY: plain syscalls; SIGXFSZ must be ignored or exceeding the limit kills the process.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+        let limit = libc::rlimit {
+            rlim_cur: 1 << 20,
+            rlim_max: 1 << 20,
+        };
+        assert_eq!(libc::setrlimit(libc::RLIMIT_FSIZE, &limit), 0);
+    }
+    let col = values(1 << 16, 5);
+    let path = dir.join("cpu-000000.trace.arrow");
+    let err = write_segment(
+        &path,
+        &SegmentMeta::new("cpu", 0, "main", "trace"),
+        SegmentData::Columns(&[&col, &col]),
+    )
+    .unwrap_err();
+    println!("CHILD-ERROR: {err}");
+    assert!(
+        err.is_no_space() && err.to_string().contains("cpu-000000.trace.arrow"),
+        "{err}"
+    );
+    let err = atomic_write(dir.join("big.proof"), &vec![7u8; 2 << 20]).unwrap_err();
+    assert!(
+        err.is_no_space() && err.to_string().contains("big.proof"),
+        "{err}"
+    );
+    assert_eq!(
+        fs::read_dir(&dir).unwrap().count(),
+        0,
+        "partial file left behind"
+    );
+    println!("CHILD-OK");
+}
+
+/// No root needed: the same checks under RLIMIT_FSIZE in a child process, where the kernel
+/// refuses to grow a file past 1 MiB (EFBIG) much as a full disk refuses with ENOSPC.
+#[test]
+fn file_size_limit_is_a_clear_error_and_leaves_no_partial_file() {
+    let dir = TestDir::new("fsize");
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "file_size_limit_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("FORMATS_FSIZE_CHILD_DIR", &dir.0)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("CHILD-OK"),
+        "child failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let at = stdout.find("CHILD-ERROR").expect("child printed its error");
+    println!("{}", stdout[at..].lines().next().unwrap());
 }

@@ -286,7 +286,7 @@ fn tmpfs_is_warned_about_and_a_full_disk_is_a_clear_error() {
         "{msg}"
     );
     assert!(
-        msg.contains("no space left") && msg.contains("main/cpu-000001.trace.arrow"),
+        msg.contains("not enough disk space") && msg.contains("main/cpu-000001.trace.arrow"),
         "{msg}"
     );
     spill.fail(&msg).unwrap();
