@@ -81,6 +81,13 @@ pub fn commit_trace(trace: RowMajorMatrix<F>, log_blowup: usize) -> Committed {
     commit_lde(lde)
 }
 
+/// Like [`commit_trace`] for a borrowed trace (one copy, allocated at LDE size up front).
+pub fn commit_trace_view(trace: MatrixView<'_>, log_blowup: usize) -> Committed {
+    let mut values = Vec::with_capacity(trace.values.len() << log_blowup);
+    values.extend_from_slice(trace.values);
+    commit_trace(RowMajorMatrix::new(values, trace.width), log_blowup)
+}
+
 /// Merkle commitment of an LDE already in bit-reversed order.
 pub fn commit_lde(lde: RowMajorMatrix<F>) -> Committed {
     let tree = MerkleTree::from_rows(&lde.values, lde.width);

@@ -238,6 +238,32 @@ fn deterministic_across_thread_counts() {
     let (a, b) = (run(1), run(2));
     assert_eq!(a, b);
     assert_eq!(a, run(2));
+
+    // Large enough that every parallel loop splits into many pieces.
+    let airs: [&dyn Air; 1] = [&Cubes];
+    let traces = vec![cubes_trace(13), cubes_trace(11)];
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            prove(&airs, traces.clone(), &plain_public(), &params())
+                .unwrap()
+                .to_bytes()
+        })
+    };
+    assert_eq!(run(1), run(2));
+}
+
+fn cubes_trace(lh: usize) -> stark::InstanceTrace {
+    let v = (0..1u64 << lh)
+        .flat_map(|i| [F::from_u64(i), F::from_u64(i * i * i)])
+        .collect();
+    stark::InstanceTrace {
+        table: 0,
+        trace: stark::RowMajorMatrix::new(v, 2),
+    }
 }
 
 /// No buses: a bad main cell can only be caught by the constraint/quotient check.
