@@ -86,7 +86,7 @@ pub struct PassRecord {
 }
 
 /// One segment file as recorded in the manifest.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct SegmentRecord {
     /// Path relative to the spill dir.
     pub file: String,
@@ -132,8 +132,41 @@ pub struct Manifest {
     pub updated_unix_ms: u64,
     #[serde(default)]
     pub passes: Vec<PassRecord>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub segments: Vec<SegmentRecord>,
+    /// TOML of the segment records already serialized, so that recording one more segment
+    /// costs one record's serialization, not the whole list's.
+    #[serde(skip)]
+    segments_toml: SegmentsToml,
+}
+
+/// Cache behind [`Manifest::store`]: the TOML of `segments[..count]`, valid while those
+/// records hash to `prefix_hash`. Never part of equality.
+#[derive(Clone, Debug, Default)]
+struct SegmentsToml {
+    count: usize,
+    prefix_hash: u64,
+    text: String,
+}
+
+impl PartialEq for SegmentsToml {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for SegmentsToml {}
+
+fn hash_records(records: &[SegmentRecord]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    records.hash(&mut h);
+    h.finish()
+}
+
+#[derive(Serialize)]
+struct SegmentsOnly<'a> {
+    segments: &'a [SegmentRecord],
 }
 
 pub fn unix_ms() -> u64 {
@@ -156,6 +189,7 @@ impl Manifest {
             updated_unix_ms: now,
             passes: Vec::new(),
             segments: Vec::new(),
+            segments_toml: SegmentsToml::default(),
         }
     }
 
@@ -183,7 +217,8 @@ impl Manifest {
     pub fn store(&mut self, dir: impl AsRef<Path>, durable: bool) -> Result<()> {
         let path = dir.as_ref().join(MANIFEST_FILE);
         self.updated_unix_ms = unix_ms();
-        let text = toml::to_string(self)
+        let text = self
+            .to_toml()
             .map_err(|e| FormatError::invalid(&path, format!("cannot serialize manifest: {e}")))?;
         if durable {
             return crate::atomic::atomic_write(&path, text.as_bytes());
@@ -191,6 +226,46 @@ impl Manifest {
         let mut file = AtomicFile::create(&path)?;
         std::io::Write::write_all(&mut file, text.as_bytes()).map_err(|e| write_error(&path, e))?;
         file.commit_without_sync()
+    }
+
+    /// The manifest as TOML: the run fields and passes, then the `[[segments]]` tables (which
+    /// TOML allows after everything else), reusing the cached text of unchanged records.
+    pub fn to_toml(&mut self) -> std::result::Result<String, toml::ser::Error> {
+        let cache = &mut self.segments_toml;
+        let valid = cache.count <= self.segments.len()
+            && hash_records(&self.segments[..cache.count]) == cache.prefix_hash;
+        if !valid {
+            *cache = SegmentsToml::default();
+            cache.prefix_hash = hash_records(&[]);
+        }
+        if cache.count < self.segments.len() {
+            let new = &self.segments[cache.count..];
+            cache.text += &toml::to_string(&SegmentsOnly { segments: new })?;
+            cache.count = self.segments.len();
+            cache.prefix_hash = hash_records(&self.segments);
+        }
+        let head = Manifest {
+            segments: Vec::new(),
+            segments_toml: SegmentsToml::default(),
+            passes: self.passes.clone(),
+            error: self.error.clone(),
+            owner: self.owner.clone(),
+            format: self.format.clone(),
+            run_id: self.run_id.clone(),
+            ..*self
+        };
+        let mut text = toml::to_string(&head)?;
+        if !self.segments.is_empty() {
+            text.push('\n');
+            text += &self.segments_toml.text;
+        }
+        Ok(text)
+    }
+
+    /// Add a segment record, replacing an earlier one for the same file.
+    pub fn record_segment(&mut self, record: SegmentRecord) {
+        self.segments.retain(|s| s.file != record.file);
+        self.segments.push(record);
     }
 
     pub fn begin_pass(&mut self, name: &str) {

@@ -39,6 +39,19 @@ fn manifest_round_trip() {
     assert_eq!(back, m);
     m.store(&dir.0, false).unwrap();
     assert_eq!(Manifest::load(&dir.0).unwrap(), m);
+    // Edits anywhere in the list (not only appends) reach the file.
+    m.segments[0].bytes = 1;
+    m.store(&dir.0, false).unwrap();
+    assert_eq!(Manifest::load(&dir.0).unwrap(), m);
+    let again = m.segments[1].clone();
+    m.record_segment(again);
+    m.segments.remove(0);
+    m.store(&dir.0, false).unwrap();
+    assert_eq!(Manifest::load(&dir.0).unwrap(), m);
+    assert_eq!(m.segments.len(), 2);
+    m.segments.clear();
+    m.store(&dir.0, false).unwrap();
+    assert_eq!(Manifest::load(&dir.0).unwrap(), m);
     // Only the manifest and the segment dir: no temp files.
     let names: Vec<_> = fs::read_dir(&dir.0)
         .unwrap()

@@ -353,8 +353,7 @@ impl SpillDir {
             .into_owned();
         self.bytes_written.fetch_add(info.bytes, Ordering::Relaxed);
         let mut m = self.lock_manifest();
-        m.segments.retain(|s| s.file != file);
-        m.segments.push(SegmentRecord::from_info(file, info));
+        m.record_segment(SegmentRecord::from_info(file, info));
         m.store(&self.root, false)?;
         Ok(SegmentRef::from_info(info))
     }
