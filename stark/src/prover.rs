@@ -50,6 +50,8 @@ pub enum ProveError {
     Params(String),
     #[error("instance {index}: {msg}")]
     Instance { index: usize, msg: String },
+    #[error("data passed to a step does not fit its table: {0}")]
+    Shape(String),
     #[error("a challenge hit a degenerate value (retry with another statement/nonce): {0}")]
     Degenerate(&'static str),
 }
@@ -176,10 +178,10 @@ pub fn aux_trace(
             Some(p) => p.width == table.prep_width && p.values.len() == n * p.width,
         };
     if !shape_ok {
-        return Err(ProveError::Instance {
-            index: usize::MAX,
-            msg: format!("{}: trace shapes do not match the table", table.name),
-        });
+        return Err(ProveError::Shape(format!(
+            "{}: trace shapes do not match the table",
+            table.name
+        )));
     }
     let [gamma, alpha] = *challenges;
     let prog = &table.interaction_values;
@@ -277,10 +279,10 @@ impl InstanceLdes<'_> {
         {
             Ok(())
         } else {
-            Err(ProveError::Instance {
-                index: usize::MAX,
-                msg: format!("{}: LDE shapes do not match the table", table.name),
-            })
+            Err(ProveError::Shape(format!(
+                "{}: LDE shapes do not match the table",
+                table.name
+            )))
         }
     }
 }
@@ -294,10 +296,10 @@ fn check_quotient_lde(
     if q.width == table.quotient_width() && q.values.len() == q.width << (log_height + log_blowup) {
         Ok(())
     } else {
-        Err(ProveError::Instance {
-            index: usize::MAX,
-            msg: format!("{}: quotient LDE shape", table.name),
-        })
+        Err(ProveError::Shape(format!(
+            "{}: quotient LDE shape",
+            table.name
+        )))
     }
 }
 
