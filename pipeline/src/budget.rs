@@ -33,6 +33,13 @@ impl MemoryLimit {
         }
     }
 
+    /// `fraction` of the binding limit, e.g. 0.5 to leave room for the page cache and the rest
+    /// of the system.
+    pub fn budget_bytes(&self, fraction: f64) -> Option<u64> {
+        self.effective()
+            .map(|l| (l as f64 * fraction.clamp(0.0, 1.0)) as u64)
+    }
+
     /// The binding limit: the smaller of the cgroup limit and physical memory.
     pub fn effective(&self) -> Option<u64> {
         match (self.cgroup, self.mem_total) {

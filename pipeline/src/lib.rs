@@ -42,4 +42,7 @@ pub use graph::{
 };
 pub use metrics::{Metrics, PassMetrics, ProcStatus, RssSampler, RunSummary};
 pub use progress::{Progress, ProgressMode, StageProgress};
-pub use spill::{FsKind, Keep, SpillDir, SpillError, SpillOptions};
+pub use spill::{
+    FsKind, Keep, SpillDir, SpillError, SpillOptions, StaleSpillDir, find_stale_spill_dirs,
+    remove_stale_spill_dirs,
+};

@@ -422,6 +422,51 @@ impl Drop for SpillDir {
     }
 }
 
+/// A spill dir left behind by a run that died (its manifest says in progress, its process is
+/// gone) or that failed and was kept.
+#[derive(Clone, Debug)]
+pub struct StaleSpillDir {
+    pub path: PathBuf,
+    pub manifest: Manifest,
+}
+
+/// Default-location spill dirs (`<parent>/stark-pipe-*`) of runs that are no longer running:
+/// interrupted ones (e.g. killed by Ctrl-C) and failed ones. Finished ones are only left when
+/// kept on purpose and are not listed. Directories without a readable manifest are ignored.
+pub fn find_stale_spill_dirs(parent: &Path) -> Vec<StaleSpillDir> {
+    let Ok(entries) = fs::read_dir(parent) else {
+        return Vec::new();
+    };
+    let mut out: Vec<StaleSpillDir> = entries
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("stark-pipe-"))
+        .filter_map(|e| {
+            let manifest = Manifest::load(e.path()).ok()?;
+            let stale = match manifest.status {
+                RunStatus::InProgress => !manifest.owner.is_alive(),
+                RunStatus::Failed => true,
+                RunStatus::Finished => false,
+            };
+            stale.then(|| StaleSpillDir {
+                path: e.path(),
+                manifest,
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    out
+}
+
+/// Remove what [`find_stale_spill_dirs`] finds; returns the removed paths.
+pub fn remove_stale_spill_dirs(parent: &Path) -> Result<Vec<PathBuf>, SpillError> {
+    let mut removed = Vec::new();
+    for stale in find_stale_spill_dirs(parent) {
+        fs::remove_dir_all(&stale.path).map_err(|e| SpillError::io(&stale.path, "remove", e))?;
+        removed.push(stale.path);
+    }
+    Ok(removed)
+}
+
 /// Letters, digits, `_` and `-` only: names become path components.
 fn check_name(s: &str) -> Result<(), SpillError> {
     if s.is_empty()

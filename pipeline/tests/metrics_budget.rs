@@ -95,6 +95,8 @@ fn memory_limits() {
     println!("{limit:?}");
     assert!(limit.mem_total.unwrap() > 0);
     assert!(limit.effective().unwrap() <= limit.mem_total.unwrap());
+    assert_eq!(limit.budget_bytes(1.0), limit.effective());
+    assert!(limit.budget_bytes(0.5).unwrap() <= limit.effective().unwrap() / 2 + 1);
 }
 
 #[test]

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use formats::{
     FormatError, Manifest, RunState, RunStatus, SegmentData, SegmentMeta, inspect_spill_dir,
 };
-use pipeline::spill::{FsKind, filesystem_kind};
+use pipeline::spill::{FsKind, filesystem_kind, find_stale_spill_dirs, remove_stale_spill_dirs};
 use pipeline::{BoxError, ChunkDescriptor, Graph, Keep, SpillDir, SpillError, SpillOptions};
 
 static N: AtomicU32 = AtomicU32::new(0);
@@ -329,4 +329,51 @@ fn stages_pass_descriptors_of_spilled_segments() {
     assert_eq!(spill.manifest().segments.len(), 8);
     spill.finish().unwrap();
     assert!(!dir.exists());
+}
+
+#[test]
+fn stale_default_dirs_are_found_and_removed() {
+    let parent = fresh_path("stale-parent");
+    fs::create_dir_all(&parent).unwrap();
+    let make = |name: &str, keep: Keep| {
+        let spill = SpillDir::create(&options(&parent.join(name), keep)).unwrap();
+        write_chunk(&spill, 0, 10);
+        spill
+    };
+    // Interrupted: in progress, owner dead.
+    let crashed = make("stark-pipe-crashed", Keep::Never);
+    std::mem::forget(crashed);
+    let mut child = Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    let mut m = Manifest::load(parent.join("stark-pipe-crashed")).unwrap();
+    m.owner.pid = dead;
+    m.store(parent.join("stark-pipe-crashed"), true).unwrap();
+    // Failed and kept.
+    make("stark-pipe-failed", Keep::OnError)
+        .fail(&"boom")
+        .unwrap();
+    // Finished and kept on purpose; running (this process); and unrelated directories.
+    make("stark-pipe-kept", Keep::Always).finish().unwrap();
+    let running = make("stark-pipe-running", Keep::Never);
+    fs::create_dir_all(parent.join("stark-pipe-no-manifest")).unwrap();
+    fs::create_dir_all(parent.join("other")).unwrap();
+
+    let stale: Vec<String> = find_stale_spill_dirs(&parent)
+        .iter()
+        .map(|s| s.path.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(stale, ["stark-pipe-crashed", "stark-pipe-failed"]);
+    let removed = remove_stale_spill_dirs(&parent).unwrap();
+    assert_eq!(removed.len(), 2);
+    for kept in [
+        "stark-pipe-kept",
+        "stark-pipe-running",
+        "stark-pipe-no-manifest",
+        "other",
+    ] {
+        assert!(parent.join(kept).exists(), "{kept} removed");
+    }
+    running.finish().unwrap();
+    fs::remove_dir_all(&parent).unwrap();
 }
