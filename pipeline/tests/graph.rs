@@ -338,3 +338,17 @@ fn long_running_stage_code_can_poll_for_cancellation() {
     assert_eq!(err.to_string(), "stage `execute` failed: out of input");
     assert!(started.elapsed() < Duration::from_secs(5));
 }
+
+#[test]
+fn an_unconnected_output_is_an_error_not_a_hang() {
+    let mut g = Graph::new(1);
+    let dangling = g.source_iter("orphan", 0..100u64);
+    drop(dangling);
+    let src = g.source_iter("source", 0..100u64);
+    let err = g.collect("sink", src).unwrap_err();
+    assert_eq!(err.stage(), "orphan");
+    assert!(
+        err.to_string().contains("closed its input unexpectedly"),
+        "{err}"
+    );
+}
