@@ -24,6 +24,6 @@ pub use manifest::{
 };
 pub use mapped::MappedSegmentWriter;
 pub use segment::{
-    Layout, SEGMENT_ALIGNMENT, Segment, SegmentData, SegmentInfo, SegmentMeta, checksum_file,
-    verify_file, write_segment,
+    Access, Layout, SEGMENT_ALIGNMENT, Segment, SegmentData, SegmentInfo, SegmentMeta,
+    checksum_file, verify_file, write_segment,
 };

@@ -23,6 +23,7 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::BufWriter;
+use std::ops::Range;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
@@ -278,6 +279,14 @@ fn ipc_write_error(path: &Path, e: ArrowError) -> FormatError {
     }
 }
 
+/// How a segment's mapping will be read; see [`Segment::set_access`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    Sequential,
+    Random,
+    Normal,
+}
+
 /// A mapped segment file, decoded zero-copy: column slices point into the mapping.
 pub struct Segment {
     path: PathBuf,
@@ -480,6 +489,42 @@ impl Segment {
     /// Hash the mapped file.
     pub fn checksum(&self) -> Checksum {
         checksum_bytes(&self.map)
+    }
+
+    /// Tell the kernel how the mapping will be read (madvise): `Sequential` (the default set at
+    /// open) reads ahead aggressively, `Random` stops read-ahead for scattered row openings.
+    pub fn set_access(&self, access: Access) {
+        let advice = match access {
+            Access::Sequential => memmap2::Advice::Sequential,
+            Access::Random => memmap2::Advice::Random,
+            Access::Normal => memmap2::Advice::Normal,
+        };
+        let _ = self.map.advise(advice);
+    }
+
+    /// Start reading `rows` in the background (madvise WILLNEED) before they are used, e.g.
+    /// the next block of a sequential scan or a batch of query rows. Out-of-range rows are
+    /// clipped.
+    pub fn prefetch_rows(&self, rows: Range<usize>) {
+        let end = rows.end.min(self.rows());
+        if rows.start >= end {
+            return;
+        }
+        let base = self.map.as_ptr() as usize;
+        let (slices, width) = match self.layout {
+            Layout::Columnar => (self.column_slices().unwrap_or_default(), 1),
+            Layout::RowMajor => (
+                self.row_major_values().map(|v| vec![v]).unwrap_or_default(),
+                self.columns,
+            ),
+        };
+        for slice in slices {
+            let offset = slice.as_ptr() as usize - base + rows.start * width * 8;
+            let len = (end - rows.start) * width * 8;
+            let _ = self
+                .map
+                .advise_range(memmap2::Advice::WillNeed, offset, len);
+        }
     }
 
     /// Column `i` of a columnar segment, zero-copy.

@@ -50,6 +50,12 @@ fn columnar_round_trip() {
         assert_eq!(seg.column(c).unwrap(), col.as_slice());
     }
     assert!(seg.column(5).is_err());
+    // Access hints are advisory: they never change what is read.
+    seg.set_access(formats::Access::Random);
+    seg.prefetch_rows(10..20);
+    seg.prefetch_rows(990..5000);
+    seg.prefetch_rows(7..7);
+    assert_eq!(seg.column(2).unwrap(), data[2].as_slice());
     assert!(seg.row_major_values().is_err());
     // No temp files left behind.
     assert_eq!(fs::read_dir(&dir.0).unwrap().count(), 1);
@@ -77,6 +83,7 @@ fn row_major_round_trip() {
     let seg = Segment::open(&path).unwrap();
     assert_eq!(seg.row_major_values().unwrap(), flat.as_slice());
     assert_eq!(seg.row(512).unwrap(), &flat[512 * width..]);
+    seg.prefetch_rows(500..513);
     assert!(seg.row(513).is_err());
     assert!(seg.column(0).is_err());
 }
