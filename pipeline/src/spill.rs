@@ -513,6 +513,19 @@ fn take_over(dir: &Path) -> Result<Option<String>, SpillError> {
     )))
 }
 
+/// Remove the temporary files of writes that never completed (`.<name>.tmp-<pid>-<n>`).
+fn remove_partial_files(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') && name.contains(".tmp-") {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// Remove what a run wrote: the whole dir if the run created it, otherwise only the recorded
 /// segments, partial temp files, emptied pass dirs and the manifest.
 fn remove_run_files(root: &Path, manifest: &Manifest, remove_root: bool) -> Result<(), SpillError> {
@@ -534,15 +547,9 @@ fn remove_run_files(root: &Path, manifest: &Manifest, remove_root: bool) -> Resu
     for pass in &manifest.passes {
         dirs.insert(root.join(&pass.name));
     }
+    remove_partial_files(root);
     for dir in dirs.into_iter().filter(|d| d != root) {
-        if let Ok(entries) = fs::read_dir(&dir) {
-            for entry in entries.flatten() {
-                let name = entry.file_name().to_string_lossy().into_owned();
-                if name.starts_with('.') && name.contains(".tmp-") {
-                    let _ = fs::remove_file(entry.path());
-                }
-            }
-        }
+        remove_partial_files(&dir);
         let _ = fs::remove_dir(&dir); // only if empty
     }
     let manifest_path = root.join(MANIFEST_FILE);

@@ -378,3 +378,62 @@ fn stale_default_dirs_are_found_and_removed() {
     running.finish().unwrap();
     fs::remove_dir_all(&parent).unwrap();
 }
+
+/// Runs in a child process (see below): spills segments until it is killed.
+#[test]
+fn spill_forever_child() {
+    let Some(dir) = std::env::var_os("PIPELINE_SPILL_CHILD_DIR") else {
+        return;
+    };
+    let spill = SpillDir::create(&options(Path::new(&dir), Keep::Never)).unwrap();
+    spill.begin_pass("main").unwrap();
+    for chunk in 0.. {
+        write_chunk(&spill, chunk, 50_000);
+    }
+}
+
+#[test]
+fn a_killed_run_is_reported_as_interrupted_and_cleaned_by_the_next_run() {
+    let dir = fresh_path("killed");
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "spill_forever_child", "--test-threads=1"])
+        .env("PIPELINE_SPILL_CHILD_DIR", &dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while Manifest::load(&dir).map_or(true, |m| m.segments.len() < 3) {
+        assert!(started.elapsed().as_secs() < 30, "child wrote nothing");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL: no destructor, no cleanup
+    child.wait().unwrap();
+
+    let report = inspect_spill_dir(&dir, true).unwrap();
+    println!("{report}");
+    assert!(
+        matches!(report.state, RunState::Interrupted { .. }),
+        "{report}"
+    );
+    assert!(report.segments.len() >= 3);
+    assert!(
+        report.all_segments_ok(),
+        "a recorded segment is damaged:\n{report}"
+    );
+
+    let spill = SpillDir::create(&options(&dir, Keep::Never)).unwrap();
+    assert!(
+        spill.warnings()[0].contains("earlier interrupted run"),
+        "{:?}",
+        spill.warnings()
+    );
+    spill.finish().unwrap();
+    // Everything the dead run wrote is gone, partial temp files included.
+    let left: Vec<_> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    fs::remove_dir_all(&dir).unwrap();
+}
