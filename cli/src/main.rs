@@ -2,6 +2,7 @@
 
 mod bench;
 mod execute;
+mod prove;
 mod units;
 
 use std::process::ExitCode;
@@ -31,6 +32,15 @@ enum Command {
     /// system call, cycle limit) is printed with the file or the pc at fault, and stark-pipe
     /// exits with status 125, a status the fixtures never use.
     Execute(execute::ExecuteArgs),
+    /// Execute a program and prove the run; write the proof file.
+    ///
+    /// Prints the exit code, the public output (what the program wrote to fd 1), the cycle count,
+    /// the time and the proof's size. The input stream stays private: the proof does not reveal it.
+    Run(prove::RunArgs),
+    /// Check a proof against a program's ELF; print the proven output and exit code.
+    ///
+    /// Exits 0 when the proof is valid for this program, 1 with a message saying why otherwise.
+    Verify(prove::VerifyArgs),
     /// Benchmarks that print a table (speed and memory figures live here, not in tests).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -40,6 +50,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Execute(args) => execute::run(args),
+        Command::Run(args) => prove::run(args),
+        Command::Verify(args) => prove::verify(args),
         Command::Bench(cmd) => bench::run(cmd).map(|()| ExitCode::SUCCESS),
     };
     match result {

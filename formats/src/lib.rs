@@ -6,6 +6,7 @@
 //! * [`manifest`]: `manifest.toml`, what each pass wrote, with checksums and run status.
 //! * [`inspect`]: [`inspect_spill_dir`] explains a finished, kept, failed or interrupted run.
 //! * [`atomic`]: temp + fsync + rename, with disk space reserved up front.
+//! * [`proof_file`]: the proof file (statement and STARK proof sections), written atomically.
 
 pub mod atomic;
 pub mod checksum;
@@ -13,6 +14,7 @@ pub mod error;
 pub mod inspect;
 pub mod manifest;
 pub mod mapped;
+pub mod proof_file;
 pub mod segment;
 
 pub use atomic::{AtomicFile, atomic_write, reserve_space};
@@ -23,6 +25,7 @@ pub use manifest::{
     MANIFEST_FILE, Manifest, Owner, PassRecord, PassStatus, RunStatus, SegmentRecord,
 };
 pub use mapped::MappedSegmentWriter;
+pub use proof_file::ProofFile;
 pub use segment::{
     Access, Layout, SEGMENT_ALIGNMENT, Segment, SegmentData, SegmentInfo, SegmentMeta,
     checksum_file, verify_file, write_segment,

@@ -123,7 +123,12 @@ pub mod table {
     pub const COUNT: usize = 14;
 }
 
-pub use witness::{Rv32Air, Statement, Witness, WitnessError};
+pub use witness::{
+    Rv32Air, Statement, StatementFormatError, Witness, WitnessError, program_digest,
+};
+
+mod verify;
+pub use verify::{ExecutionError, verify_execution};
 
 /// What a chip receives from the CPU on the ALU bus, as expressions over the chip's row.
 pub struct AluTuple {

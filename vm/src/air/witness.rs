@@ -111,6 +111,46 @@ impl Statement {
     }
 }
 
+/// A byte string that is not a serialized statement.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("malformed statement: {0}")]
+pub struct StatementFormatError(&'static str);
+
+impl Statement {
+    /// Little-endian serialization: program digest, entry, exit code, cycles, output length and
+    /// bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(56 + self.output.len());
+        out.extend_from_slice(&self.program_digest);
+        out.extend_from_slice(&self.entry.to_le_bytes());
+        out.extend_from_slice(&self.exit_code.to_le_bytes());
+        out.extend_from_slice(&self.cycles.to_le_bytes());
+        out.extend_from_slice(&(self.output.len() as u64).to_le_bytes());
+        out.extend_from_slice(&self.output);
+        out
+    }
+
+    /// Parses [`Statement::to_bytes`] output, rejecting anything else.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Statement, StatementFormatError> {
+        if bytes.len() < 56 {
+            return Err(StatementFormatError("shorter than its header"));
+        }
+        let u32_at = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
+        let u64_at = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
+        let len = u64_at(48);
+        if len != (bytes.len() - 56) as u64 {
+            return Err(StatementFormatError("output length does not match"));
+        }
+        Ok(Statement {
+            program_digest: bytes[..32].try_into().expect("32 bytes"),
+            entry: u32_at(32),
+            exit_code: u32_at(36),
+            cycles: u64_at(40),
+            output: bytes[56..].to_vec(),
+        })
+    }
+}
+
 /// BLAKE3 of a program's entry point and segments: what a statement names the program by.
 pub fn program_digest(program: &Program) -> [u8; 32] {
     let mut h = blake3::Hasher::new();

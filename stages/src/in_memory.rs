@@ -1,0 +1,110 @@
+//! Proving an execution with everything in RAM: execute chunk by chunk into the witness builder,
+//! then run the STARK prover over all instances. This is the reference the out-of-core pipeline
+//! is measured against, and what small programs need.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use stark::{ProofParams, RowMajorMatrix};
+use vm::air::{Rv32Air, Statement, Witness, WitnessError};
+use vm::{Machine, Program, TraceChunk, VmError};
+
+/// Why proving stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ProveRunError {
+    #[error("execution failed: {0}")]
+    Execution(#[from] VmError),
+    #[error("cannot build the witness: {0}")]
+    Witness(#[from] WitnessError),
+    #[error("the prover failed: {0}")]
+    Prove(#[from] stark::ProveError),
+}
+
+/// One table's share of the committed witness.
+#[derive(Clone, Debug)]
+pub struct TableWidth {
+    pub name: String,
+    pub instances: usize,
+    /// Rows over all instances (padding included).
+    pub rows: u64,
+    pub main_width: usize,
+    /// Base-field columns of the LogUp aux trace (an extension column counts twice).
+    pub aux_width: usize,
+    pub prep_width: usize,
+}
+
+impl TableWidth {
+    /// Committed witness cells: rows x (main + aux).
+    pub fn cells(&self) -> u64 {
+        self.rows * (self.main_width + self.aux_width) as u64
+    }
+}
+
+/// A proof and what it took.
+pub struct ProvenRun {
+    pub proof: stark::Proof,
+    pub statement: Statement,
+    pub widths: Vec<TableWidth>,
+    pub execute_witness_secs: f64,
+    pub prove_secs: f64,
+}
+
+/// Executes `program` on `input` and proves the run, with instances of at most `chunk_rows` rows.
+pub fn prove_in_memory(
+    program: Arc<Program>,
+    input: Arc<[u8]>,
+    chunk_rows: usize,
+    max_cycles: u64,
+    params: &ProofParams,
+) -> Result<ProvenRun, ProveRunError> {
+    let start = Instant::now();
+    let air = Rv32Air::new(Arc::clone(&program));
+    let mut witness = Witness::new(&air, chunk_rows)?;
+    let mut machine = Machine::new(program, input);
+    machine.set_max_cycles(max_cycles);
+    let mut chunk = TraceChunk::default();
+    loop {
+        let done = machine.trace_chunk(chunk_rows, &mut chunk)?;
+        witness.push_chunk(&chunk)?;
+        if done {
+            break;
+        }
+    }
+    let (traces, statement) = witness.finish()?;
+    let execute_witness_secs = start.elapsed().as_secs_f64();
+
+    let tables = air.tables();
+    let mut widths: Vec<TableWidth> = tables
+        .iter()
+        .map(|t| {
+            let compiled = stark::compile(*t).expect("the machine's tables compile");
+            TableWidth {
+                name: t.name().to_string(),
+                instances: 0,
+                rows: 0,
+                main_width: compiled.main_width,
+                aux_width: compiled.aux_width(),
+                prep_width: compiled.prep_width,
+            }
+        })
+        .collect();
+    for it in &traces {
+        let w = &mut widths[it.table];
+        w.instances += 1;
+        w.rows += height(&it.trace) as u64;
+    }
+
+    let start = Instant::now();
+    let proof = stark::prove(&tables, traces, &statement.public_inputs(), params)?;
+    Ok(ProvenRun {
+        proof,
+        statement,
+        widths,
+        execute_witness_secs,
+        prove_secs: start.elapsed().as_secs_f64(),
+    })
+}
+
+fn height(m: &RowMajorMatrix<stark::F>) -> usize {
+    m.values.len() / m.width.max(1)
+}
