@@ -297,6 +297,26 @@ pub struct Segment {
     batch: RecordBatch,
 }
 
+/// One line: identity, shape and size, e.g. for `inspect` of a single segment file.
+impl std::fmt::Display for Segment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let m = &self.meta;
+        write!(
+            f,
+            "{}: pass {} table {} chunk {} kind {}, {} rows x {} u64 ({}), {} bytes",
+            self.path.display(),
+            m.pass,
+            m.table,
+            m.chunk,
+            m.kind,
+            self.rows(),
+            self.columns,
+            self.layout.as_str(),
+            self.map.len()
+        )
+    }
+}
+
 impl std::fmt::Debug for Segment {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Segment")
@@ -576,8 +596,8 @@ impl Segment {
     }
 }
 
-/// BLAKE3 of a byte slice, multithreaded for big inputs would need blake3's rayon feature;
-/// single-threaded BLAKE3 (SIMD) runs at several GB/s, faster than the disks we target.
+/// BLAKE3 of a byte slice. Single-threaded (SIMD) BLAKE3 runs at several GB/s, faster than the
+/// disks segments are read from, so it is not parallelised.
 pub fn checksum_bytes(bytes: &[u8]) -> Checksum {
     Checksum::of(bytes)
 }

@@ -83,6 +83,13 @@ fn row_major_round_trip() {
     let seg = Segment::open(&path).unwrap();
     assert_eq!(seg.row_major_values().unwrap(), flat.as_slice());
     assert_eq!(seg.row(512).unwrap(), &flat[512 * width..]);
+    let line = seg.to_string();
+    assert!(
+        line.contains(
+            "lde.arrow: pass main table cpu chunk 0 kind trace, 513 rows x 7 u64 (row-major)"
+        ),
+        "{line}"
+    );
     seg.prefetch_rows(500..513);
     assert!(seg.row(513).is_err());
     assert!(seg.column(0).is_err());
