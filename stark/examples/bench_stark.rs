@@ -169,10 +169,13 @@ fn main() {
         )
     });
     let (_open, t_open) = time(|| {
-        positions
-            .iter()
-            .map(|&p| (main.open(p), aux_c.open(p), q.open(p), fri_p.open(p)))
-            .collect::<Vec<_>>()
+        let rows = protocol::query_rows(&positions, log_n + log_b, log_n + log_b);
+        (
+            main.open(&rows),
+            aux_c.open(&rows),
+            q.open(&rows),
+            fri_p.open(&positions),
+        )
     });
 
     let steps = [

@@ -20,7 +20,7 @@ use crate::field::{
     coords,
 };
 use crate::merkle::{Digest, MerkleTree, hash_row};
-use crate::proof::FriStep;
+use crate::proof::FriLayerOpening;
 use crate::transcript::Transcript;
 
 /// The prover's FRI layers, kept for the query phase.
@@ -106,16 +106,16 @@ pub fn prove(
 }
 
 impl FriProver {
-    /// The pairs and paths a query at position `q` of the largest codeword needs.
-    pub fn open(&self, q: usize) -> Vec<FriStep> {
+    /// Every layer's pairs at the query positions (of the largest codeword), batch-opened.
+    pub fn open(&self, positions: &[usize]) -> Vec<FriLayerOpening> {
         self.layers
             .iter()
             .enumerate()
             .map(|(l, (cw, tree))| {
-                let i = (q >> l) >> 1;
-                FriStep {
-                    pair: [cw[2 * i], cw[2 * i + 1]],
-                    path: tree.path(i),
+                let idx = crate::protocol::fri_pair_indices(positions, l);
+                FriLayerOpening {
+                    pairs: idx.iter().map(|&i| [cw[2 * i], cw[2 * i + 1]]).collect(),
+                    siblings: tree.batch_siblings(&idx),
                 }
             })
             .collect()

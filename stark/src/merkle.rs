@@ -89,6 +89,67 @@ impl MerkleTree {
     }
 }
 
+impl MerkleTree {
+    /// The sibling digests that, with the leaves at `indices` (sorted, distinct), rebuild the
+    /// root: a batch opening, where paths that meet share their upper nodes.
+    pub fn batch_siblings(&self, indices: &[usize]) -> Vec<Digest> {
+        let mut cur = indices.to_vec();
+        let mut out = Vec::new();
+        for layer in &self.layers[..self.layers.len() - 1] {
+            let mut next = Vec::with_capacity(cur.len());
+            let mut i = 0;
+            while i < cur.len() {
+                let idx = cur[i];
+                if idx & 1 == 0 && cur.get(i + 1) == Some(&(idx + 1)) {
+                    i += 2;
+                } else {
+                    out.push(layer[idx ^ 1]);
+                    i += 1;
+                }
+                next.push(idx >> 1);
+            }
+            cur = next;
+        }
+        out
+    }
+}
+
+/// Checks a batch opening: `leaves` are (index, leaf digest) with strictly increasing indices
+/// below 2^depth, and `siblings` must be consumed exactly.
+pub fn verify_batch(
+    root: &Digest,
+    depth: usize,
+    leaves: &[(usize, Digest)],
+    siblings: &[Digest],
+) -> bool {
+    if leaves.is_empty() || depth >= usize::BITS as usize {
+        return false;
+    }
+    if leaves.windows(2).any(|w| w[0].0 >= w[1].0) || (leaves[leaves.len() - 1].0 >> depth) != 0 {
+        return false;
+    }
+    let mut cur = leaves.to_vec();
+    let mut sib = siblings.iter();
+    for _ in 0..depth {
+        let mut next = Vec::with_capacity(cur.len());
+        let mut i = 0;
+        while i < cur.len() {
+            let (idx, h) = cur[i];
+            let (l, r) = if idx & 1 == 0 && cur.get(i + 1).is_some_and(|n| n.0 == idx + 1) {
+                i += 2;
+                (h, cur[i - 1].1)
+            } else {
+                let Some(s) = sib.next() else { return false };
+                i += 1;
+                if idx & 1 == 0 { (h, *s) } else { (*s, h) }
+            };
+            next.push((idx >> 1, hash_node(&l, &r)));
+        }
+        cur = next;
+    }
+    sib.next().is_none() && cur.len() == 1 && cur[0].1 == *root
+}
+
 /// Checks that `leaf` sits at `index` under `root`, with a path of exactly `depth` siblings.
 pub fn verify_path(
     root: &Digest,
@@ -129,5 +190,35 @@ mod tests {
             assert!(!verify_path(&t.root(), i ^ 1, leaf, &p, 4));
             assert!(!verify_path(&t.root(), i, leaf, &p[..3], 3));
         }
+        let leaf = |i: usize| (i, hash_row(&values[i * 4..i * 4 + 4]));
+        for idx in [
+            vec![0],
+            vec![0, 1],
+            vec![3, 4, 5, 15],
+            (0..16).collect::<Vec<_>>(),
+            vec![2, 7, 8, 9, 13],
+        ] {
+            let sib = t.batch_siblings(&idx);
+            let leaves: Vec<_> = idx.iter().map(|&i| leaf(i)).collect();
+            assert!(verify_batch(&t.root(), 4, &leaves, &sib));
+            if !sib.is_empty() {
+                assert!(!verify_batch(&t.root(), 4, &leaves, &sib[1..]));
+                let mut bad = sib.clone();
+                bad[0][3] ^= 1;
+                assert!(!verify_batch(&t.root(), 4, &leaves, &bad));
+            }
+            let mut extra = sib.clone();
+            extra.push([0; 32]);
+            assert!(!verify_batch(&t.root(), 4, &leaves, &extra));
+            let mut wrong = leaves.clone();
+            wrong[0].1[0] ^= 1;
+            assert!(!verify_batch(&t.root(), 4, &wrong, &sib));
+        }
+        assert!(!verify_batch(
+            &t.root(),
+            4,
+            &[leaf(3), leaf(3)],
+            &t.batch_siblings(&[3])
+        ));
     }
 }

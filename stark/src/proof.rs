@@ -15,10 +15,13 @@
 //!          | quotient roots vec<digest>
 //! ood:     vec per instance of 7 vec<ext>: main, main_next, prep, prep_next, aux, aux_next, quotient
 //! fri:     layer roots vec<digest> | final value ext | pow nonce u64
-//! queries: vec per query of ( vec per instance of (main row, option prep row, option aux row,
-//!          quotient row), vec per FRI layer of (pair [ext; 2], path vec<digest>) )
-//!          where a row = (vec<base> values, vec<digest> path)
+//! opened:  vec per instance of (main, option prep, option aux, quotient) tree openings,
+//!          a tree opening = (vec of rows, each vec<base>, vec<digest> siblings)
+//!          then vec per FRI layer of (vec of pairs [ext; 2], vec<digest> siblings)
 //! ```
+//! Openings are batched per tree: the rows (or FRI pairs) at the distinct positions the
+//! queries select, in increasing order, and the Merkle siblings that rebuild the root from
+//! them (paths that meet share nodes; see [`crate::merkle::verify_batch`]).
 
 use std::fmt;
 
@@ -58,33 +61,28 @@ pub struct InstanceOod {
     pub quotient: Vec<EF>,
 }
 
-/// A committed row and its Merkle path.
+/// The rows of one tree at the distinct query positions (increasing), with the Merkle
+/// siblings that rebuild its root.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RowOpening {
-    pub values: Vec<F>,
-    pub path: Vec<Digest>,
+pub struct TreeOpening {
+    pub rows: Vec<Vec<F>>,
+    pub siblings: Vec<Digest>,
 }
 
-/// One instance's rows at one query.
+/// One instance's openings at all queries.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InstanceOpening {
-    pub main: RowOpening,
-    pub prep: Option<RowOpening>,
-    pub aux: Option<RowOpening>,
-    pub quotient: RowOpening,
+    pub main: TreeOpening,
+    pub prep: Option<TreeOpening>,
+    pub aux: Option<TreeOpening>,
+    pub quotient: TreeOpening,
 }
 
-/// One FRI layer's pair (x, -x) at one query.
+/// One FRI layer's pairs (x, -x) at the distinct pair indices the queries select.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FriStep {
-    pub pair: [EF; 2],
-    pub path: Vec<Digest>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct QueryProof {
-    pub instances: Vec<InstanceOpening>,
-    pub fri: Vec<FriStep>,
+pub struct FriLayerOpening {
+    pub pairs: Vec<[EF; 2]>,
+    pub siblings: Vec<Digest>,
 }
 
 /// A complete proof.
@@ -100,7 +98,10 @@ pub struct Proof {
     pub fri_roots: Vec<Digest>,
     pub fri_final: EF,
     pub pow_nonce: u64,
-    pub queries: Vec<QueryProof>,
+    /// Per instance, canonical order.
+    pub openings: Vec<InstanceOpening>,
+    /// Per FRI layer.
+    pub fri_openings: Vec<FriLayerOpening>,
 }
 
 /// Why bytes are not a well-formed proof.
@@ -159,17 +160,20 @@ impl Writer {
         self.len(v.len());
         v.iter().for_each(|x| self.digest(x));
     }
-    fn row(&mut self, r: &RowOpening) {
-        self.len(r.values.len());
-        r.values.iter().for_each(|x| self.base(*x));
-        self.digests(&r.path);
+    fn tree(&mut self, t: &TreeOpening) {
+        self.len(t.rows.len());
+        for r in &t.rows {
+            self.len(r.len());
+            r.iter().for_each(|x| self.base(*x));
+        }
+        self.digests(&t.siblings);
     }
-    fn opt_row(&mut self, r: &Option<RowOpening>) {
-        match r {
+    fn opt_tree(&mut self, t: &Option<TreeOpening>) {
+        match t {
             None => self.u8(0),
-            Some(r) => {
+            Some(t) => {
                 self.u8(1);
-                self.row(r);
+                self.tree(t);
             }
         }
     }
@@ -237,15 +241,15 @@ impl<'a> Reader<'a> {
     fn digests(&mut self) -> R<Vec<Digest>> {
         self.vec(32, |r| r.digest())
     }
-    fn row(&mut self) -> R<RowOpening> {
-        Ok(RowOpening {
-            values: self.vec(8, |r| r.base())?,
-            path: self.digests()?,
+    fn tree(&mut self) -> R<TreeOpening> {
+        Ok(TreeOpening {
+            rows: self.vec(4, |r| r.vec(8, |r| r.base()))?,
+            siblings: self.digests()?,
         })
     }
-    fn opt_row(&mut self) -> R<Option<RowOpening>> {
+    fn opt_tree(&mut self) -> R<Option<TreeOpening>> {
         Ok(if self.flag()? {
-            Some(self.row()?)
+            Some(self.tree()?)
         } else {
             None
         })
@@ -300,21 +304,21 @@ impl Proof {
         w.digests(&self.fri_roots);
         w.ext(self.fri_final);
         w.u64(self.pow_nonce);
-        w.len(self.queries.len());
-        for q in &self.queries {
-            w.len(q.instances.len());
-            for i in &q.instances {
-                w.row(&i.main);
-                w.opt_row(&i.prep);
-                w.opt_row(&i.aux);
-                w.row(&i.quotient);
+        w.len(self.openings.len());
+        for o in &self.openings {
+            w.tree(&o.main);
+            w.opt_tree(&o.prep);
+            w.opt_tree(&o.aux);
+            w.tree(&o.quotient);
+        }
+        w.len(self.fri_openings.len());
+        for l in &self.fri_openings {
+            w.len(l.pairs.len());
+            for p in &l.pairs {
+                w.ext(p[0]);
+                w.ext(p[1]);
             }
-            w.len(q.fri.len());
-            for s in &q.fri {
-                w.ext(s.pair[0]);
-                w.ext(s.pair[1]);
-                w.digests(&s.path);
-            }
+            w.digests(&l.siblings);
         }
         w.0
     }
@@ -380,22 +384,19 @@ impl Proof {
         let fri_roots = r.digests()?;
         let fri_final = r.ext()?;
         let pow_nonce = r.u64()?;
-        let queries = r.vec(8, |r| {
-            let instances = r.vec(14, |r| {
-                Ok(InstanceOpening {
-                    main: r.row()?,
-                    prep: r.opt_row()?,
-                    aux: r.opt_row()?,
-                    quotient: r.row()?,
-                })
-            })?;
-            let fri = r.vec(36, |r| {
-                Ok(FriStep {
-                    pair: [r.ext()?, r.ext()?],
-                    path: r.digests()?,
-                })
-            })?;
-            Ok(QueryProof { instances, fri })
+        let openings = r.vec(18, |r| {
+            Ok(InstanceOpening {
+                main: r.tree()?,
+                prep: r.opt_tree()?,
+                aux: r.opt_tree()?,
+                quotient: r.tree()?,
+            })
+        })?;
+        let fri_openings = r.vec(8, |r| {
+            Ok(FriLayerOpening {
+                pairs: r.vec(32, |r| Ok([r.ext()?, r.ext()?]))?,
+                siblings: r.digests()?,
+            })
         })?;
         if !r.b.is_empty() {
             return Err(DecodeError::Trailing(r.b.len()));
@@ -411,7 +412,8 @@ impl Proof {
             fri_roots,
             fri_final,
             pow_nonce,
-            queries,
+            openings,
+            fri_openings,
         })
     }
 

@@ -131,3 +131,22 @@ pub fn observe_pow_and_sample_queries(
 pub fn query_row(q: usize, log_max_lde: usize, log_lde: usize) -> usize {
     q >> (log_max_lde - log_lde)
 }
+
+/// The distinct rows of an instance's LDE that the queries open, increasing.
+pub fn query_rows(positions: &[usize], log_max_lde: usize, log_lde: usize) -> Vec<usize> {
+    let mut rows: Vec<usize> = positions
+        .iter()
+        .map(|&q| query_row(q, log_max_lde, log_lde))
+        .collect();
+    rows.sort_unstable();
+    rows.dedup();
+    rows
+}
+
+/// The distinct pair (leaf) indices the queries open in FRI layer `layer`, increasing.
+pub fn fri_pair_indices(positions: &[usize], layer: usize) -> Vec<usize> {
+    let mut idx: Vec<usize> = positions.iter().map(|&q| q >> (layer + 1)).collect();
+    idx.sort_unstable();
+    idx.dedup();
+    idx
+}

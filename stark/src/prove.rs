@@ -9,7 +9,7 @@ use crate::constraints::compile_all;
 use crate::field::F;
 use crate::fri;
 use crate::params::ProofParams;
-use crate::proof::{AuxCommitment, InstanceOpening, InstanceShape, Proof, QueryProof};
+use crate::proof::{AuxCommitment, InstanceOpening, InstanceShape, Proof};
 use crate::protocol::{self, PublicInputs};
 use crate::prover::{
     AuxTrace, Committed, DeepAccumulator, InstanceLdes, ProveError, aux_trace, check_trace,
@@ -209,31 +209,23 @@ pub fn prove_with_tamper(
         log_max_lde,
     );
 
-    // Pass 7: openings.
-    let queries = positions
+    // Pass 7: openings, batched per tree.
+    let openings = shapes
         .iter()
-        .map(|&q| {
-            let instances = shapes
-                .iter()
-                .enumerate()
-                .map(|(i, s)| {
-                    let row = protocol::query_row(q, log_max_lde, s.log_height as usize + log_b);
-                    InstanceOpening {
-                        main: mains[i].open(row),
-                        prep: prep
-                            .get(&(s.table as usize, s.log_height))
-                            .map(|p| p.1.open(row)),
-                        aux: auxs[i].as_ref().map(|a| a.0.open(row)),
-                        quotient: quotients[i].open(row),
-                    }
-                })
-                .collect();
-            QueryProof {
-                instances,
-                fri: fri.open(q),
+        .enumerate()
+        .map(|(i, s)| {
+            let rows = protocol::query_rows(&positions, log_max_lde, s.log_height as usize + log_b);
+            InstanceOpening {
+                main: mains[i].open(&rows),
+                prep: prep
+                    .get(&(s.table as usize, s.log_height))
+                    .map(|p| p.1.open(&rows)),
+                aux: auxs[i].as_ref().map(|a| a.0.open(&rows)),
+                quotient: quotients[i].open(&rows),
             }
         })
         .collect();
+    let fri_openings = fri.open(&positions);
 
     Ok(Proof {
         params: *params,
@@ -246,6 +238,7 @@ pub fn prove_with_tamper(
         fri_roots: fri.roots.clone(),
         fri_final: fri.final_value,
         pow_nonce,
-        queries,
+        openings,
+        fri_openings,
     })
 }

@@ -38,7 +38,7 @@ use crate::field::{
     bit_reverse_in_place, coords, ext, reverse_bits,
 };
 use crate::merkle::{Digest, MerkleTree};
-use crate::proof::{InstanceOod, InstanceShape, RowOpening};
+use crate::proof::{InstanceOod, InstanceShape, TreeOpening};
 use p3_dft::TwoAdicSubgroupDft;
 
 /// Why the prover stopped.
@@ -67,13 +67,23 @@ impl Committed {
     pub fn root(&self) -> Digest {
         self.tree.root()
     }
-    /// Row `row` of the LDE with its Merkle path.
-    pub fn open(&self, row: usize) -> RowOpening {
-        let w = self.lde.width;
-        RowOpening {
-            values: self.lde.values[row * w..(row + 1) * w].to_vec(),
-            path: self.tree.path(row),
-        }
+    /// The LDE rows at `rows` (sorted, distinct; see [`crate::protocol::query_rows`]) with
+    /// their batch Merkle opening.
+    pub fn open(&self, rows: &[usize]) -> TreeOpening {
+        open_rows(self.lde.as_view(), &self.tree, rows)
+    }
+}
+
+/// Batch opening of `rows` (sorted, distinct) of an LDE and its tree (which may have been
+/// kept while the LDE was spilled, or rebuilt).
+pub fn open_rows(lde: MatrixView<'_>, tree: &MerkleTree, rows: &[usize]) -> TreeOpening {
+    let w = lde.width;
+    TreeOpening {
+        rows: rows
+            .iter()
+            .map(|&r| lde.values[r * w..(r + 1) * w].to_vec())
+            .collect(),
+        siblings: tree.batch_siblings(rows),
     }
 }
 

@@ -9,9 +9,9 @@ use crate::constraints::{AirError, PointValues, Table, compile_all};
 use crate::domain::{MAX_LOG_LDE, lde_point};
 use crate::field::{EF, F, Field, PrimeCharacteristicRing, TwoAdicField, ext};
 use crate::fri::{fold_pair, fold_point, pair_leaf};
-use crate::merkle::{Digest, hash_row, verify_path};
+use crate::merkle::{Digest, hash_row, verify_batch};
 use crate::params::VerifierParams;
-use crate::proof::{InstanceOod, Proof, RowOpening};
+use crate::proof::{InstanceOod, Proof, TreeOpening};
 use crate::protocol::{self, PublicInputs};
 use crate::prover::{commit_preprocessed, deep_columns, deep_sums, opened_next};
 
@@ -36,12 +36,10 @@ pub enum VerifyError {
     LogUpSum,
     #[error("instance {0}: constraints do not match the quotient at the OOD point")]
     Constraints(usize),
-    #[error("query {query}, instance {instance}: {what} Merkle path is invalid")]
-    Merkle {
-        query: usize,
-        instance: usize,
-        what: &'static str,
-    },
+    #[error("instance {instance}: {what} opening does not match its commitment")]
+    Merkle { instance: usize, what: &'static str },
+    #[error("FRI layer {0}: opening does not match its commitment")]
+    FriOpening(usize),
     #[error("query {query}: FRI layer {layer} is inconsistent")]
     Fri { query: usize, layer: usize },
     #[error("a challenge hit a degenerate value")]
@@ -253,47 +251,98 @@ pub fn verify(
         offset += cols;
     }
 
-    // Queries.
-    for (qi, (&q, qp)) in positions.iter().zip(&proof.queries).enumerate() {
+    // Batch Merkle openings: every tree, every FRI layer.
+    let mut rows_of: Vec<Vec<usize>> = Vec::with_capacity(n_inst);
+    for (i, (s, op)) in proof.instances.iter().zip(&proof.openings).enumerate() {
+        let t = table_of(i);
+        let log_lde = s.log_height as usize + log_b;
+        let rows = protocol::query_rows(&positions, log_max_lde, log_lde);
+        let check = |what: &'static str,
+                     root: &Digest,
+                     o: Option<&TreeOpening>,
+                     width: usize|
+         -> Result<(), VerifyError> {
+            let err = VerifyError::Merkle { instance: i, what };
+            let Some(o) = o else {
+                return if width == 0 { Ok(()) } else { Err(err) };
+            };
+            if width == 0 || o.rows.len() != rows.len() || o.rows.iter().any(|r| r.len() != width) {
+                return Err(err);
+            }
+            let leaves: Vec<(usize, Digest)> = rows
+                .iter()
+                .zip(&o.rows)
+                .map(|(&r, v)| (r, hash_row(v)))
+                .collect();
+            if verify_batch(root, log_lde, &leaves, &o.siblings) {
+                Ok(())
+            } else {
+                Err(err)
+            }
+        };
+        check("main", &proof.main_roots[i], Some(&op.main), t.main_width)?;
+        let prep_root = prep_roots
+            .get(&(s.table, s.log_height))
+            .copied()
+            .unwrap_or_default();
+        check("preprocessed", &prep_root, op.prep.as_ref(), t.prep_width)?;
+        let aux_root = proof.aux[i].map(|a| a.root).unwrap_or_default();
+        check("aux", &aux_root, op.aux.as_ref(), t.aux_width())?;
+        check(
+            "quotient",
+            &proof.quotient_roots[i],
+            Some(&op.quotient),
+            t.quotient_width(),
+        )?;
+        rows_of.push(rows);
+    }
+    let mut pairs_of: Vec<Vec<usize>> = Vec::with_capacity(proof.fri_roots.len());
+    for (l, lo) in proof.fri_openings.iter().enumerate() {
+        let idx = protocol::fri_pair_indices(&positions, l);
+        if lo.pairs.len() != idx.len() {
+            return Err(VerifyError::FriOpening(l));
+        }
+        let leaves: Vec<(usize, Digest)> = idx
+            .iter()
+            .zip(&lo.pairs)
+            .map(|(&i, p)| (i, pair_leaf(p)))
+            .collect();
+        if !verify_batch(
+            &proof.fri_roots[l],
+            log_max_lde - l - 1,
+            &leaves,
+            &lo.siblings,
+        ) {
+            return Err(VerifyError::FriOpening(l));
+        }
+        pairs_of.push(idx);
+    }
+    let find = |list: &[usize], x: usize| {
+        list.binary_search(&x)
+            .map_err(|_| VerifyError::Shape("opening lookup".into()))
+    };
+
+    // Per query: DEEP from the opened rows, then the FRI folding chain.
+    for (qi, &q) in positions.iter().enumerate() {
         let mut deep_at: BTreeMap<usize, EF> = BTreeMap::new();
-        for (i, (s, op)) in proof.instances.iter().zip(&qp.instances).enumerate() {
+        for (i, (s, op)) in proof.instances.iter().zip(&proof.openings).enumerate() {
             let log_lde = s.log_height as usize + log_b;
             let row = protocol::query_row(q, log_max_lde, log_lde);
-            let check = |what: &'static str, root: &Digest, r: &RowOpening| {
-                if verify_path(root, row, hash_row(&r.values), &r.path, log_lde) {
-                    Ok(())
-                } else {
-                    Err(VerifyError::Merkle {
-                        query: qi,
-                        instance: i,
-                        what,
-                    })
-                }
-            };
-            check("main", &proof.main_roots[i], &op.main)?;
-            if let (Some(r), Some(root)) = (&op.prep, prep_roots.get(&(s.table, s.log_height))) {
-                check("preprocessed", root, r)?;
-            }
-            if let (Some(r), Some(a)) = (&op.aux, &proof.aux[i]) {
-                check("aux", &a.root, r)?;
-            }
-            check("quotient", &proof.quotient_roots[i], &op.quotient)?;
+            let k = find(&rows_of[i], row)?;
             let (coeffs, v_z, v_zg, zg) = &deep[i];
             let x = lde_point(log_lde, row);
             let mut a = EF::ZERO;
             let mut c = 0;
-            for v in op
-                .main
-                .values
+            let opened = op.main.rows[k]
                 .iter()
-                .chain(op.prep.iter().flat_map(|r| &r.values))
-                .chain(op.aux.iter().flat_map(|r| &r.values))
-            {
+                .chain(op.prep.iter().flat_map(|o| &o.rows[k]))
+                .chain(op.aux.iter().flat_map(|o| &o.rows[k]));
+            for v in opened {
                 a += coeffs[c] * *v;
                 c += 1;
             }
             let mut aq = EF::ZERO;
-            for v in &op.quotient.values {
+            for v in &op.quotient.rows[k] {
                 aq += coeffs[c] * *v;
                 c += 1;
             }
@@ -304,22 +353,11 @@ pub fn verify(
         }
         // FRI: layer l holds the word of size 2^(log_max_lde - l).
         let mut expected = deep_at.remove(&log_max_lde).unwrap_or_default();
-        for (l, step) in qp.fri.iter().enumerate() {
+        for (l, lo) in proof.fri_openings.iter().enumerate() {
             let log_s = log_max_lde - l;
             let pos = q >> l;
-            if step.pair[pos & 1] != expected {
-                return Err(VerifyError::Fri {
-                    query: qi,
-                    layer: l,
-                });
-            }
-            if !verify_path(
-                &proof.fri_roots[l],
-                pos >> 1,
-                pair_leaf(&step.pair),
-                &step.path,
-                log_s - 1,
-            ) {
+            let pair = &lo.pairs[find(&pairs_of[l], pos >> 1)?];
+            if pair[pos & 1] != expected {
                 return Err(VerifyError::Fri {
                     query: qi,
                     layer: l,
@@ -327,7 +365,7 @@ pub fn verify(
             }
             let x = fold_point(log_s, l, pos >> 1);
             let inv_x = x.try_inverse().ok_or(VerifyError::Degenerate)?;
-            expected = fold_pair(&step.pair, fri_betas[l], inv_x);
+            expected = fold_pair(pair, fri_betas[l], inv_x);
             if let Some(d) = deep_at.remove(&(log_s - 1)) {
                 expected += fri_betas[l].square() * d;
             }
@@ -335,7 +373,7 @@ pub fn verify(
         if expected != proof.fri_final || !deep_at.is_empty() {
             return Err(VerifyError::Fri {
                 query: qi,
-                layer: qp.fri.len(),
+                layer: proof.fri_openings.len(),
             });
         }
     }
@@ -378,34 +416,8 @@ fn check_shape(proof: &Proof, tables: &[Table], log_max_lde: usize) -> Result<()
     if proof.fri_roots.len() != layers {
         return shape_err("FRI layer count");
     }
-    if proof.queries.len() != proof.params.num_queries as usize {
-        return shape_err("query count");
-    }
-    for q in &proof.queries {
-        if q.instances.len() != n || q.fri.len() != layers {
-            return shape_err("query shape");
-        }
-        for (s, op) in proof.instances.iter().zip(&q.instances) {
-            let t = &tables[s.table as usize];
-            let depth = s.log_height as usize + log_b;
-            let row_ok = |r: &RowOpening, w: usize| r.values.len() == w && r.path.len() == depth;
-            let opt_ok = |r: &Option<RowOpening>, w: usize| match r {
-                None => w == 0,
-                Some(r) => w > 0 && row_ok(r, w),
-            };
-            if !row_ok(&op.main, t.main_width)
-                || !opt_ok(&op.prep, t.prep_width)
-                || !opt_ok(&op.aux, t.aux_width())
-                || !row_ok(&op.quotient, t.quotient_width())
-            {
-                return shape_err("opened row shape");
-            }
-        }
-        for (l, st) in q.fri.iter().enumerate() {
-            if st.path.len() != log_max_lde - l - 1 {
-                return shape_err("FRI path length");
-            }
-        }
+    if proof.openings.len() != n || proof.fri_openings.len() != layers {
+        return shape_err("opening counts");
     }
     Ok(())
 }

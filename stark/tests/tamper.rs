@@ -124,6 +124,19 @@ fn mutated_aux_cell_and_claimed_sum_are_rejected() {
     }
 }
 
+/// Tree `k` of an instance's openings: 0 main, 1 preprocessed, 2 aux, 3 quotient.
+fn tree_mut(
+    op: &mut stark::proof::InstanceOpening,
+    k: usize,
+) -> Option<&mut stark::proof::TreeOpening> {
+    match k {
+        0 => Some(&mut op.main),
+        1 => op.prep.as_mut(),
+        2 => op.aux.as_mut(),
+        _ => Some(&mut op.quotient),
+    }
+}
+
 #[test]
 fn mutated_proof_fields_are_rejected() {
     let (f, proof) = honest();
@@ -151,56 +164,47 @@ fn mutated_proof_fields_are_rejected() {
         bump_ext(&mut v[j]);
         assert!(rejects(&f, &p), "ood");
 
-        // Merkle path node of an opened row.
+        // Merkle sibling node of an opened tree, and an opened value (query answer).
+        let mut with_siblings = Vec::new();
+        for i in 0..n {
+            for k in 0..4 {
+                if tree_mut(&mut proof.clone().openings[i], k)
+                    .is_some_and(|t| !t.siblings.is_empty())
+                {
+                    with_siblings.push((i, k));
+                }
+            }
+        }
+        assert!(!with_siblings.is_empty());
+        let (i, k) = with_siblings[rng.random_range(0..with_siblings.len())];
         let mut p = proof.clone();
-        let q = rng.random_range(0..p.queries.len());
-        let op = &mut p.queries[q].instances[rng.random_range(0..n)];
-        let rows: Vec<&mut stark::proof::RowOpening> = [
-            Some(&mut op.main),
-            op.prep.as_mut(),
-            op.aux.as_mut(),
-            Some(&mut op.quotient),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
-        let k = rng.random_range(0..rows.len());
-        let row = rows.into_iter().nth(k).unwrap();
-        let d = rng.random_range(0..row.path.len());
-        row.path[d][rng.random_range(0..32)] ^= 1 << rng.random_range(0..8);
+        let t = tree_mut(&mut p.openings[i], k).unwrap();
+        let d = rng.random_range(0..t.siblings.len());
+        t.siblings[d][rng.random_range(0..32)] ^= 1 << rng.random_range(0..8);
         assert!(rejects(&f, &p), "merkle node");
-
-        // Query answer (opened value).
         let mut p = proof.clone();
-        let op = &mut p.queries[q].instances[rng.random_range(0..n)];
-        let rows: Vec<&mut stark::proof::RowOpening> = [
-            Some(&mut op.main),
-            op.prep.as_mut(),
-            op.aux.as_mut(),
-            Some(&mut op.quotient),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
-        let k = rng.random_range(0..rows.len());
-        let row = rows.into_iter().nth(k).unwrap();
-        let c = rng.random_range(0..row.values.len());
-        bump(&mut row.values[c]);
+        let t = tree_mut(&mut p.openings[i], k).unwrap();
+        let r = rng.random_range(0..t.rows.len());
+        let c = rng.random_range(0..t.rows[r].len());
+        bump(&mut t.rows[r][c]);
         assert!(rejects(&f, &p), "query answer");
 
-        // FRI layer value and FRI path node.
+        // FRI layer value and FRI sibling node.
         let mut p = proof.clone();
         let layer = rng.random_range(0..p.fri_roots.len());
-        let step = &mut p.queries[q].fri[layer];
-        bump_ext(&mut step.pair[rng.random_range(0..2)]);
+        let lo = &mut p.fri_openings[layer];
+        let k = rng.random_range(0..lo.pairs.len());
+        bump_ext(&mut lo.pairs[k][rng.random_range(0..2)]);
         assert!(rejects(&f, &p), "fri value");
+        let with_siblings: Vec<usize> = (0..p.fri_roots.len())
+            .filter(|&l| !proof.fri_openings[l].siblings.is_empty())
+            .collect();
+        let l = with_siblings[rng.random_range(0..with_siblings.len())];
         let mut p = proof.clone();
-        let step = &mut p.queries[q].fri[layer];
-        if !step.path.is_empty() {
-            let d = rng.random_range(0..step.path.len());
-            step.path[d][0] ^= 0x80;
-            assert!(rejects(&f, &p), "fri path");
-        }
+        let lo = &mut p.fri_openings[l];
+        let d = rng.random_range(0..lo.siblings.len());
+        lo.siblings[d][rng.random_range(0..32)] ^= 0x80;
+        assert!(rejects(&f, &p), "fri sibling");
 
         // Roots.
         let mut p = proof.clone();
