@@ -1,0 +1,170 @@
+//! End-to-end tests of `stark-pipe run` and `stark-pipe verify` through the binary.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_stark-pipe");
+
+fn elf(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../fixtures/elf")
+        .join(format!("{name}.elf"))
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("prove-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn stark_pipe(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Fast parameters: 24 queries and 4 grinding bits (about 28 bits, so verify lowers its minimum).
+const FAST: [&str; 4] = ["--queries", "24", "--pow-bits", "4"];
+
+fn run(name: &str, input: &[&str], chunk_rows: &str, proof: &PathBuf) -> Output {
+    let mut args: Vec<String> = vec![
+        "run".into(),
+        elf(name).to_str().unwrap().to_owned(),
+        "--chunk-rows".into(),
+        chunk_rows.into(),
+    ];
+    args.extend(input.iter().map(|s| s.to_string()));
+    args.extend(FAST.iter().map(|s| s.to_string()));
+    args.extend(["-o".into(), proof.to_str().unwrap().into()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    stark_pipe(&args)
+}
+
+fn verify(proof: &PathBuf, name: &str) -> Output {
+    stark_pipe(&[
+        "verify",
+        proof.to_str().unwrap(),
+        elf(name).to_str().unwrap(),
+        "--min-security",
+        "0",
+    ])
+}
+
+#[test]
+fn rv32i_fixtures_prove_and_verify_through_the_binary() {
+    let dir = scratch("fixtures");
+    let cases: &[(&str, &[&str], &str, &str)] = &[
+        ("sub", &[], "2^5", "exit code:   2"),
+        (
+            "fib_iterative",
+            &["--input-u32", "100"],
+            "2^5",
+            "\"3314859971\\n\"",
+        ),
+        ("rv32i_selftest", &[], "2^10", "\"rv32i ok\\n\""),
+    ];
+    for (name, input, rows, expect) in cases {
+        let proof = dir.join(format!("{name}.proof"));
+        let out = run(name, input, rows, &proof);
+        assert!(out.status.success(), "{name}: {}", text(&out.stderr));
+        assert!(
+            text(&out.stdout).contains(expect),
+            "{name}: {}",
+            text(&out.stdout)
+        );
+        let out = verify(&proof, name);
+        assert!(out.status.success(), "{name}: {}", text(&out.stderr));
+        assert!(
+            text(&out.stdout).contains("verified"),
+            "{}",
+            text(&out.stdout)
+        );
+    }
+}
+
+#[test]
+fn verify_refuses_wrong_program_tampering_and_weak_proofs() {
+    let dir = scratch("refuse");
+    let proof = dir.join("fib.proof");
+    assert!(
+        run("fib_iterative", &["--input-u32", "20"], "2^6", &proof)
+            .status
+            .success()
+    );
+
+    let out = verify(&proof, "sub");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("another program"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // The default minimum security refuses the fast test parameters.
+    let out = stark_pipe(&[
+        "verify",
+        proof.to_str().unwrap(),
+        elf("fib_iterative").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+
+    let bytes = std::fs::read(&proof).unwrap();
+    let tampered = dir.join("tampered.proof");
+    // A flipped byte in the statement (the output), in the STARK proof, and a truncation.
+    // The statement section starts at byte 26: 32 bytes of program digest, then entry, exit code.
+    let exit_code_at = 26 + 32 + 4;
+    for (what, mutated) in [
+        ("statement byte", {
+            let mut b = bytes.clone();
+            b[exit_code_at] ^= 1;
+            b
+        }),
+        ("proof byte", {
+            let mut b = bytes.clone();
+            let k = b.len() / 2;
+            b[k] ^= 0x10;
+            b
+        }),
+        ("truncated", bytes[..bytes.len() - 7].to_vec()),
+        ("empty", Vec::new()),
+    ] {
+        std::fs::write(&tampered, &mutated).unwrap();
+        let out = verify(&tampered, "fib_iterative");
+        assert_eq!(out.status.code(), Some(1), "{what}: {}", text(&out.stdout));
+        assert!(
+            !text(&out.stderr).contains("panicked"),
+            "{what}: {}",
+            text(&out.stderr)
+        );
+        assert!(
+            text(&out.stderr).contains("tampered.proof"),
+            "{what} names the file: {}",
+            text(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn run_refuses_bad_arguments_and_unproven_instructions() {
+    let dir = scratch("bad");
+    let proof = dir.join("x.proof");
+    let out = run("sub", &[], "1000", &proof);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("power of two"),
+        "{}",
+        text(&out.stderr)
+    );
+    // sort multiplies: the M extension is not proven yet, and nothing is written.
+    let out = run("sort", &["--input-u32", "10"], "2^10", &proof);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("not proven yet"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!proof.exists(), "no proof file after a failure");
+}
