@@ -16,7 +16,8 @@
 //! 5. **ood**: every instance's column values at z and z*w_n => DEEP challenge beta;
 //! 6. **deep + fri**: one DEEP codeword per distinct height, folded by mixed-height FRI (each
 //!    layer root absorbed before its fold challenge; final constant absorbed);
-//! 7. grinding nonce => query positions; **open**: rows + Merkle paths per query and instance.
+//! 7. grinding nonce => query positions; **open**: per instance and tree, the rows at the
+//!    distinct query positions with one batch Merkle opening; per FRI layer, likewise.
 //!
 //! # Pass structure and its soundness
 //! We keep one global barrier per pass (no per-chunk transcript forks). Every instance's

@@ -19,9 +19,12 @@
 //! pass 5, per instance:  deep.add(table, index, ldes, &q.lde, &o)?     // DeepAccumulator::new(..)
 //! pass 6:                fri = fri::prove(deep.codewords, &mut t, log_b)
 //!                        nonce = t.grind(pow_bits); qs = protocol::observe_pow_and_sample_queries(..)
-//! pass 7, per instance:  for q in qs: Committed::open(protocol::query_row(q, log_max_lde, log_lde))
-//!                        and fri.open(q) per query; then assemble `Proof` (all fields public).
+//! pass 7, per instance:  rows = protocol::query_rows(&qs, log_max_lde, log_lde);
+//!                        Committed::open(&rows) (or open_rows(lde, tree, &rows)) per tree;
+//!                        fri.open(&qs); then assemble `Proof` (all fields public).
 //! ```
+//! `tests/steps.rs` is a runnable version that recomputes every LDE in every pass and checks
+//! the proof is byte-identical to [`crate::prove`].
 //! Absorption order within a pass must be canonical; computation order need not be.
 
 use p3_matrix::dense::{RowMajorMatrix, RowMajorMatrixView};

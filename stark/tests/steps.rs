@@ -1,0 +1,209 @@
+//! Drives the per-instance steps the way an out-of-core pipeline would: keep only traces and
+//! small results between passes, recompute every LDE and tree when a pass needs it, and check
+//! the result is byte-identical to the in-memory `prove`.
+
+mod common;
+use common::*;
+use stark::proof::{AuxCommitment, InstanceOpening, InstanceShape, Proof};
+use stark::prover::{self, Committed, InstanceLdes};
+use stark::{Air, InstanceTrace, PublicInputs, VerifierParams, fri, protocol};
+
+/// Everything recomputed for one instance from its trace (what a pipeline stage would redo).
+struct Recomputed {
+    main: Committed,
+    prep: Option<Committed>,
+    aux: Option<Committed>,
+}
+
+fn recompute(
+    airs: &[&dyn Air],
+    tables: &[stark::Table],
+    it: &InstanceTrace,
+    s: InstanceShape,
+    lookup: &[stark::EF; 2],
+    log_b: usize,
+) -> Recomputed {
+    let table = &tables[it.table];
+    let prep_trace = prover::preprocessed_trace(airs[it.table], table, s.log_height).unwrap();
+    let aux = prover::aux_trace(
+        table,
+        it.trace.as_view(),
+        prep_trace.as_ref().map(|p| p.as_view()),
+        lookup,
+    )
+    .unwrap();
+    Recomputed {
+        main: prover::commit_trace_view(it.trace.as_view(), log_b),
+        prep: prep_trace.map(|p| prover::commit_trace(p, log_b)),
+        aux: aux.map(|a| prover::commit_trace(a.trace, log_b)),
+    }
+}
+
+fn ldes(r: &Recomputed) -> InstanceLdes<'_> {
+    InstanceLdes {
+        main: r.main.lde.as_view(),
+        prep: r.prep.as_ref().map(|c| c.lde.as_view()),
+        aux: r.aux.as_ref().map(|c| c.lde.as_view()),
+    }
+}
+
+fn prove_by_steps(airs: &[&dyn Air], traces: &[InstanceTrace], public: &PublicInputs) -> Proof {
+    let params = params();
+    let log_b = params.log_blowup as usize;
+    let tables = stark::compile_all(airs).unwrap();
+    let shapes: Vec<InstanceShape> = traces
+        .iter()
+        .map(|it| InstanceShape {
+            table: it.table as u32,
+            log_height: prover::check_trace(&tables[it.table], &it.trace, 0).unwrap(),
+        })
+        .collect();
+    let mut t = protocol::start(&tables, &params, public, &shapes);
+
+    // Pass 1: main roots only.
+    let main_roots: Vec<_> = traces
+        .iter()
+        .map(|it| prover::commit_trace_view(it.trace.as_view(), log_b).root())
+        .collect();
+    main_roots
+        .iter()
+        .for_each(|r| protocol::observe_main(&mut t, r));
+    let lookup = protocol::draw_lookup_challenges(&mut t);
+
+    // Pass 2: aux roots and claimed sums.
+    let mut aux = Vec::new();
+    for (i, it) in traces.iter().enumerate() {
+        let table = &tables[it.table];
+        let prep = prover::preprocessed_trace(airs[it.table], table, shapes[i].log_height).unwrap();
+        let a = prover::aux_trace(
+            table,
+            it.trace.as_view(),
+            prep.as_ref().map(|p| p.as_view()),
+            &lookup,
+        )
+        .unwrap();
+        let c = a.map(|a| AuxCommitment {
+            root: prover::commit_trace(a.trace, log_b).root(),
+            claimed_sum: a.claimed_sum,
+        });
+        protocol::observe_aux(&mut t, c.as_ref());
+        aux.push(c);
+    }
+    let alpha = protocol::draw_composition_challenge(&mut t);
+    let claimed = |i: usize| aux[i].map(|a| a.claimed_sum).unwrap_or_default();
+
+    // Pass 3: quotient roots (LDEs recomputed).
+    let quotient = |i: usize, r: &Recomputed| {
+        let s = shapes[i];
+        prover::commit_lde(
+            prover::quotient(
+                &tables[s.table as usize],
+                s.log_height as usize,
+                ldes(r),
+                &lookup,
+                claimed(i),
+                alpha,
+                log_b,
+            )
+            .unwrap(),
+        )
+    };
+    let mut quotient_roots = Vec::new();
+    for (i, it) in traces.iter().enumerate() {
+        let r = recompute(airs, &tables, it, shapes[i], &lookup, log_b);
+        quotient_roots.push(quotient(i, &r).root());
+        protocol::observe_quotient(&mut t, quotient_roots.last().unwrap());
+    }
+    let z = protocol::draw_ood_point(&mut t);
+
+    // Pass 4: OOD values (recomputed again).
+    let mut ood = Vec::new();
+    for (i, it) in traces.iter().enumerate() {
+        let r = recompute(airs, &tables, it, shapes[i], &lookup, log_b);
+        let q = quotient(i, &r);
+        let o = prover::ood(
+            &tables[it.table],
+            shapes[i].log_height as usize,
+            ldes(&r),
+            q.lde.as_view(),
+            z,
+        )
+        .unwrap();
+        protocol::observe_ood(&mut t, &o);
+        ood.push(o);
+    }
+    let beta = protocol::draw_deep_challenge(&mut t);
+
+    // Pass 5: DEEP, visiting instances in reverse order (order-independent by design).
+    let mut deep = prover::DeepAccumulator::new(&tables, &shapes, z, beta, log_b);
+    for (i, it) in traces.iter().enumerate().rev() {
+        let r = recompute(airs, &tables, it, shapes[i], &lookup, log_b);
+        let q = quotient(i, &r);
+        deep.add(&tables[it.table], i, ldes(&r), q.lde.as_view(), &ood[i])
+            .unwrap();
+    }
+
+    // Pass 6: FRI, grinding, queries.
+    let fri_prover = fri::prove(std::mem::take(&mut deep.codewords), &mut t, log_b);
+    let nonce = t.grind(params.pow_bits as u32);
+    let log_max_lde = shapes.iter().map(|s| s.log_height as usize).max().unwrap() + log_b;
+    let positions = protocol::observe_pow_and_sample_queries(
+        &mut t,
+        nonce,
+        params.num_queries as usize,
+        log_max_lde,
+    );
+
+    // Pass 7: openings (recomputed once more).
+    let openings = traces
+        .iter()
+        .enumerate()
+        .map(|(i, it)| {
+            let r = recompute(airs, &tables, it, shapes[i], &lookup, log_b);
+            let q = quotient(i, &r);
+            let rows = protocol::query_rows(
+                &positions,
+                log_max_lde,
+                shapes[i].log_height as usize + log_b,
+            );
+            InstanceOpening {
+                main: r.main.open(&rows),
+                prep: r.prep.as_ref().map(|c| c.open(&rows)),
+                aux: r.aux.as_ref().map(|c| c.open(&rows)),
+                quotient: q.open(&rows),
+            }
+        })
+        .collect();
+
+    Proof {
+        params,
+        statement: public.statement,
+        instances: shapes,
+        main_roots,
+        aux,
+        quotient_roots,
+        ood,
+        fri_roots: fri_prover.roots.clone(),
+        fri_final: fri_prover.final_value,
+        pow_nonce: nonce,
+        openings,
+        fri_openings: fri_prover.open(&positions),
+    }
+}
+
+#[test]
+fn steps_with_recomputation_match_in_memory_prove() {
+    let airs: [&dyn Air; 4] = [&SquareUser, &SquareTable, &RangeTable, &RangeUser];
+    let mut traces = lookup_traces(&[5, 2, 4], 3);
+    for t in range_traces(5) {
+        traces.push(InstanceTrace {
+            table: t.table + 2,
+            trace: t.trace,
+        });
+    }
+    let public = plain_public();
+    let by_steps = prove_by_steps(&airs, &traces, &public);
+    let in_memory = stark::prove(&airs, traces, &public, &params()).unwrap();
+    assert_eq!(by_steps.to_bytes(), in_memory.to_bytes());
+    stark::verify(&airs, &by_steps, &public, &VerifierParams::default()).unwrap();
+}
