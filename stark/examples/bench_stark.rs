@@ -120,7 +120,7 @@ fn main() {
     }];
     let public = PublicInputs::default();
     let mut t = protocol::start(&tables, &params, &public, &shapes);
-    protocol::observe_main(&mut t, &main.root());
+    protocol::observe_main(&mut t, None, &main.root());
     let lookup = protocol::draw_lookup_challenges(&mut t);
     let ((aux, aux_c), t_aux) = time(|| {
         let a = prover::aux_trace(&table, tr.as_view(), None, &lookup)

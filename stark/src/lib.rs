@@ -10,7 +10,8 @@
 //! and by the single transcript. The transcript schedule ([`protocol`]) is:
 //!
 //! 1. params, statement digest, public bus terms, table constraint digests, instance shapes;
-//! 2. **main**: every main root, canonical order (table, chunk) => LogUp challenges (gamma, a);
+//! 2. **main**: every instance's preprocessed root (if any; recomputed by the verifier) and
+//!    main root, canonical order (table, chunk) => LogUp challenges (gamma, a);
 //! 3. **aux**: every aux root and claimed partial sum => composition challenge;
 //! 4. **quotient**: every quotient root => OOD point z;
 //! 5. **ood**: every instance's column values at z and z*w_n => DEEP challenge beta;

@@ -55,9 +55,13 @@ pub fn start(
     t
 }
 
-/// Pass 1 (per instance, canonical order): the main trace root.
-pub fn observe_main(t: &mut Transcript, root: &Digest) {
-    t.absorb_digest(b"main root", root);
+/// Pass 1 (per instance, canonical order): the preprocessed root (for tables that have
+/// preprocessed columns; the verifier recomputes it) and the main trace root.
+pub fn observe_main(t: &mut Transcript, preprocessed_root: Option<&Digest>, main_root: &Digest) {
+    if let Some(r) = preprocessed_root {
+        t.absorb_digest(b"preprocessed root", r);
+    }
+    t.absorb_digest(b"main root", main_root);
 }
 
 /// Barrier after pass 1: LogUp challenges (gamma, tuple combiner alpha).

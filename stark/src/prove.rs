@@ -109,7 +109,8 @@ pub fn prove_with_tamper(
             trace: &mut it.trace,
         });
         let c = commit_trace(it.trace.clone(), log_b);
-        protocol::observe_main(&mut t, &c.root());
+        let prep_root = prep.get(&(it.table, s.log_height)).map(|p| p.1.root());
+        protocol::observe_main(&mut t, prep_root.as_ref(), &c.root());
         mains.push(c);
     }
     let lookup = protocol::draw_lookup_challenges(&mut t);

@@ -5,8 +5,9 @@
 //!
 //! ```text
 //! tables = compile_all(airs); t = protocol::start(&tables, &params, &public, &shapes)
-//! pass 1, per instance:  c = commit_trace(main_trace, log_b); protocol::observe_main(&mut t, &c.root())
-//!                        (+ commit_preprocessed, shared by (table, height); not absorbed)
+//! pass 1, per instance:  c = commit_trace(main_trace, log_b); p = commit_preprocessed(..)
+//!                        protocol::observe_main(&mut t, p.map(|p| p.root()).as_ref(), &c.root())
+//!                        (preprocessed commitments can be shared per (table, height))
 //!         lookup = protocol::draw_lookup_challenges(&mut t)
 //! pass 2, per instance:  a = aux_trace(table, &main_trace, prep_trace, &lookup)?   // trace order
 //!                        ac = commit_trace(a.trace, log_b); protocol::observe_aux(&mut t, Some(&AuxCommitment{..}))

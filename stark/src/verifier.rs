@@ -119,10 +119,9 @@ pub fn verify(
 
     // Replay the transcript.
     let mut t = protocol::start(&tables, &params, public, &proof.instances);
-    proof
-        .main_roots
-        .iter()
-        .for_each(|r| protocol::observe_main(&mut t, r));
+    for (s, r) in proof.instances.iter().zip(&proof.main_roots) {
+        protocol::observe_main(&mut t, prep_roots.get(&(s.table, s.log_height)), r);
+    }
     let lookup = protocol::draw_lookup_challenges(&mut t);
     proof
         .aux

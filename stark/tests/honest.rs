@@ -141,3 +141,38 @@ fn setup_rejects_bad_airs() {
     assert_eq!(t.quotient_pieces, 2);
     assert_eq!(t.aux_groups.len(), 1);
 }
+
+/// Same name and constraints as `RangeTable`, other preprocessed values.
+struct ShiftedRange;
+impl Air for ShiftedRange {
+    fn name(&self) -> &str {
+        RangeTable.name()
+    }
+    fn main_width(&self) -> usize {
+        1
+    }
+    fn preprocessed_width(&self) -> usize {
+        2
+    }
+    fn preprocessed_trace(&self, height: usize) -> Option<stark::RowMajorMatrix<F>> {
+        let v = (16..16 + height as u64)
+            .flat_map(|i| [F::from_u64(i), F::from_u64(i * i)])
+            .collect();
+        Some(stark::RowMajorMatrix::new(v, 2))
+    }
+    fn eval(&self, b: &mut stark::AirBuilder) {
+        RangeTable.eval(b)
+    }
+}
+
+#[test]
+fn verifier_uses_its_own_preprocessed_columns() {
+    let airs: [&dyn Air; 2] = [&RangeTable, &RangeUser];
+    let proof = prove(&airs, range_traces(5), &plain_public(), &params()).unwrap();
+    let other: [&dyn Air; 2] = [&ShiftedRange, &RangeUser];
+    assert_eq!(
+        stark::compile(&ShiftedRange).unwrap().digest,
+        stark::compile(&RangeTable).unwrap().digest
+    );
+    assert!(verify(&other, &proof, &plain_public(), &VerifierParams::default()).is_err());
+}

@@ -65,9 +65,12 @@ fn prove_by_steps(airs: &[&dyn Air], traces: &[InstanceTrace], public: &PublicIn
         .iter()
         .map(|it| prover::commit_trace_view(it.trace.as_view(), log_b).root())
         .collect();
-    main_roots
-        .iter()
-        .for_each(|r| protocol::observe_main(&mut t, r));
+    for (i, (it, r)) in traces.iter().zip(&main_roots).enumerate() {
+        let table = &tables[it.table];
+        let prep = prover::commit_preprocessed(airs[it.table], table, shapes[i].log_height, log_b)
+            .unwrap();
+        protocol::observe_main(&mut t, prep.map(|c| c.root()).as_ref(), r);
+    }
     let lookup = protocol::draw_lookup_challenges(&mut t);
 
     // Pass 2: aux roots and claimed sums.
