@@ -20,6 +20,18 @@
 //! 7. grinding nonce => query positions; **open**: per instance and tree, the rows at the
 //!    distinct query positions with one batch Merkle opening; per FRI layer, likewise.
 //!
+//! # Rules for AIR authors
+//! - Instance heights are powers of two >= 2; an instance's rows are its own trace domain.
+//! - Constraints: [`When::EveryRow`] (next-row values wrap to row 0), `Transition` (all rows but
+//!   the last), `FirstRow`, `LastRow`. Effective degree <= 3, where first/last-row constraints
+//!   count one more than their expression (see [`constraints`]); setup rejects anything higher.
+//! - Bus interactions use current-row expressions only; a bus carries tuples of one length
+//!   (<= 16) everywhere; two interactions share an aux column when their fingerprints and
+//!   multiplicities are degree 1. Public bus terms count like sends.
+//! - Multiplicities are field elements: the bus argument is sound while the total multiplicity
+//!   of any tuple stays below p (true when the total number of bus rows is below 2^63).
+//! - [`debug::check_constraints`] / [`debug::check_buses`] find witness bugs with row numbers.
+//!
 //! # Pass structure and its soundness
 //! We keep one global barrier per pass (no per-chunk transcript forks). Every instance's
 //! commitment of a pass is absorbed, in canonical order, before the challenge that pass's
