@@ -156,7 +156,7 @@ fn main() {
         acc.add(&table, 0, ldes, q.lde.as_view(), &ood).unwrap();
         std::mem::take(&mut acc.codewords)
     });
-    let (fri_p, t_fri) = time(|| fri::prove(codewords, &mut t, log_b));
+    let (fri_p, t_fri) = time(|| fri::prove(codewords, &mut t, log_b).unwrap());
     let (positions, t_pow) = time(|| {
         let nonce = t.grind(params.pow_bits as u32);
         protocol::observe_pow_and_sample_queries(

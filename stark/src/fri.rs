@@ -21,6 +21,7 @@ use crate::field::{
 };
 use crate::merkle::{Digest, MerkleTree, hash_row};
 use crate::proof::FriLayerOpening;
+use crate::prover::ProveError;
 use crate::transcript::Transcript;
 
 /// The prover's FRI layers, kept for the query phase.
@@ -58,8 +59,22 @@ pub fn prove(
     mut codewords: BTreeMap<usize, Vec<EF>>,
     t: &mut Transcript,
     log_blowup: usize,
-) -> FriProver {
-    let (mut log_s, mut cur) = codewords.pop_last().expect("at least one instance");
+) -> Result<FriProver, ProveError> {
+    let Some((mut log_s, mut cur)) = codewords.pop_last() else {
+        return Err(ProveError::Shape(
+            "FRI needs at least one DEEP codeword".into(),
+        ));
+    };
+    if log_s <= log_blowup
+        || cur.len() != 1 << log_s
+        || codewords
+            .iter()
+            .any(|(l, c)| c.len() != 1 << l || *l <= log_blowup)
+    {
+        return Err(ProveError::Shape(
+            "DEEP codeword sizes do not match their keys".into(),
+        ));
+    }
     let mut layers = Vec::new();
     let mut roots = Vec::new();
     let mut level = 0;
@@ -98,11 +113,11 @@ pub fn prove(
     }
     let final_value = cur[0];
     t.absorb_ext(b"fri final", &[final_value]);
-    FriProver {
+    Ok(FriProver {
         layers,
         roots,
         final_value,
-    }
+    })
 }
 
 impl FriProver {

@@ -200,7 +200,7 @@ pub fn prove_with_tamper(
     }
 
     // Pass 6: FRI, grinding, queries.
-    let fri = fri::prove(std::mem::take(&mut deep.codewords), &mut t, log_b);
+    let fri = fri::prove(std::mem::take(&mut deep.codewords), &mut t, log_b)?;
     let pow_nonce = t.grind(params.pow_bits as u32);
     let log_max_lde = shapes.iter().map(|s| s.log_height as usize).max().unwrap() + log_b;
     let positions = protocol::observe_pow_and_sample_queries(

@@ -18,7 +18,7 @@
 //! pass 4, per instance:  o = ood(table, log_h, ldes, &q.lde, z)?; protocol::observe_ood(&mut t, &o)
 //!         beta = protocol::draw_deep_challenge(&mut t)
 //! pass 5, per instance:  deep.add(table, index, ldes, &q.lde, &o)?     // DeepAccumulator::new(..)
-//! pass 6:                fri = fri::prove(deep.codewords, &mut t, log_b)
+//! pass 6:                fri = fri::prove(deep.codewords, &mut t, log_b)?
 //!                        nonce = t.grind(pow_bits); qs = protocol::observe_pow_and_sample_queries(..)
 //! pass 7, per instance:  rows = protocol::query_rows(&qs, log_max_lde, log_lde);
 //!                        Committed::open(&rows) (or open_rows(lde, tree, &rows)) per tree;
