@@ -69,12 +69,28 @@ pub(crate) struct Program {
     pub num_ext: usize,
     pub outputs: Vec<(When, usize)>,
     pub uses_next: Vec<bool>,
+    leaves: HashMap<(u8, u64, bool), usize>,
 }
 
 impl Program {
     fn compile(&mut self, e: &Expr, memo: &mut HashMap<*const Node, usize>) -> usize {
         let key = std::sync::Arc::as_ptr(&e.0);
         if let Some(&i) = memo.get(&key) {
+            return i;
+        }
+        // Leaves are shared by value too: `b.main(3)` called twice loads the column once.
+        let leaf = match &*e.0 {
+            Node::Const(c) => Some((0u8, canonical(*c), false)),
+            Node::Main { col, next } => Some((1, *col as u64, *next)),
+            Node::Prep { col, next } => Some((2, *col as u64, *next)),
+            Node::Aux { col, next } => Some((3, *col as u64, *next)),
+            Node::Challenge(i) => Some((4, *i as u64, false)),
+            Node::ClaimedSum => Some((5, 0, false)),
+            _ => None,
+        };
+        if let Some(i) = leaf.and_then(|l| self.leaves.get(&l)) {
+            let i = *i;
+            memo.insert(key, i);
             return i;
         }
         let (op, ext, deg, next) = match &*e.0 {
@@ -118,6 +134,9 @@ impl Program {
         self.uses_next.push(next);
         let i = self.ops.len() - 1;
         memo.insert(key, i);
+        if let Some(l) = leaf {
+            self.leaves.insert(l, i);
+        }
         i
     }
 
