@@ -62,6 +62,12 @@ pub fn batch_inverse<T: Field>(values: &[T]) -> Option<Vec<T>> {
     ok.then_some(out)
 }
 
+/// [`batch_inverse`] on the current thread only (for small, per-block batches).
+pub fn batch_inverse_local<T: Field>(values: &[T]) -> Option<Vec<T>> {
+    let mut out = vec![T::ZERO; values.len()];
+    batch_inverse_serial(values, &mut out).then_some(out)
+}
+
 fn batch_inverse_serial<T: Field>(src: &[T], dst: &mut [T]) -> bool {
     let mut acc = T::ONE;
     for (d, s) in dst.iter_mut().zip(src) {

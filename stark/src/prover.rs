@@ -209,49 +209,51 @@ pub fn aux_trace(
         aux_width: 0,
     };
     let ni = table.interactions.len();
-    // Fingerprints and signed multiplicities, row-major [row][interaction].
-    const BLOCK: usize = 256;
-    let mut fps = vec![EF::ZERO; n * ni];
-    let mut mults = vec![F::ZERO; n * ni];
+    let aw = table.aux_width();
+    let k = table.aux_groups.len();
     let mut alpha_pows = vec![alpha];
     for i in 1..crate::air::MAX_TUPLE_LEN {
         let p = alpha_pows[i - 1] * alpha;
         alpha_pows.push(p);
     }
-    fps.par_chunks_mut(BLOCK * ni)
-        .zip(mults.par_chunks_mut(BLOCK * ni))
+    // Block by block: fingerprints, one batch inversion, the fraction columns. Memory stays at
+    // the aux trace plus one block of fingerprints per thread.
+    const BLOCK: usize = 256;
+    let mut values = vec![F::ZERO; n * aw];
+    values
+        .par_chunks_mut(BLOCK * aw)
         .enumerate()
-        .for_each(|(bi, (fp, mu))| {
+        .try_for_each(|(bi, out)| {
             let r0 = bi * BLOCK;
-            let rows: Vec<usize> = (r0..(r0 + BLOCK).min(n)).collect();
+            let rows: Vec<usize> = (r0..r0 + out.len() / aw).collect();
             let mut s = BlockScratch::new(prog, BLOCK);
             prog.eval_block(&src, &rows, &rows, &[], EF::ZERO, &mut s);
-            for k in 0..rows.len() {
+            let mut fps = Vec::with_capacity(rows.len() * ni);
+            let mut mults = Vec::with_capacity(rows.len() * ni);
+            for r in 0..rows.len() {
                 let mut o = 0;
-                for (j, it) in table.interactions.iter().enumerate() {
+                for it in &table.interactions {
                     let mut acc = EF::from(F::from_u64(it.bus as u64));
                     for a in alpha_pows.iter().take(it.values.len()) {
-                        acc += *a * prog.output_base(&s, o, k);
+                        acc += *a * prog.output_base(&s, o, r);
                         o += 1;
                     }
-                    fp[k * ni + j] = gamma - acc;
-                    let m = prog.output_base(&s, o, k);
+                    fps.push(gamma - acc);
+                    let m = prog.output_base(&s, o, r);
                     o += 1;
-                    mu[k * ni + j] = if it.is_send { m } else { -m };
+                    mults.push(if it.is_send { m } else { -m });
                 }
             }
-        });
-    let inv = batch_inverse(&fps).ok_or(ProveError::Degenerate("zero LogUp fingerprint"))?;
-    drop(fps);
-    let aw = table.aux_width();
-    let k = table.aux_groups.len();
-    let mut values = vec![F::ZERO; n * aw];
-    values.par_chunks_mut(aw).enumerate().for_each(|(r, row)| {
-        for (j, g) in table.aux_groups.iter().enumerate() {
-            let h: EF = g.iter().map(|&i| inv[r * ni + i] * mults[r * ni + i]).sum();
-            row[2 * j..2 * j + 2].copy_from_slice(&coords(h));
-        }
-    });
+            let inv = crate::field::batch_inverse_local(&fps)
+                .ok_or(ProveError::Degenerate("zero LogUp fingerprint"))?;
+            for (r, row) in out.chunks_exact_mut(aw).enumerate() {
+                for (j, g) in table.aux_groups.iter().enumerate() {
+                    let h: EF = g.iter().map(|&i| inv[r * ni + i] * mults[r * ni + i]).sum();
+                    row[2 * j..2 * j + 2].copy_from_slice(&coords(h));
+                }
+            }
+            Ok::<(), ProveError>(())
+        })?;
     // Running sum (sequential; cheap next to the inversions).
     let mut s = EF::ZERO;
     for row in values.chunks_mut(aw) {
