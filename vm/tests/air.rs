@@ -76,6 +76,14 @@ fn fixtures_prove_and_verify_at_two_chunk_sizes() {
     let cases: &[(&str, Vec<u8>, u32, &[u8])] = &[
         ("fib_iterative", 10u32.to_le_bytes().to_vec(), 0, b"55\n"),
         ("rv32i_selftest", vec![], 0, b"rv32i ok\n"),
+        ("rv32m_selftest", vec![], 0, b"rv32m ok\n"),
+        ("sort", 40u32.to_le_bytes().to_vec(), 0, b"40 1627278255\n"),
+        (
+            "sha256",
+            b"abc".to_vec(),
+            0,
+            b"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\n",
+        ),
     ];
     for (name, input, code, output) in cases {
         let program = fixture(name);
@@ -276,7 +284,30 @@ fn a_proof_of_one_program_does_not_verify_against_another() {
 /// would be slow); the tests above take forgeries through the real verifier.
 #[test]
 fn every_chip_cell_is_constrained() {
-    let program = fixture("rv32i_selftest");
+    for (name, chips) in [
+        (
+            "rv32i_selftest",
+            &[
+                table::CPU,
+                table::ADD,
+                table::JUMP,
+                table::BRANCH,
+                table::LT,
+                table::BITWISE,
+                table::SHIFT,
+                table::MEMORY,
+                table::ECALL,
+                table::IO,
+            ][..],
+        ),
+        ("rv32m_selftest", &[table::MUL, table::DIV][..]),
+    ] {
+        sweep(name, chips);
+    }
+}
+
+fn sweep(name: &str, chips: &[usize]) {
+    let program = fixture(name);
     let (honest, statement) = witness(&program, &[], 1 << 12);
     let public = statement.public_inputs();
     let air = Rv32Air::new(Arc::clone(&program));
@@ -290,18 +321,7 @@ fn every_chip_cell_is_constrained() {
         _ => false,
     };
     let mut checked = 0;
-    for t in [
-        table::CPU,
-        table::ADD,
-        table::JUMP,
-        table::BRANCH,
-        table::LT,
-        table::BITWISE,
-        table::SHIFT,
-        table::MEMORY,
-        table::ECALL,
-        table::IO,
-    ] {
+    for &t in chips {
         let (inst, row) = find_row(&honest, t, |r| r.iter().any(|v| *v != F::ZERO));
         let width = honest[inst].trace.width;
         for col in 0..width {
@@ -321,5 +341,8 @@ fn every_chip_cell_is_constrained() {
             checked += 1;
         }
     }
-    assert!(checked > 200);
+    assert!(
+        checked > 20 * chips.len(),
+        "{name}: {checked} cells checked"
+    );
 }

@@ -9,7 +9,8 @@
 //! exactly one *chip* over the ALU bus; each chip proves the semantics of a family of opcodes:
 //! [`add`] (ADD, ADDI, SUB, FENCE), [`jump`] (LUI, AUIPC, JAL, JALR), [`branch`] (BEQ, BNE),
 //! [`lt`] (SLT(I)(U), BLT(U), BGE(U)), [`bitwise`] (AND, OR, XOR and immediates), [`shift`]
-//! (SLL, SRL, SRA and immediates), [`memory`] (loads and stores) and [`ecall`] (exit, read,
+//! (SLL, SRL, SRA and immediates), [`mul`] (MUL, MULH, MULHSU, MULHU), [`div`] (DIV, DIVU,
+//! REM, REMU), [`memory`] (loads and stores) and [`ecall`] (exit, read,
 //! write; the bytes a call moves are rows of the [`io`] table). Fixed tables answer lookups:
 //! [`range`] (16-bit values) and [`bytes`] (byte pairs, AND, OR, XOR). The [`image`] table opens
 //! and closes the memory argument for every register and every word of the program's memory.
@@ -54,12 +55,15 @@ pub mod bitwise;
 pub mod branch;
 pub mod bytes;
 pub mod cpu;
+pub mod div;
 pub mod ecall;
 pub mod image;
 pub mod io;
 pub mod jump;
 pub mod lt;
 pub mod memory;
+pub mod mul;
+pub mod product;
 pub mod program;
 pub mod range;
 pub mod shift;
@@ -120,7 +124,9 @@ pub mod table {
     pub const MEMORY: usize = 11;
     pub const ECALL: usize = 12;
     pub const IO: usize = 13;
-    pub const COUNT: usize = 14;
+    pub const MUL: usize = 14;
+    pub const DIV: usize = 15;
+    pub const COUNT: usize = 16;
 }
 
 pub use witness::{

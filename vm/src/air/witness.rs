@@ -16,8 +16,8 @@ use super::image::{ImageLayout, ImageTable};
 use super::program::{ProgramTable, register_fields};
 use super::range::{self, RangeTable};
 use super::{
-    HALT_PC, LIMB, add, bitwise, branch, bus, bytes, cpu, ecall, f, image, io, jump, lt, memory,
-    shift, table, timestamp,
+    HALT_PC, LIMB, add, bitwise, branch, bus, bytes, cpu, div, ecall, f, image, io, jump, lt,
+    memory, mul, shift, table, timestamp,
 };
 use crate::machine::{Exit, IoEvent, TraceChunk, reg, syscall};
 use crate::program::Program;
@@ -57,6 +57,8 @@ impl Rv32Air {
             &memory::MemoryChip,
             &ecall::EcallChip,
             &io::IoTable,
+            &mul::MulChip,
+            &div::DivChip,
         ]
     }
 }
@@ -277,6 +279,8 @@ impl Witness {
             (table::MEMORY, memory::WIDTH),
             (table::ECALL, ecall::WIDTH),
             (table::IO, io::WIDTH),
+            (table::MUL, mul::WIDTH),
+            (table::DIV, div::WIDTH),
         ];
         let mut chips: Vec<Instances> = (0..table::COUNT)
             .map(|_| Instances::new(1, chunk_rows))
@@ -482,7 +486,21 @@ impl Witness {
                 self.chips[table::MEMORY].push(&cells);
             }
             Ecall => self.push_ecall(clk, step, event, next_pc)?,
-            Mul | Mulh | Mulhsu | Mulhu | Div | Divu | Rem | Remu | Invalid => {
+            Mul | Mulh | Mulhsu | Mulhu => {
+                let (row, checks) = mul::row(op, pc, clk, a, b);
+                for v in checks {
+                    self.range16(v)?;
+                }
+                self.chips[table::MUL].push(&row);
+            }
+            Div | Divu | Rem | Remu => {
+                let (row, checks) = div::row(op, pc, clk, a, b);
+                for v in checks {
+                    self.range16(v)?;
+                }
+                self.chips[table::DIV].push(&row);
+            }
+            Invalid => {
                 return Err(WitnessError::Unsupported {
                     opcode: op.mnemonic(),
                     pc,
