@@ -13,7 +13,7 @@ use crate::proof::{AuxCommitment, InstanceOpening, InstanceShape, Proof};
 use crate::protocol::{self, PublicInputs};
 use crate::prover::{
     AuxTrace, Committed, DeepAccumulator, InstanceLdes, ProveError, aux_trace, check_trace,
-    commit_lde, commit_trace, ood, preprocessed_trace, quotient,
+    commit_lde, commit_trace, commit_trace_view, ood, preprocessed_trace, quotient,
 };
 
 /// One instance (chunk) of a table: its table index and main trace (natural row order).
@@ -101,14 +101,14 @@ pub fn prove_with_tamper(
             let m = preprocessed_trace(airs[it.table], table, s.log_height)
                 .map_err(|msg| ProveError::Instance { index: i, msg })?
                 .unwrap();
-            let c = commit_trace(m.clone(), log_b);
+            let c = commit_trace_view(m.as_view(), log_b);
             prep.insert((it.table, s.log_height), (m, c));
         }
         tamper(Tamper::Main {
             instance: i,
             trace: &mut it.trace,
         });
-        let c = commit_trace(it.trace.clone(), log_b);
+        let c = commit_trace_view(it.trace.as_view(), log_b);
         let prep_root = prep.get(&(it.table, s.log_height)).map(|p| p.1.root());
         protocol::observe_main(&mut t, prep_root.as_ref(), &c.root());
         mains.push(c);
