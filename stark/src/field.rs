@@ -7,7 +7,7 @@ pub use p3_goldilocks::Goldilocks;
 
 /// The base field: Goldilocks, p = 2^64 - 2^32 + 1.
 pub type F = Goldilocks;
-/// The quadratic extension F[X]/(X^2 - 7): ~128 bits, enough for challenges without towers.
+/// The quadratic extension `F[X]/(X^2 - 7)`: ~128 bits, enough for challenges without towers.
 pub type EF = BinomialExtensionField<Goldilocks, 2>;
 /// Base-field coordinates per extension element.
 pub const EXT_DEGREE: usize = 2;

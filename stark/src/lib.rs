@@ -5,7 +5,7 @@
 //!
 //! # Protocol
 //! Tables have one or more instances, each with its own power-of-two height n, LDE of size
-//! n * blowup on the coset 7 * <w>, and its own Merkle trees (main, aux, quotient, and
+//! n * blowup on the coset `7 * <w>`, and its own Merkle trees (main, aux, quotient, and
 //! preprocessed columns recomputed by the verifier). Instances are linked only by LogUp buses
 //! and by the single transcript. The transcript schedule ([`protocol`]) is:
 //!
@@ -51,7 +51,9 @@
 //! - OOD: z is drawn after all quotient roots; a false identity C(z) = Q(z) Z_H(z) for a
 //!   committed (close to) low-degree Q holds with probability <= (degree) / |EF| per instance.
 //! - DEEP: beta is drawn after all OOD values; a wrong OOD value leaves a pole in the DEEP
-//!   quotient unless the beta-combination cancels it (probability <= #columns / |EF|).
+//!   quotient unless the beta-combination cancels it (probability <= #columns / |EF|). Each
+//!   column has one coefficient, used for both its z and z*w terms: the two poles are at
+//!   distinct points, so their residues must vanish separately.
 //! - FRI batches the per-height DEEP words; each smaller word enters with weight beta_l^2 at
 //!   the layer of its size (see [`fri`]). Query soundness follows the ethSTARK conjecture,
 //!   estimated by [`ProofParams::conjectured_security_bits`].
