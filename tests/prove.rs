@@ -148,7 +148,7 @@ fn verify_refuses_wrong_program_tampering_and_weak_proofs() {
 }
 
 #[test]
-fn run_refuses_bad_arguments_and_unproven_instructions() {
+fn run_refuses_bad_arguments_without_writing_a_proof() {
     let dir = scratch("bad");
     let proof = dir.join("x.proof");
     let out = run("sub", &[], "1000", &proof);
@@ -158,13 +158,48 @@ fn run_refuses_bad_arguments_and_unproven_instructions() {
         "{}",
         text(&out.stderr)
     );
-    // sort multiplies: the M extension is not proven yet, and nothing is written.
-    let out = run("sort", &["--input-u32", "10"], "2^10", &proof);
+    let csr = elf("sub").with_file_name("../bad/csr.elf");
+    let out = stark_pipe(&["run", csr.to_str().unwrap(), "-o", proof.to_str().unwrap()]);
     assert!(!out.status.success());
     assert!(
-        text(&out.stderr).contains("not proven yet"),
+        text(&out.stderr).contains("illegal instruction"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = stark_pipe(&["run", "/nonexistent.elf", "-o", proof.to_str().unwrap()]);
+    assert!(
+        text(&out.stderr).contains("/nonexistent.elf"),
         "{}",
         text(&out.stderr)
     );
     assert!(!proof.exists(), "no proof file after a failure");
+}
+
+#[test]
+fn m_extension_programs_prove_and_verify_through_the_binary() {
+    let dir = scratch("m");
+    let input = dir.join("input.txt");
+    std::fs::write(&input, b"The quick brown fox").unwrap();
+    let cases: &[(&str, Vec<String>, &str)] = &[
+        ("rv32m_selftest", vec![], "\"rv32m ok\\n\""),
+        ("sort", vec!["--input-u32".into(), "64".into()], "\"64 "),
+        (
+            "sha256",
+            vec!["--input".into(), input.to_str().unwrap().into()],
+            "5cac4f980fedc3d3f1f99b4be3472c9b30d56523e632d151237ec9309048bda9",
+        ),
+    ];
+    for (name, input, expect) in cases {
+        let proof = dir.join(format!("{name}.proof"));
+        let input: Vec<&str> = input.iter().map(String::as_str).collect();
+        let out = run(name, &input, "2^8", &proof);
+        assert!(out.status.success(), "{name}: {}", text(&out.stderr));
+        assert!(
+            text(&out.stdout).contains(expect),
+            "{name}: {}",
+            text(&out.stdout)
+        );
+        let out = verify(&proof, name);
+        assert!(out.status.success(), "{name}: {}", text(&out.stderr));
+    }
 }
