@@ -15,10 +15,11 @@ const NODE_KEY: &[u8; 32] = b"stark-pipe/v1/merkle/node-hash!!";
 /// Hashes one row of base-field values into a leaf digest.
 pub fn hash_row(row: &[F]) -> Digest {
     let mut buf = Vec::with_capacity(row.len() * 8);
-    hash_row_with(&mut buf, row)
+    hash_row_into(&mut buf, row)
 }
 
-fn hash_row_with(buf: &mut Vec<u8>, row: &[F]) -> Digest {
+/// [`hash_row`] with a caller-owned byte buffer (reused across rows).
+pub fn hash_row_into(buf: &mut Vec<u8>, row: &[F]) -> Digest {
     buf.clear();
     for v in row {
         buf.extend_from_slice(&canonical(*v).to_le_bytes());
@@ -48,7 +49,7 @@ impl MerkleTree {
         let leaves: Vec<Digest> = values
             .par_chunks(width)
             .with_min_len(256)
-            .map_init(|| Vec::with_capacity(width * 8), hash_row_with)
+            .map_init(|| Vec::with_capacity(width * 8), hash_row_into)
             .collect();
         Self::from_leaves(leaves)
     }

@@ -36,7 +36,7 @@ use rayon::prelude::*;
 
 use crate::air::Air;
 use crate::constraints::{BlockScratch, NUM_LOOKUP_CHALLENGES, RowSource, Table};
-use crate::domain::{coeffs_to_lde, dft, eval_at_points, lde, lde_points, lde_shift};
+use crate::domain::{coeffs_to_lde, dft, eval_at_points, lde_points, lde_shift};
 use crate::field::{
     EF, EXT_DEGREE, F, Field, PrimeCharacteristicRing, TwoAdicField, batch_inverse,
     bit_reverse_in_place, coords, ext, reverse_bits,
@@ -92,9 +92,13 @@ pub fn open_rows(lde: MatrixView<'_>, tree: &MerkleTree, rows: &[usize]) -> Tree
 }
 
 /// LDE + Merkle commitment of a trace (natural row order on the trace domain).
+/// Leaves are hashed inside the DFT as its blocks complete (see [`crate::domain::lde_with_leaves`]).
 pub fn commit_trace(trace: RowMajorMatrix<F>, log_blowup: usize) -> Committed {
-    let lde = lde(trace, log_blowup);
-    commit_lde(lde)
+    let (lde, leaves) = crate::domain::lde_with_leaves(trace, log_blowup);
+    Committed {
+        lde,
+        tree: MerkleTree::from_leaves(leaves),
+    }
 }
 
 /// Like [`commit_trace`] for a borrowed trace (one copy, allocated at LDE size up front).
