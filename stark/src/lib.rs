@@ -122,7 +122,7 @@ pub use p3_matrix::dense::RowMajorMatrix;
 pub use params::{ProofParams, VerifierParams};
 pub use proof::{DecodeError, Proof, ProofSummary};
 pub use protocol::PublicInputs;
-pub use prove::{InstanceTrace, prove};
+pub use prove::{InstanceTrace, prove, prove_checked};
 #[doc(hidden)]
 pub use prove::{Tamper, prove_with_tamper};
 pub use prover::ProveError;

@@ -39,24 +39,54 @@ pub enum Tamper<'a> {
 }
 
 /// Proves that `traces` (sorted by table, then chunk) satisfy `airs` and balance every bus
-/// together with the public boundary terms.
+/// together with the public boundary terms. It proves whatever it is given: a witness that
+/// does not satisfy the AIRs yields a proof the verifier rejects (see [`prove_checked`]).
 pub fn prove(
     airs: &[&dyn Air],
     traces: Vec<InstanceTrace>,
     public: &PublicInputs,
     params: &ProofParams,
 ) -> Result<Proof, ProveError> {
-    prove_with_tamper(airs, traces, public, params, &mut |_| {})
+    prove_inner(airs, traces, public, params, false, None)
 }
 
+/// [`prove`], but a witness that does not satisfy the AIRs is reported as
+/// [`ProveError::Unsatisfied`] (buses checked after the aux pass, constraints at the OOD point,
+/// exactly as the verifier would) instead of producing a proof that fails to verify.
+pub fn prove_checked(
+    airs: &[&dyn Air],
+    traces: Vec<InstanceTrace>,
+    public: &PublicInputs,
+    params: &ProofParams,
+) -> Result<Proof, ProveError> {
+    prove_inner(airs, traces, public, params, true, None)
+}
+
+/// Like [`prove`], calling `tamper` between steps (tests only).
 #[doc(hidden)]
 pub fn prove_with_tamper(
     airs: &[&dyn Air],
-    mut traces: Vec<InstanceTrace>,
+    traces: Vec<InstanceTrace>,
     public: &PublicInputs,
     params: &ProofParams,
     tamper: &mut dyn FnMut(Tamper<'_>),
 ) -> Result<Proof, ProveError> {
+    prove_inner(airs, traces, public, params, false, Some(tamper))
+}
+
+fn prove_inner(
+    airs: &[&dyn Air],
+    mut traces: Vec<InstanceTrace>,
+    public: &PublicInputs,
+    params: &ProofParams,
+    self_check: bool,
+    mut tamper: Option<&mut dyn FnMut(Tamper<'_>)>,
+) -> Result<Proof, ProveError> {
+    let mut tamper = |t: Tamper<'_>| {
+        if let Some(f) = tamper.as_mut() {
+            f(t)
+        }
+    };
     params.validate().map_err(ProveError::Params)?;
     let tables = compile_all(airs)?;
     let log_b = params.log_blowup as usize;
@@ -139,6 +169,27 @@ pub fn prove_with_tamper(
         auxs.push(entry);
     }
     drop(traces);
+    if self_check {
+        let arity = crate::constraints::bus_arities(&tables)?;
+        if let Some(term) = public
+            .boundary
+            .iter()
+            .find(|t| arity.get(&t.bus) != Some(&t.tuple.len()))
+        {
+            return Err(ProveError::Unsatisfied(format!(
+                "public term on bus {}: no such bus or wrong tuple length",
+                term.bus
+            )));
+        }
+        let claimed: Vec<_> = auxs.iter().flatten().map(|a| a.1.claimed_sum).collect();
+        let total = crate::verifier::logup_total(&claimed, public, &lookup)
+            .map_err(|_| ProveError::Degenerate("zero public fingerprint"))?;
+        if total != <crate::field::EF as crate::field::PrimeCharacteristicRing>::ZERO {
+            return Err(ProveError::Unsatisfied(
+                "the buses do not balance (see stark::debug::check_buses)".into(),
+            ));
+        }
+    }
     let composition = protocol::draw_composition_challenge(&mut t);
 
     let ldes = |i: usize| InstanceLdes {
@@ -182,6 +233,29 @@ pub fn prove_with_tamper(
             quotients[i].lde.as_view(),
             z,
         )?;
+        if self_check {
+            let table = &tables[s.table as usize];
+            let claimed = auxs[i]
+                .as_ref()
+                .map(|a| a.1.claimed_sum)
+                .unwrap_or_default();
+            let ok = crate::verifier::constraints_hold_at_z(
+                table,
+                s.log_height as usize,
+                &o,
+                &lookup,
+                claimed,
+                composition,
+                z,
+            )
+            .map_err(|_| ProveError::Degenerate("z on the trace domain"))?;
+            if !ok {
+                return Err(ProveError::Unsatisfied(format!(
+                    "instance {i} ({}): constraints do not hold (see stark::debug::check_constraints)",
+                    table.name
+                )));
+            }
+        }
         protocol::observe_ood(&mut t, &o);
         oods.push(o);
     }

@@ -56,6 +56,8 @@ pub enum ProveError {
     Instance { index: usize, msg: String },
     #[error("data passed to a step does not fit its table: {0}")]
     Shape(String),
+    #[error("the witness does not satisfy the AIRs: {0}")]
+    Unsatisfied(String),
     #[error("a challenge hit a degenerate value (retry with another statement/nonce): {0}")]
     Degenerate(&'static str),
 }

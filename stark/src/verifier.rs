@@ -155,8 +155,6 @@ pub fn verify(
     );
 
     // LogUp: partial sums plus public terms vanish.
-    let [gamma, alpha] = lookup;
-    let mut total: EF = proof.aux.iter().flatten().map(|a| a.claimed_sum).sum();
     let arity = crate::constraints::bus_arities(&tables)?;
     for term in &public.boundary {
         if term.tuple.len() > MAX_TUPLE_LEN || arity.get(&term.bus) != Some(&term.tuple.len()) {
@@ -165,67 +163,25 @@ pub fn verify(
                 term.bus
             )));
         }
-        let mut acc = EF::from(F::from_u64(term.bus as u64));
-        let mut pw = alpha;
-        for v in &term.tuple {
-            acc += pw * *v;
-            pw *= alpha;
-        }
-        let inv = (gamma - acc).try_inverse().ok_or(VerifyError::Degenerate)?;
-        total += inv * term.multiplicity;
     }
-    if total != EF::ZERO {
+    let claimed: Vec<EF> = proof.aux.iter().flatten().map(|a| a.claimed_sum).collect();
+    if logup_total(&claimed, public, &lookup)? != EF::ZERO {
         return Err(VerifyError::LogUpSum);
     }
 
     // Constraints at z, per instance.
-    let u = ext(F::ZERO, F::ONE);
     for (i, s) in proof.instances.iter().enumerate() {
-        let table = table_of(i);
-        let o = &proof.ood[i];
-        let n_log = s.log_height as usize;
-        let pair = |v: &[EF]| -> Vec<EF> { v.chunks_exact(2).map(|c| c[0] + u * c[1]).collect() };
-        let (aux, aux_next) = (pair(&o.aux), pair(&o.aux_next));
         let claimed = proof.aux[i].map(|a| a.claimed_sum).unwrap_or_default();
-        let vals = PointValues {
-            main: &o.main,
-            main_next: &o.main_next,
-            prep: &o.prep,
-            prep_next: &o.prep_next,
-            aux: &aux,
-            aux_next: &aux_next,
-            challenges: &lookup,
+        let ok = constraints_hold_at_z(
+            table_of(i),
+            s.log_height as usize,
+            &proof.ood[i],
+            &lookup,
             claimed,
-        };
-        let outs = table
-            .constraints
-            .eval_point(&vals)
-            .ok_or(VerifyError::Constraints(i))?;
-        let w_last = F::two_adic_generator(n_log).inverse();
-        let zh = z.exp_power_of_2(n_log) - EF::ONE;
-        let zh_inv = zh.try_inverse().ok_or(VerifyError::Degenerate)?;
-        let first_inv = (z - EF::ONE).try_inverse().ok_or(VerifyError::Degenerate)?;
-        let last_inv = (z - w_last).try_inverse().ok_or(VerifyError::Degenerate)?;
-        let mut acc = EF::ZERO;
-        let mut pw = EF::ONE;
-        for ((when, _), v) in table.constraints.outputs.iter().zip(outs) {
-            let sel = match when {
-                When::EveryRow => zh_inv,
-                When::Transition => (z - w_last) * zh_inv,
-                When::FirstRow => first_inv,
-                When::LastRow => last_inv,
-            };
-            acc += pw * v * sel;
-            pw *= composition;
-        }
-        let zn = z.exp_power_of_2(n_log);
-        let mut q = EF::ZERO;
-        let mut zp = EF::ONE;
-        for c in o.quotient.chunks_exact(2) {
-            q += zp * (c[0] + u * c[1]);
-            zp *= zn;
-        }
-        if q != acc {
+            composition,
+            z,
+        )?;
+        if !ok {
             return Err(VerifyError::Constraints(i));
         }
     }
@@ -419,4 +375,81 @@ fn check_shape(proof: &Proof, tables: &[Table], log_max_lde: usize) -> Result<()
         return shape_err("opening counts");
     }
     Ok(())
+}
+
+/// Sum of the claimed partial sums and the public bus terms (zero for an honest proof).
+pub fn logup_total(
+    claimed: &[EF],
+    public: &PublicInputs,
+    lookup: &[EF; 2],
+) -> Result<EF, VerifyError> {
+    let [gamma, alpha] = *lookup;
+    let mut total: EF = claimed.iter().copied().sum();
+    for term in &public.boundary {
+        let mut acc = EF::from(F::from_u64(term.bus as u64));
+        let mut pw = alpha;
+        for v in &term.tuple {
+            acc += pw * *v;
+            pw *= alpha;
+        }
+        let inv = (gamma - acc).try_inverse().ok_or(VerifyError::Degenerate)?;
+        total += inv * term.multiplicity;
+    }
+    Ok(total)
+}
+
+/// Whether an instance's OOD values satisfy `C(z) = Q(z) * (selector terms)`: every constraint,
+/// combined with powers of `composition`, against the quotient pieces at z. `ood` must have the
+/// table's shape (checked by the caller).
+pub fn constraints_hold_at_z(
+    table: &Table,
+    log_height: usize,
+    o: &InstanceOod,
+    lookup: &[EF; 2],
+    claimed: EF,
+    composition: EF,
+    z: EF,
+) -> Result<bool, VerifyError> {
+    let u = ext(F::ZERO, F::ONE);
+    let pair = |v: &[EF]| -> Vec<EF> { v.chunks_exact(2).map(|c| c[0] + u * c[1]).collect() };
+    let (aux, aux_next) = (pair(&o.aux), pair(&o.aux_next));
+    let vals = PointValues {
+        main: &o.main,
+        main_next: &o.main_next,
+        prep: &o.prep,
+        prep_next: &o.prep_next,
+        aux: &aux,
+        aux_next: &aux_next,
+        challenges: lookup,
+        claimed,
+    };
+    let Some(outs) = table.constraints.eval_point(&vals) else {
+        return Ok(false);
+    };
+    let w_last = F::two_adic_generator(log_height).inverse();
+    let zn = z.exp_power_of_2(log_height);
+    let zh_inv = (zn - EF::ONE)
+        .try_inverse()
+        .ok_or(VerifyError::Degenerate)?;
+    let first_inv = (z - EF::ONE).try_inverse().ok_or(VerifyError::Degenerate)?;
+    let last_inv = (z - w_last).try_inverse().ok_or(VerifyError::Degenerate)?;
+    let mut acc = EF::ZERO;
+    let mut pw = EF::ONE;
+    for ((when, _), v) in table.constraints.outputs.iter().zip(outs) {
+        let sel = match when {
+            When::EveryRow => zh_inv,
+            When::Transition => (z - w_last) * zh_inv,
+            When::FirstRow => first_inv,
+            When::LastRow => last_inv,
+        };
+        acc += pw * v * sel;
+        pw *= composition;
+    }
+    let mut q = EF::ZERO;
+    let mut zp = EF::ONE;
+    for c in o.quotient.chunks_exact(2) {
+        q += zp * (c[0] + u * c[1]);
+        zp *= zn;
+    }
+    Ok(q == acc)
 }

@@ -14,7 +14,7 @@ fn fibonacci_chunks_chained_through_a_bus() {
     for t in &traces {
         stark::debug::check_constraints(&Fib, &t.trace).unwrap();
     }
-    let proof = prove(&airs, traces, &public, &params()).unwrap();
+    let proof = stark::prove_checked(&airs, traces, &public, &params()).unwrap();
     let v = verify(&airs, &proof, &public, &VerifierParams::default()).unwrap();
     assert!(v.security_bits >= 100);
     let back = Proof::from_bytes(&proof.to_bytes()).unwrap();
@@ -33,6 +33,11 @@ fn fibonacci_chunks_chained_through_a_bus() {
     traces[1].trace.values[9] += F::ONE;
     assert!(stark::debug::check_constraints(&Fib, &traces[1].trace).is_err());
     let (traces, _) = fib_traces(&[4, 3, 5, 2]);
+    // The prover refuses; forced (no self-check), the verifier rejects.
+    assert!(matches!(
+        stark::prove_checked(&airs, traces.clone(), &wrong, &params()),
+        Err(stark::ProveError::Unsatisfied(_))
+    ));
     let p2 = prove(&airs, traces, &wrong, &params()).unwrap();
     assert_eq!(
         verify(&airs, &p2, &wrong, &VerifierParams::default()),
@@ -57,6 +62,10 @@ fn lookup_between_tables_with_mixed_heights() {
     let mut traces = lookup_traces(&[5, 2, 4], 1);
     let last = traces.last_mut().unwrap();
     last.trace.values[2] += F::ONE;
+    assert!(matches!(
+        stark::prove_checked(&airs, traces.clone(), &plain_public(), &params()),
+        Err(stark::ProveError::Unsatisfied(_))
+    ));
     let proof = prove(&airs, traces, &plain_public(), &params()).unwrap();
     assert_eq!(
         verify(&airs, &proof, &plain_public(), &VerifierParams::default()),

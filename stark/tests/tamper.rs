@@ -321,5 +321,14 @@ fn mutated_main_cell_fails_the_quotient_check() {
             Err(stark::VerifyError::Constraints(inst)),
             "instance {inst} cell {cell}"
         );
+        // The checking prover names the failing instance.
+        let mut bad = traces.clone();
+        bump(&mut bad[inst].trace.values[cell]);
+        match stark::prove_checked(&airs, bad, &public, &params()) {
+            Err(stark::ProveError::Unsatisfied(msg)) => {
+                assert!(msg.contains(&format!("instance {inst}")), "{msg}")
+            }
+            other => panic!("expected Unsatisfied, got {other:?}"),
+        }
     }
 }
