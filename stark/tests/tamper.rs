@@ -332,3 +332,88 @@ fn mutated_main_cell_fails_the_quotient_check() {
         }
     }
 }
+
+#[test]
+fn structural_mutations_are_rejected() {
+    let (f, proof) = honest();
+    type Mutation = Box<dyn Fn(&mut Proof)>;
+    let with_aux = proof.aux.iter().position(|a| a.is_some()).unwrap();
+    let mutations: Vec<(&str, Mutation)> = vec![
+        (
+            "log height up",
+            Box::new(|p| p.instances[0].log_height += 1),
+        ),
+        (
+            "log height down",
+            Box::new(|p| p.instances[1].log_height -= 1),
+        ),
+        ("table index", Box::new(|p| p.instances[0].table = 1)),
+        (
+            "drop instance",
+            Box::new(|p| {
+                p.instances.pop();
+            }),
+        ),
+        (
+            "drop opened row",
+            Box::new(|p| {
+                p.openings[0].main.rows.pop();
+            }),
+        ),
+        (
+            "extra sibling",
+            Box::new(|p| p.openings[2].quotient.siblings.push([0; 32])),
+        ),
+        (
+            "drop sibling",
+            Box::new(|p| {
+                p.openings[2].main.siblings.pop();
+            }),
+        ),
+        (
+            "drop FRI layer opening",
+            Box::new(|p| {
+                p.fri_openings.pop();
+            }),
+        ),
+        (
+            "drop FRI root",
+            Box::new(|p| {
+                p.fri_roots.pop();
+            }),
+        ),
+        (
+            "drop OOD value",
+            Box::new(|p| {
+                p.ood[0].main.pop();
+            }),
+        ),
+        (
+            "drop aux commitment",
+            Box::new(move |p| p.aux[with_aux] = None),
+        ),
+        ("fewer queries", Box::new(|p| p.params.num_queries -= 1)),
+        ("more queries", Box::new(|p| p.params.num_queries += 1)),
+        ("blowup", Box::new(|p| p.params.log_blowup = 2)),
+        ("grinding up", Box::new(|p| p.params.pow_bits += 1)),
+        ("grinding down", Box::new(|p| p.params.pow_bits -= 1)),
+        ("statement", Box::new(|p| p.statement[31] ^= 1)),
+        ("swap openings", Box::new(|p| p.openings.swap(0, 1))),
+        (
+            "duplicate FRI pair",
+            Box::new(|p| {
+                let x = p.fri_openings[0].pairs[0];
+                p.fri_openings[0].pairs.insert(0, x);
+            }),
+        ),
+    ];
+    for (name, m) in mutations {
+        let mut p = proof.clone();
+        m(&mut p);
+        assert!(rejects(&f, &p), "{name}");
+        // Through bytes as well: decoding either fails or the verifier rejects.
+        if let Ok(q) = Proof::from_bytes(&p.to_bytes()) {
+            assert!(rejects(&f, &q), "{name} (bytes)");
+        }
+    }
+}
