@@ -198,6 +198,8 @@ struct Instances {
     chunk_rows: usize,
     current: Vec<F>,
     done: Vec<RowMajorMatrix<F>>,
+    /// Instances already handed out by [`Witness::take_completed`].
+    taken: usize,
 }
 
 impl Instances {
@@ -207,6 +209,7 @@ impl Instances {
             chunk_rows,
             current: Vec::new(),
             done: Vec::new(),
+            taken: 0,
         }
     }
 
@@ -233,7 +236,7 @@ impl Instances {
     /// All instances; a table that received no rows gets one all-padding instance.
     fn finish(mut self) -> Vec<RowMajorMatrix<F>> {
         self.flush();
-        if self.done.is_empty() {
+        if self.done.is_empty() && self.taken == 0 {
             self.done.push(RowMajorMatrix::new(
                 vec![F::ZERO; 2 * self.width],
                 self.width,
@@ -611,6 +614,23 @@ impl Witness {
             done += last - first + 1;
         }
         Ok(())
+    }
+
+    /// Hands out the instances completed so far (full chip instances, and each pushed chunk's
+    /// CPU instance), in (table, chunk) order within each table, so that a streaming prover
+    /// need not hold every instance until [`Witness::finish`]. `finish` then returns only the
+    /// instances not taken; the concatenation per table is the same as without this call.
+    pub fn take_completed(&mut self) -> Vec<InstanceTrace> {
+        let mut out = Vec::new();
+        for (t, chip) in self.chips.iter_mut().enumerate() {
+            chip.taken += chip.done.len();
+            out.extend(
+                chip.done
+                    .drain(..)
+                    .map(|trace| InstanceTrace { table: t, trace }),
+            );
+        }
+        out
     }
 
     /// Closes every table: the instances in proof order, and the statement they prove.
