@@ -1,10 +1,19 @@
 //! The proving passes as pipelines of stages (execute, tracegen, LDE, commit, aux, quotient, DEEP,
-//! FRI, open). Each stage consumes and produces chunk descriptors; the pass plans wire them
-//! together in canonical transcript order.
+//! FRI, open). Each stage consumes and produces chunk items; the pass plans wire them together
+//! and absorb results in canonical transcript order.
 //!
-//! Today this crate holds the in-memory reference prover ([`in_memory`]); the out-of-core passes
-//! will be measured against it.
+//! * [`passes`]: the out-of-core prover ([`prove_pipeline`]), byte-identical to the reference.
+//! * [`generate`]: the execute + tracegen stage (instances handed out as soon as complete).
+//! * [`store`]: store or recompute ([`Store`]), spilled matrices as Arrow segments.
+//! * [`in_memory`]: the in-RAM reference prover ([`prove_in_memory`]).
 
+pub mod error;
+pub mod generate;
 pub mod in_memory;
+pub mod passes;
+pub mod store;
 
+pub use error::Error;
 pub use in_memory::{ProveRunError, ProvenRun, TableWidth, prove_in_memory};
+pub use passes::{PipelineConfig, PipelineRun, prove_pipeline};
+pub use store::Store;
