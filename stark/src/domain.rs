@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 
 use p3_dft::{Radix2DitParallel, TwoAdicSubgroupDft};
 use p3_matrix::bitrev::BitReversibleMatrix;
-use p3_matrix::dense::RowMajorMatrix;
+use p3_matrix::dense::{RowMajorMatrix, RowMajorMatrixView};
 use rayon::prelude::*;
 
 use crate::field::{
@@ -104,22 +104,49 @@ pub fn lde_points(log_n: usize) -> Vec<F> {
 /// Returns `out[p][c]` = column c at point p. `None` if a point lies on the domain or the
 /// matrix has fewer than n rows.
 pub fn eval_at_points(
-    lde: p3_matrix::dense::RowMajorMatrixView<'_, F>,
+    lde: RowMajorMatrixView<'_, F>,
     log_n: usize,
     points: &[EF],
 ) -> Option<Vec<Vec<EF>>> {
+    barycentric(lde, log_n, &lde_points(log_n), lde_shift(), points)
+}
+
+/// Like [`eval_at_points`] for a trace: rows are the values on the subgroup <w_n> itself, in
+/// natural order (no LDE needed).
+pub fn eval_trace_at_points(
+    trace: RowMajorMatrixView<'_, F>,
+    log_n: usize,
+    points: &[EF],
+) -> Option<Vec<Vec<EF>>> {
+    barycentric(
+        trace,
+        log_n,
+        &crate::field::coset_points(log_n, F::ONE),
+        F::ONE,
+        points,
+    )
+}
+
+/// Barycentric evaluation from the values on the coset shift * <w_n>, whose points (in the
+/// matrix's row order) are `xs`: p(z) = (z^n - s^n) / (n s^n) * sum_j p_j x_j / (z - x_j).
+fn barycentric(
+    m: RowMajorMatrixView<'_, F>,
+    log_n: usize,
+    xs: &[F],
+    shift: F,
+    points: &[EF],
+) -> Option<Vec<Vec<EF>>> {
     let n = 1usize << log_n;
-    let width = lde.width;
+    let width = m.width;
     if width == 0 {
         return Some(vec![Vec::new(); points.len()]);
     }
-    if lde.values.len() < n * width {
+    if m.values.len() < n * width || xs.len() != n {
         return None;
     }
-    let xs = lde_points(log_n);
-    let s_n = lde_shift().exp_power_of_2(log_n);
+    let s_n = shift.exp_power_of_2(log_n);
     let n_inv = F::from_u64(n as u64).inverse();
-    let rows = &lde.values[..n * width];
+    let rows = &m.values[..n * width];
     points
         .iter()
         .map(|&z| {
@@ -130,31 +157,67 @@ pub fn eval_at_points(
                 .zip(xs.par_iter())
                 .map(|(i, &x)| *i * x)
                 .collect();
-            const CHUNK: usize = 1024;
-            let sums = rows
-                .par_chunks(width * CHUNK)
-                .zip(weights.par_chunks(CHUNK))
-                .map(|(block, w)| {
-                    let mut acc = vec![EF::ZERO; width];
-                    for (row, &wj) in block.chunks_exact(width).zip(w) {
-                        for (a, &v) in acc.iter_mut().zip(row) {
-                            *a += wj * v;
-                        }
-                    }
-                    acc
-                })
-                .reduce(
-                    || vec![EF::ZERO; width],
-                    |mut a, b| {
-                        a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
-                        a
-                    },
-                );
-            // L_j(z) = (z^n - s^n) * x_j / (n * s^n * (z - x_j))
+            let sums = column_dot(rows, width, &weights);
             let scale = (z.exp_power_of_2(log_n) - s_n) * (n_inv * s_n.inverse());
             Some(sums.into_iter().map(|v| v * scale).collect())
         })
         .collect()
+}
+
+/// For each column c of a row-major matrix, sum_j weights[j] * m[j][c].
+fn column_dot(rows: &[F], width: usize, weights: &[EF]) -> Vec<EF> {
+    const CHUNK: usize = 1024;
+    rows.par_chunks(width * CHUNK)
+        .zip(weights.par_chunks(CHUNK))
+        .map(|(block, w)| {
+            let mut acc = vec![EF::ZERO; width];
+            for (row, &wj) in block.chunks_exact(width).zip(w) {
+                for (a, &v) in acc.iter_mut().zip(row) {
+                    *a += wj * v;
+                }
+            }
+            acc
+        })
+        .reduce(
+            || vec![EF::ZERO; width],
+            |mut a, b| {
+                a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+                a
+            },
+        )
+}
+
+/// Evaluates polynomials given by coefficient columns (row k = coefficient of x^k) at `z`.
+pub fn eval_coeffs_at(coeffs: RowMajorMatrixView<'_, F>, z: EF) -> Vec<EF> {
+    let width = coeffs.width;
+    if width == 0 {
+        return Vec::new();
+    }
+    let n = coeffs.values.len() / width;
+    const CHUNK: usize = 1024;
+    let z_chunk = z.exp_u64(CHUNK as u64);
+    // Powers z^k for one chunk, then each chunk scaled by z^(chunk start).
+    let pows: Vec<EF> = z.powers().take(CHUNK.min(n)).collect();
+    let starts: Vec<EF> = z_chunk.powers().take(n.div_ceil(CHUNK)).collect();
+    coeffs.values[..n * width]
+        .par_chunks(width * CHUNK)
+        .zip(starts.par_iter())
+        .map(|(block, &start)| {
+            let mut acc = vec![EF::ZERO; width];
+            for (row, &p) in block.chunks_exact(width).zip(&pows) {
+                for (a, &v) in acc.iter_mut().zip(row) {
+                    *a += p * v;
+                }
+            }
+            acc.into_iter().map(|a| a * start).collect::<Vec<_>>()
+        })
+        .reduce(
+            || vec![EF::ZERO; width],
+            |mut a, b| {
+                a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+                a
+            },
+        )
 }
 
 #[cfg(test)]
@@ -198,5 +261,25 @@ mod tests {
         let v = eval_at_points(l.as_view(), log_n, &[z]).unwrap();
         let expect = EF::from(F::new(3)) + z.double() + z.cube();
         assert_eq!(v[0][0], expect);
+        let t = RowMajorMatrix::new(trace.clone(), 1);
+        assert_eq!(
+            eval_trace_at_points(t.as_view(), log_n, &[z]).unwrap()[0][0],
+            expect
+        );
+        let mut c = vec![F::ZERO; 8];
+        c[0] = F::new(3);
+        c[1] = F::TWO;
+        c[3] = F::ONE;
+        assert_eq!(
+            eval_coeffs_at(RowMajorMatrix::new(c, 1).as_view(), z)[0],
+            expect
+        );
+        // Many chunks, two columns, against Horner.
+        let big: Vec<F> = (0..5000u64 * 2).map(|i| F::new(i * 31 + 7)).collect();
+        let got = eval_coeffs_at(RowMajorMatrix::new(big.clone(), 2).as_view(), z);
+        for (c, g) in got.iter().enumerate() {
+            let horner = big.chunks(2).rev().fold(EF::ZERO, |acc, r| acc * z + r[c]);
+            assert_eq!(*g, horner);
+        }
     }
 }

@@ -16,6 +16,8 @@
 //!                        protocol::observe_quotient(&mut t, &q.root())
 //!         z = protocol::draw_ood_point(&mut t)
 //! pass 4, per instance:  o = ood(table, log_h, ldes, &q.lde, z)?; protocol::observe_ood(&mut t, &o)
+//!                        (or, with no LDE: quotient_with_coeffs in pass 3, keep the n-row
+//!                        coefficients, then ood_from_traces(table, log_h, traces, coeffs, z))
 //!         beta = protocol::draw_deep_challenge(&mut t)
 //! pass 5, per instance:  deep.add(table, index, ldes, &q.lde, &o)?     // DeepAccumulator::new(..)
 //! pass 6:                fri = fri::prove(deep.codewords, &mut t, log_b)?
@@ -325,11 +327,60 @@ fn check_quotient_lde(
     }
 }
 
+/// [`quotient`], also returning the pieces' coefficients (n rows, 2 columns per piece): a
+/// caller that keeps them (n x 2 x pieces base elements) can later get the quotient's OOD
+/// values with [`ood_from_traces`] instead of recomputing LDEs.
+#[allow(clippy::too_many_arguments)]
+pub fn quotient_with_coeffs(
+    table: &Table,
+    log_height: usize,
+    ldes: InstanceLdes<'_>,
+    lookup: &[EF; NUM_LOOKUP_CHALLENGES],
+    claimed_sum: EF,
+    composition: EF,
+    log_blowup: usize,
+) -> Result<(RowMajorMatrix<F>, RowMajorMatrix<F>), ProveError> {
+    let pieces = quotient_pieces(
+        table,
+        log_height,
+        ldes,
+        lookup,
+        claimed_sum,
+        composition,
+        log_blowup,
+    )?;
+    let lde = coeffs_to_lde(pieces.clone(), log_height + log_blowup);
+    Ok((lde, pieces))
+}
+
 /// Pass 3: evaluates the constraints of one instance on its quotient domain (a prefix of the
 /// committed LDE), divides by the selectors / vanishing polynomial, splits the quotient into
 /// pieces of degree < n and returns their LDE (flattened extension columns, bit-reversed).
 #[allow(clippy::too_many_arguments)]
 pub fn quotient(
+    table: &Table,
+    log_height: usize,
+    ldes: InstanceLdes<'_>,
+    lookup: &[EF; NUM_LOOKUP_CHALLENGES],
+    claimed_sum: EF,
+    composition: EF,
+    log_blowup: usize,
+) -> Result<RowMajorMatrix<F>, ProveError> {
+    let pieces = quotient_pieces(
+        table,
+        log_height,
+        ldes,
+        lookup,
+        claimed_sum,
+        composition,
+        log_blowup,
+    )?;
+    Ok(coeffs_to_lde(pieces, log_height + log_blowup))
+}
+
+/// The quotient pieces' coefficients (n rows, 2 base columns per piece).
+#[allow(clippy::too_many_arguments)]
+fn quotient_pieces(
     table: &Table,
     log_height: usize,
     ldes: InstanceLdes<'_>,
@@ -418,10 +469,7 @@ pub fn quotient(
             row[2 * i..2 * i + 2].copy_from_slice(&coeffs.values[src..src + 2]);
         }
     });
-    Ok(coeffs_to_lde(
-        RowMajorMatrix::new(pm, qw),
-        log_height + log_blowup,
-    ))
+    Ok(RowMajorMatrix::new(pm, qw))
 }
 
 /// Pass 4: every committed column of one instance at z and z*w (barycentric over the first n
@@ -453,6 +501,66 @@ pub fn ood(
         .pop()
         .unwrap();
     debug_assert_eq!(quotient.len(), table.quotient_width());
+    Ok(InstanceOod {
+        main,
+        main_next,
+        prep,
+        prep_next,
+        aux,
+        aux_next,
+        quotient,
+    })
+}
+
+/// An instance's traces on the trace domain (natural row order): main, preprocessed, aux.
+#[derive(Clone, Copy)]
+pub struct InstanceTraces<'a> {
+    pub main: MatrixView<'a>,
+    pub prep: Option<MatrixView<'a>>,
+    pub aux: Option<MatrixView<'a>>,
+}
+
+/// Pass 4 without any LDE: the same values as [`ood`], by barycentric evaluation over the
+/// traces themselves and Horner over the quotient pieces' coefficients (from
+/// [`quotient_with_coeffs`]).
+pub fn ood_from_traces(
+    table: &Table,
+    log_height: usize,
+    traces: InstanceTraces<'_>,
+    quotient_coeffs: MatrixView<'_>,
+    z: EF,
+) -> Result<InstanceOod, ProveError> {
+    let n = 1usize << log_height;
+    let fits = |m: Option<MatrixView<'_>>, w: usize| match m {
+        None => w == 0,
+        Some(m) => m.width == w && m.values.len() == n * w,
+    };
+    if !fits(Some(traces.main), table.main_width)
+        || !fits(traces.prep, table.prep_width)
+        || !fits(traces.aux, table.aux_width())
+        || !fits(Some(quotient_coeffs), table.quotient_width())
+    {
+        return Err(ProveError::Shape(format!(
+            "{}: traces do not match the table",
+            table.name
+        )));
+    }
+    let zg = z * F::two_adic_generator(log_height);
+    let both = |m: Option<MatrixView<'_>>| -> Result<(Vec<EF>, Vec<EF>), ProveError> {
+        match m {
+            None => Ok((Vec::new(), Vec::new())),
+            Some(m) => {
+                let mut v = crate::domain::eval_trace_at_points(m, log_height, &[z, zg])
+                    .ok_or(ProveError::Degenerate("z on the trace domain"))?;
+                let next = v.pop().unwrap();
+                Ok((v.pop().unwrap(), next))
+            }
+        }
+    };
+    let (main, main_next) = both(Some(traces.main))?;
+    let (prep, prep_next) = both(traces.prep)?;
+    let (aux, aux_next) = both(traces.aux)?;
+    let quotient = crate::domain::eval_coeffs_at(quotient_coeffs, z);
     Ok(InstanceOod {
         main,
         main_next,

@@ -112,9 +112,23 @@ fn prove_by_steps(airs: &[&dyn Air], traces: &[InstanceTrace], public: &PublicIn
         )
     };
     let mut quotient_roots = Vec::new();
+    let mut quotient_coeffs = Vec::new();
     for (i, it) in traces.iter().enumerate() {
         let r = recompute(airs, &tables, it, shapes[i], &lookup, log_b);
-        quotient_roots.push(quotient(i, &r).root());
+        let s = shapes[i];
+        let (q, coeffs) = prover::quotient_with_coeffs(
+            &tables[s.table as usize],
+            s.log_height as usize,
+            ldes(&r),
+            &lookup,
+            claimed(i),
+            alpha,
+            log_b,
+        )
+        .unwrap();
+        assert_eq!(q.values, quotient(i, &r).lde.values);
+        quotient_roots.push(prover::commit_lde(q).root());
+        quotient_coeffs.push(coeffs);
         protocol::observe_quotient(&mut t, quotient_roots.last().unwrap());
     }
     let z = protocol::draw_ood_point(&mut t);
@@ -132,6 +146,29 @@ fn prove_by_steps(airs: &[&dyn Air], traces: &[InstanceTrace], public: &PublicIn
             z,
         )
         .unwrap();
+        // The same values with no LDE at all: traces plus the kept quotient coefficients.
+        let table = &tables[it.table];
+        let prep = prover::preprocessed_trace(airs[it.table], table, shapes[i].log_height).unwrap();
+        let aux = prover::aux_trace(
+            table,
+            it.trace.as_view(),
+            prep.as_ref().map(|p| p.as_view()),
+            &lookup,
+        )
+        .unwrap();
+        let from_traces = prover::ood_from_traces(
+            table,
+            shapes[i].log_height as usize,
+            prover::InstanceTraces {
+                main: it.trace.as_view(),
+                prep: prep.as_ref().map(|p| p.as_view()),
+                aux: aux.as_ref().map(|a| a.trace.as_view()),
+            },
+            quotient_coeffs[i].as_view(),
+            z,
+        )
+        .unwrap();
+        assert_eq!(from_traces, o);
         protocol::observe_ood(&mut t, &o);
         ood.push(o);
     }
