@@ -30,9 +30,9 @@
 use stark::air::{Air, AirBuilder, Expr};
 use stark::field::{F, Field, PrimeCharacteristicRing};
 
-use super::mul::{check_carries, put_carries, put_operand, split_operand};
+use super::mul::{check_carries, put_carries};
 use super::product::{Operand, assert_product, product_witness};
-use super::{AluTuple, LIMB, bus, c, f, opcode_flags};
+use super::{AluTuple, LIMB, bus, c, f, opcode_flags, put_word, split_word};
 use crate::Opcode;
 
 pub const F_DIV: usize = 0;
@@ -84,7 +84,7 @@ impl Air for DivChip {
         let mut values = Vec::new();
         let mut operands = Vec::new();
         for (lo, s) in [(A_LO, SA), (B_LO, SB), (Q_LO, SQ), (R_LO, SR)] {
-            let (value, hi, top) = split_operand(b, lo, &is_real);
+            let (value, hi, top) = split_word(b, lo, &is_real);
             let sign = b.main(s);
             b.assert_zero(sign.clone() - signed.clone() * top);
             operands.push(Operand {
@@ -189,7 +189,7 @@ pub fn row_with(
     row[CLK] = f(clk);
     let mut checks = Vec::with_capacity(20);
     for (lo, v) in [(A_LO, a), (B_LO, x), (Q_LO, q), (R_LO, r)] {
-        checks.extend(put_operand(&mut row, lo, v));
+        checks.extend(put_word(&mut row, lo, v));
     }
     row[SA] = f(sa as u64);
     row[SB] = f(sb as u64);

@@ -24,7 +24,7 @@
 use stark::air::{Air, AirBuilder};
 use stark::field::{F, PrimeCharacteristicRing};
 
-use super::{AluTuple, LIMB, bus, c, f, opcode_flags};
+use super::{AluTuple, LIMB, bus, c, f, opcode_flags, put_word, split_word};
 use crate::Opcode;
 
 pub const F_SLT: usize = 0;
@@ -97,19 +97,15 @@ impl Air for LtChip {
             m(b, CARRY),
             m(b, NEXT_PC),
         );
-        for col in [A_SIGN, B_SIGN, LT, CARRY] {
+        for col in [LT, CARRY] {
             let v = b.main(col);
             b.assert_zero(v.bool_check());
         }
         b.assert_zero(x.clone() - rs2_val.clone() - set.clone() * imm.clone());
         let mut biased = Vec::new();
-        for (value, lo, mid, sign) in [(a.clone(), A_LO, A_MID, A_SIGN), (x, B_LO, B_MID, B_SIGN)] {
-            let (lo, mid, sign) = (b.main(lo), b.main(mid), b.main(sign));
-            b.assert_zero(
-                value.clone() - lo.clone() - mid.clone() * c(LIMB) - sign.clone() * c(1 << 31),
-            );
-            b.send(bus::RANGE16, &[lo], is_real.clone());
-            b.send(bus::RANGE16, &[mid * c(2)], is_real.clone());
+        for (value, lo) in [(a.clone(), A_LO), (x, B_LO)] {
+            let (word, _, sign) = split_word(b, lo, &is_real);
+            b.assert_zero(value.clone() - word);
             biased.push(value + signed.clone() * (c(1 << 31) - sign * c(1 << 32)));
         }
         let (d_lo, d_hi) = (b.main(D_LO), b.main(D_HI));
@@ -185,21 +181,8 @@ pub fn row(
     r[RS2_VAL] = f(rs2_val as u64);
     r[IMM] = f(imm as u64);
     r[B] = f(x as u64);
-    let split = |v: u32| {
-        (
-            (v & 0xffff) as u64,
-            ((v >> 16) & 0x7fff) as u64,
-            (v >> 31) as u64,
-        )
-    };
-    let (al, am, asg) = split(a);
-    let (bl, bm, bsg) = split(x);
-    r[A_LO] = f(al);
-    r[A_MID] = f(am);
-    r[A_SIGN] = f(asg);
-    r[B_LO] = f(bl);
-    r[B_MID] = f(bm);
-    r[B_SIGN] = f(bsg);
+    let [al, am2] = put_word(&mut r, A_LO, a);
+    let [bl, bm2] = put_word(&mut r, B_LO, x);
     r[LT] = f(lt as u64);
     r[D_LO] = f(d & 0xffff);
     r[D_HI] = f(d >> 16);
@@ -207,5 +190,5 @@ pub fn row(
     r[TAKEN] = f(taken as u64);
     r[CARRY] = f((taken && pc as u64 + imm as u64 >= 1 << 32) as u64);
     r[NEXT_PC] = f(next_pc as u64);
-    (r, [al, 2 * am, bl, 2 * bm, d & 0xffff, d >> 16])
+    (r, [al, am2, bl, bm2, d & 0xffff, d >> 16])
 }

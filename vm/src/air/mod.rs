@@ -69,7 +69,7 @@ pub mod range;
 pub mod shift;
 pub mod witness;
 
-use stark::air::Expr;
+use stark::air::{AirBuilder, Expr};
 use stark::field::{F, PrimeCharacteristicRing};
 
 /// Bus identifiers.
@@ -181,4 +181,29 @@ pub fn opcode_flags(
     }
     b.assert_zero(is_real.bool_check());
     (is_real, opcode)
+}
+
+/// A 32-bit word held in three columns from `lo`: 16 + 15 + 1 bits (low limb, middle 15 bits,
+/// top bit). Range checks the pieces and returns (value, high 16 bits, top bit).
+pub(crate) fn split_word(b: &mut AirBuilder, lo: usize, is_real: &Expr) -> (Expr, Expr, Expr) {
+    let (l, mid, top) = (b.main(lo), b.main(lo + 1), b.main(lo + 2));
+    b.assert_zero(top.bool_check());
+    b.send(bus::RANGE16, &[l.clone()], is_real.clone());
+    b.send(bus::RANGE16, &[mid.clone() * c(2)], is_real.clone());
+    let hi = mid + top.clone() * c(1 << 15);
+    (l.clone() + hi.clone() * c(LIMB), hi, top)
+}
+
+/// Writes a word's 16 + 15 + 1 bit split at `lo` (see [`split_word`]); returns the two
+/// range-checked values.
+pub(crate) fn put_word(r: &mut [F], lo: usize, v: u32) -> [u64; 2] {
+    let (l, mid, top) = (
+        (v & 0xffff) as u64,
+        ((v >> 16) & 0x7fff) as u64,
+        (v >> 31) as u64,
+    );
+    r[lo] = f(l);
+    r[lo + 1] = f(mid);
+    r[lo + 2] = f(top);
+    [l, 2 * mid]
 }

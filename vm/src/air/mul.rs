@@ -22,7 +22,7 @@ use stark::air::{Air, AirBuilder, Expr};
 use stark::field::{F, PrimeCharacteristicRing};
 
 use super::product::{Operand, assert_product, product_witness};
-use super::{AluTuple, LIMB, bus, c, f, opcode_flags};
+use super::{AluTuple, LIMB, bus, c, f, opcode_flags, put_word, split_word};
 use crate::Opcode;
 
 pub const F_MUL: usize = 0;
@@ -51,16 +51,6 @@ const FLAGS: [(usize, Opcode); 4] = [
     (F_MULHU, Opcode::Mulhu),
 ];
 
-/// An operand split as 16 + 15 + 1 bits: its value and range checks.
-pub(crate) fn split_operand(b: &mut AirBuilder, lo: usize, is_real: &Expr) -> (Expr, Expr, Expr) {
-    let (l, mid, top) = (b.main(lo), b.main(lo + 1), b.main(lo + 2));
-    b.assert_zero(top.bool_check());
-    b.send(bus::RANGE16, &[l.clone()], is_real.clone());
-    b.send(bus::RANGE16, &[mid.clone() * c(2)], is_real.clone());
-    let hi = mid + top.clone() * c(1 << 15);
-    (l.clone() + hi.clone() * c(LIMB), hi, top)
-}
-
 /// Range checks of a carry `lo + 2^16 hi < 2^20`.
 pub(crate) fn check_carries(b: &mut AirBuilder, first: usize, is_real: &Expr) -> [(Expr, Expr); 4] {
     std::array::from_fn(|k| {
@@ -85,8 +75,8 @@ impl Air for MulChip {
         let (is_real, opcode) = opcode_flags(b, &FLAGS);
         let m = |b: &mut AirBuilder, i| b.main(i);
         let (mul, mulh, mulhsu, mulhu) = (m(b, F_MUL), m(b, F_MULH), m(b, F_MULHSU), m(b, F_MULHU));
-        let (a, a_hi, a_top) = split_operand(b, A_LO, &is_real);
-        let (x, b_hi, b_top) = split_operand(b, B_LO, &is_real);
+        let (a, a_hi, a_top) = split_word(b, A_LO, &is_real);
+        let (x, b_hi, b_top) = split_word(b, B_LO, &is_real);
         let (sa, sb) = (m(b, SA), m(b, SB));
         b.assert_zero(sa.clone() - (mulh.clone() + mulhsu.clone()) * a_top);
         b.assert_zero(sb.clone() - mulh.clone() * b_top);
@@ -137,19 +127,6 @@ impl Air for MulChip {
     }
 }
 
-/// Writes an operand's 16 + 15 + 1 bit split at `lo`; returns the two range-checked values.
-pub(crate) fn put_operand(r: &mut [F], lo: usize, v: u32) -> [u64; 2] {
-    let (l, mid, top) = (
-        (v & 0xffff) as u64,
-        ((v >> 16) & 0x7fff) as u64,
-        (v >> 31) as u64,
-    );
-    r[lo] = f(l);
-    r[lo + 1] = f(mid);
-    r[lo + 2] = f(top);
-    [l, 2 * mid]
-}
-
 /// Writes carries at `first`; returns their range-checked pieces.
 pub(crate) fn put_carries(r: &mut [F], first: usize, carries: [u64; 4]) -> [u64; 8] {
     let mut checks = [0u64; 8];
@@ -190,8 +167,8 @@ pub fn row_with(
     r[PC] = f(pc as u64);
     r[CLK] = f(clk);
     let mut checks = Vec::with_capacity(16);
-    checks.extend(put_operand(&mut r, A_LO, a));
-    checks.extend(put_operand(&mut r, B_LO, x));
+    checks.extend(put_word(&mut r, A_LO, a));
+    checks.extend(put_word(&mut r, B_LO, x));
     r[SA] = f(sa as u64);
     r[SB] = f(sb as u64);
     for k in 0..4 {

@@ -20,12 +20,13 @@
 //!
 //! # Bus interactions (multiplicity `is_real`)
 //! - ALU: receive `(opcode, pc, clk, a, rs2_val, imm, rd_val, pc + 4)`.
-//! - RANGE16: `rest_lo, 32 rest_hi, x_lo, x_hi, y_lo, 2 y_hi, z_lo, z_hi, a_lo, 2 a_mid`.
+//! - RANGE16: `rest_lo, 32 rest_hi, x_lo, x_hi, y_lo, 2 y_hi, z_lo, z_hi`, and `a_lo, 2 a_mid`
+//!   (see [`super::split_word`]).
 
 use stark::air::{Air, AirBuilder};
 use stark::field::{F, PrimeCharacteristicRing};
 
-use super::{AluTuple, LIMB, bus, c, f, opcode_flags};
+use super::{AluTuple, LIMB, bus, c, f, opcode_flags, put_word, split_word};
 use crate::Opcode;
 
 pub const F_SLL: usize = 0;
@@ -122,11 +123,8 @@ impl Air for ShiftChip {
         );
         b.assert_zero((srl.clone() + sra.clone()) * (a.clone() - x.clone() * pow - y.clone()));
         b.assert_zero(y * powr.clone() - z);
-        let (a_lo, a_mid, a_sign) = (m(b, A_LO), m(b, A_MID), m(b, A_SIGN));
-        b.assert_zero(a_sign.bool_check());
-        b.assert_zero(
-            a.clone() - a_lo.clone() - a_mid.clone() * c(LIMB) - a_sign.clone() * c(1 << 31),
-        );
+        let (word, _, a_sign) = split_word(b, A_LO, &is_real);
+        b.assert_zero(a.clone() - word);
         b.assert_zero(
             rd_val.clone() - (left + srl) * x.clone() - sra * (x + a_sign * (c(1 << 32) - powr)),
         );
@@ -139,8 +137,6 @@ impl Air for ShiftChip {
             m(b, Y_HI) * c(2),
             m(b, Z_LO),
             m(b, Z_HI),
-            a_lo,
-            a_mid * c(2),
         ];
         for v in checks {
             b.send(bus::RANGE16, &[v], is_real.clone());
@@ -221,14 +217,7 @@ pub fn row(
     for (i, l) in limbs.iter().enumerate() {
         r[X_LO + i] = f(*l);
     }
-    let (al, am, asg) = (
-        (a & 0xffff) as u64,
-        ((a >> 16) & 0x7fff) as u64,
-        (a >> 31) as u64,
-    );
-    r[A_LO] = f(al);
-    r[A_MID] = f(am);
-    r[A_SIGN] = f(asg);
+    let [al, am2] = put_word(&mut r, A_LO, a);
     let checks = [
         (rest & 0xffff) as u64,
         32 * (rest >> 16) as u64,
@@ -239,7 +228,7 @@ pub fn row(
         limbs[4],
         limbs[5],
         al,
-        2 * am,
+        am2,
     ];
     (r, checks)
 }
