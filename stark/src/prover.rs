@@ -20,6 +20,8 @@
 //!                        coefficients, then ood_from_traces(table, log_h, traces, coeffs, z))
 //!         beta = protocol::draw_deep_challenge(&mut t)
 //! pass 5, per instance:  deep.add(table, index, ldes, &q.lde, &o)?     // DeepAccumulator::new(..)
+//!                        (or deep.add_from_traces(table, index, traces, coeffs, &o)?: no wide
+//!                        LDE, only one 2-column extension of the combined DEEP polynomial)
 //! pass 6:                fri = fri::prove(deep.codewords, &mut t, log_b)?
 //!                        nonce = t.grind(pow_bits); qs = protocol::observe_pow_and_sample_queries(..)
 //! pass 7, per instance:  rows = protocol::query_rows(&qs, log_max_lde, log_lde);
@@ -702,6 +704,125 @@ impl DeepAccumulator {
         ok.then_some(())
             .ok_or(ProveError::Degenerate("z on the LDE domain"))
     }
+
+    /// Same contribution as [`DeepAccumulator::add`], computed from the traces and the quotient
+    /// coefficients instead of the LDEs: the columns are combined on the trace domain (n rows),
+    /// divided by (X - z) and (X - z*w) in coefficient form, and only the resulting single
+    /// extension polynomial is extended. Far cheaper than recomputing a wide LDE; identical
+    /// output for an honest witness (the OOD values are then exact evaluations).
+    pub fn add_from_traces(
+        &mut self,
+        table: &Table,
+        index: usize,
+        traces: InstanceTraces<'_>,
+        quotient_coeffs: MatrixView<'_>,
+        ood: &InstanceOod,
+    ) -> Result<(), ProveError> {
+        let err = |msg: &str| ProveError::Instance {
+            index,
+            msg: format!("{}: {msg}", table.name),
+        };
+        let log_height = self
+            .shapes
+            .get(index)
+            .ok_or_else(|| err("no such instance"))?
+            .log_height as usize;
+        let n = 1usize << log_height;
+        let fits = |m: Option<MatrixView<'_>>, w: usize| match m {
+            None => w == 0,
+            Some(m) => m.width == w && m.values.len() == n * w,
+        };
+        if !fits(Some(traces.main), table.main_width)
+            || !fits(traces.prep, table.prep_width)
+            || !fits(traces.aux, table.aux_width())
+            || !fits(Some(quotient_coeffs), table.quotient_width())
+        {
+            return Err(err("traces do not match the table"));
+        }
+        let opened_cols = table.main_width + table.prep_width + table.aux_width();
+        if ood.main.len() + ood.prep.len() + ood.aux.len() != opened_cols
+            || ood.main_next.len() + ood.prep_next.len() + ood.aux_next.len() != opened_cols
+            || ood.quotient.len() != table.quotient_width()
+        {
+            return Err(err("OOD values do not match the table"));
+        }
+        let coeffs: Vec<EF> = self
+            .beta
+            .shifted_powers(self.beta.exp_u64(self.offsets[index] as u64))
+            .take(deep_columns(table))
+            .collect();
+        let (opened, z_only) = deep_sums(&coeffs, ood);
+        let v_zg = opened_next(&coeffs, ood);
+        let z = self.z;
+        let zg = z * F::two_adic_generator(log_height);
+
+        // A = sum r_c p_c over the opened columns, on the trace domain, then to coefficients.
+        let mats: Vec<MatrixView<'_>> = [Some(traces.main), traces.prep, traces.aux]
+            .into_iter()
+            .flatten()
+            .collect();
+        let a_vals: Vec<F> = (0..n)
+            .into_par_iter()
+            .flat_map_iter(|r| {
+                let mut acc = EF::ZERO;
+                let mut c = 0;
+                for m in &mats {
+                    for v in &m.values[r * m.width..(r + 1) * m.width] {
+                        acc += coeffs[c] * *v;
+                        c += 1;
+                    }
+                }
+                coords(acc)
+            })
+            .collect();
+        let a = dft().idft_batch(RowMajorMatrix::new(a_vals, EXT_DEGREE));
+        let a: Vec<EF> = a.values.chunks_exact(2).map(|c| ext(c[0], c[1])).collect();
+        // Q = sum r_c q_c over the quotient columns, already in coefficient form.
+        let qc = &coeffs[opened_cols..];
+        let q: Vec<EF> = quotient_coeffs
+            .values
+            .par_chunks(quotient_coeffs.width)
+            .map(|row| row.iter().zip(qc).map(|(v, r)| *r * *v).sum())
+            .collect();
+        // D = (A + Q - V_z) / (X - z) + (A - V_zg) / (X - zg), by synthetic division.
+        let p: Vec<EF> = a.iter().zip(&q).map(|(x, y)| *x + *y).collect();
+        let (d1, p_z) = divide_by_linear(&p, z);
+        let (d2, a_zg) = divide_by_linear(&a, zg);
+        if p_z != opened + z_only || a_zg != v_zg {
+            return Err(err("OOD values are not these traces' evaluations"));
+        }
+        let flat: Vec<F> = d1
+            .iter()
+            .zip(&d2)
+            .flat_map(|(x, y)| coords(*x + *y))
+            .collect();
+        let lde = coeffs_to_lde(
+            RowMajorMatrix::new(flat, EXT_DEGREE),
+            log_height + self.log_blowup,
+        );
+        let acc = self
+            .codewords
+            .entry(log_height + self.log_blowup)
+            .or_insert_with(|| vec![EF::ZERO; n << self.log_blowup]);
+        acc.par_iter_mut()
+            .zip(lde.values.par_chunks_exact(2))
+            .for_each(|(o, v)| *o += ext(v[0], v[1]));
+        Ok(())
+    }
+}
+
+/// Coefficients of (P(X) - P(point)) / (X - point) (same length as P, top coefficient zero)
+/// and P(point), by synthetic division.
+fn divide_by_linear(p: &[EF], point: EF) -> (Vec<EF>, EF) {
+    let n = p.len();
+    let mut out = vec![EF::ZERO; n];
+    let mut carry = EF::ZERO;
+    for k in (1..n).rev() {
+        carry = p[k] + point * carry;
+        out[k - 1] = carry;
+    }
+    let value = p.first().copied().unwrap_or_default() + point * carry;
+    (out, value)
 }
 
 /// (sum of coefficient * value at z over columns with a next-row opening, same over quotient

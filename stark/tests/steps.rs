@@ -174,13 +174,34 @@ fn prove_by_steps(airs: &[&dyn Air], traces: &[InstanceTrace], public: &PublicIn
     }
     let beta = protocol::draw_deep_challenge(&mut t);
 
-    // Pass 5: DEEP, visiting instances in reverse order (order-independent by design).
+    // Pass 5: DEEP, visiting instances in reverse order (order-independent by design). Even
+    // instances from their LDEs, odd ones from traces + quotient coefficients (no LDE).
     let mut deep = prover::DeepAccumulator::new(&tables, &shapes, z, beta, log_b);
     for (i, it) in traces.iter().enumerate().rev() {
-        let r = recompute(airs, &tables, it, shapes[i], &lookup, log_b);
-        let q = quotient(i, &r);
-        deep.add(&tables[it.table], i, ldes(&r), q.lde.as_view(), &ood[i])
+        let table = &tables[it.table];
+        if i % 2 == 0 {
+            let r = recompute(airs, &tables, it, shapes[i], &lookup, log_b);
+            let q = quotient(i, &r);
+            deep.add(table, i, ldes(&r), q.lde.as_view(), &ood[i])
+                .unwrap();
+        } else {
+            let prep =
+                prover::preprocessed_trace(airs[it.table], table, shapes[i].log_height).unwrap();
+            let aux = prover::aux_trace(
+                table,
+                it.trace.as_view(),
+                prep.as_ref().map(|p| p.as_view()),
+                &lookup,
+            )
             .unwrap();
+            let traces = prover::InstanceTraces {
+                main: it.trace.as_view(),
+                prep: prep.as_ref().map(|p| p.as_view()),
+                aux: aux.as_ref().map(|a| a.trace.as_view()),
+            };
+            deep.add_from_traces(table, i, traces, quotient_coeffs[i].as_view(), &ood[i])
+                .unwrap();
+        }
     }
 
     // Pass 6: FRI, grinding, queries.
