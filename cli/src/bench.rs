@@ -11,7 +11,7 @@ use crate::units::parse_count;
 
 /// fib_iterative, built from fixtures/src/fib_iterative.s: the benchmark program scales with n
 /// (4 instructions per iteration) and is embedded so that `bench` runs from any directory.
-const FIB_ELF: &[u8] = include_bytes!("../../fixtures/elf/fib_iterative.elf");
+pub const FIB_ELF: &[u8] = include_bytes!("../../fixtures/elf/fib_iterative.elf");
 
 #[derive(clap::Subcommand)]
 pub enum BenchCommand {

@@ -2,6 +2,7 @@
 
 mod bench;
 mod execute;
+mod inspect;
 mod prove;
 mod units;
 
@@ -32,15 +33,21 @@ enum Command {
     /// system call, cycle limit) is printed with the file or the pc at fault, and stark-pipe
     /// exits with status 125, a status the fixtures never use.
     Execute(execute::ExecuteArgs),
-    /// Execute a program and prove the run; write the proof file.
+    /// Execute a program and prove the run through the out-of-core pipeline; write the proof.
     ///
     /// Prints the exit code, the public output (what the program wrote to fd 1), the cycle count,
-    /// the time and the proof's size. The input stream stays private: the proof does not reveal it.
+    /// the proof's size and security, and a table of time, CPU, memory and spilled bytes per pass. The input stream stays private: the proof does not reveal it.
     Run(prove::RunArgs),
     /// Check a proof against a program's ELF; print the proven output and exit code.
     ///
     /// Exits 0 when the proof is valid for this program, 1 with a message saying why otherwise.
     Verify(prove::VerifyArgs),
+    /// Explain a proof file (parameters, security, tables and chunks, size breakdown) or a
+    /// spill dir (run state, passes, segments and their checksum status).
+    ///
+    /// Exits 1 when the path is neither, or when a spill dir holds missing or corrupt segments
+    /// (each named).
+    Inspect(inspect::InspectArgs),
     /// Benchmarks that print a table (speed and memory figures live here, not in tests).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -52,6 +59,7 @@ fn main() -> ExitCode {
         Command::Execute(args) => execute::run(args),
         Command::Run(args) => prove::run(args),
         Command::Verify(args) => prove::verify(args),
+        Command::Inspect(args) => inspect::run(args),
         Command::Bench(cmd) => bench::run(cmd).map(|()| ExitCode::SUCCESS),
     };
     match result {

@@ -7,6 +7,8 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use formats::ProofFile;
+use pipeline::{Keep, MemoryLimit, Metrics, Progress, ProgressMode, SpillDir, SpillOptions};
+use stages::{PipelineConfig, Store};
 use stark::{Proof, ProofParams, VerifierParams};
 use vm::air::{Statement, verify_execution};
 
@@ -21,8 +23,13 @@ pub struct RunArgs {
     pub input: InputArgs,
     /// Rows per chunk: every table is split into instances of at most this many rows (a power
     /// of two >= 2, e.g. 2^20). Smaller chunks use less memory and make larger proofs.
-    #[arg(long, value_parser = parse_count, default_value = "2^20")]
-    pub chunk_rows: u64,
+    /// Default: from --mem-budget when given, else 2^20 (lowered to fit a cgroup memory limit).
+    #[arg(long, value_parser = parse_count)]
+    pub chunk_rows: Option<u64>,
+    /// Memory to plan for (e.g. 2Gi): picks --chunk-rows from the widest table's bytes per row
+    /// and the channel capacity. Capped by the cgroup limit (memory.max) when there is one.
+    #[arg(long, value_name = "SIZE", value_parser = parse_count, conflicts_with = "chunk_rows")]
+    pub mem_budget: Option<u64>,
     /// Where to write the proof (default: PROGRAM with the extension .proof, in the current
     /// directory). Written to a temporary name, then renamed.
     #[arg(short, long, value_name = "PROOF")]
@@ -36,9 +43,31 @@ pub struct RunArgs {
     /// Proof-of-work bits ground before the queries are drawn.
     #[arg(long, default_value_t = ProofParams::default().pow_bits)]
     pub pow_bits: u8,
-    /// Also print each table's instances, rows and committed columns.
+    /// Also print each table's instances, rows and committed columns (with --in-memory).
     #[arg(long)]
     pub widths: bool,
+    /// Prove with every instance in RAM (the reference prover) instead of the pipeline.
+    #[arg(long)]
+    pub in_memory: bool,
+    /// How later passes get a chunk's trace back: `recompute` (re-execute the program) or
+    /// `trace` (spill it as a segment in pass 1 and map it back).
+    #[arg(long, value_name = "POLICY", default_value_t = Store::default())]
+    pub store: Store,
+    /// Directory for spilled segments (default: a fresh temp dir on disk, never tmpfs).
+    #[arg(long, value_name = "DIR")]
+    pub spill_dir: Option<PathBuf>,
+    /// Keep the spill dir after the run (see `stark-pipe inspect DIR`).
+    #[arg(long)]
+    pub keep_spill: bool,
+    /// Hash every segment against its recorded checksum when it is read back.
+    #[arg(long)]
+    pub verify_segments: bool,
+    /// Progress display on stderr: auto (bars on a terminal, log lines otherwise), always, never.
+    #[arg(long, value_name = "MODE", default_value_t = ProgressMode::Auto)]
+    pub progress: ProgressMode,
+    /// Chunks waiting between two stages; more overlaps stages better and holds more memory.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub channel_capacity: usize,
 }
 
 #[derive(clap::Args)]
@@ -67,11 +96,48 @@ fn show_output(bytes: &[u8]) -> String {
     }
 }
 
-pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let chunk_rows = usize::try_from(args.chunk_rows).context("--chunk-rows too large")?;
-    if chunk_rows < 2 || !chunk_rows.is_power_of_two() {
-        bail!("--chunk-rows must be a power of two >= 2 (e.g. 2^20), not {chunk_rows}");
+/// Chunk rows from the flags: --chunk-rows, else --mem-budget, else 2^20; a cgroup memory
+/// limit caps the budget (and lowers the default to fit).
+fn choose_chunk_rows(
+    args: &RunArgs,
+    program: &Arc<vm::Program>,
+    params: &ProofParams,
+) -> anyhow::Result<usize> {
+    if let Some(rows) = args.chunk_rows {
+        let rows = usize::try_from(rows).context("--chunk-rows too large")?;
+        if rows < 2 || !rows.is_power_of_two() {
+            bail!("--chunk-rows must be a power of two >= 2 (e.g. 2^20), not {rows}");
+        }
+        return Ok(rows);
     }
+    let limit = MemoryLimit::read();
+    let cgroup_budget = limit.cgroup.map(|c| c / 10 * 8);
+    let budget = match (args.mem_budget, cgroup_budget) {
+        (Some(b), Some(c)) if b > c => {
+            eprintln!(
+                "note: --mem-budget {b} is above 80% of the cgroup limit ({}); using {c}",
+                limit.cgroup.unwrap_or(0)
+            );
+            Some(c)
+        }
+        (Some(b), _) => Some(b),
+        (None, c) => c,
+    };
+    let default = 1usize << 20;
+    let Some(budget) = budget else {
+        return Ok(default);
+    };
+    let rows =
+        stages::budget::chunk_rows_for_budget(program, params, args.channel_capacity, budget)
+            .map_err(|e| anyhow::anyhow!("--mem-budget: {e}"))?;
+    Ok(if args.mem_budget.is_some() {
+        rows
+    } else {
+        rows.min(default)
+    })
+}
+
+pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let program = Arc::new(load_program(&args.program)?);
     let input: Arc<[u8]> = Arc::from(args.input.bytes()?);
     let out_path = args.output.clone().unwrap_or_else(|| {
@@ -89,6 +155,92 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     params
         .validate()
         .map_err(|e| anyhow::anyhow!("invalid proof parameters: {e}"))?;
+    let chunk_rows = choose_chunk_rows(&args, &program, &params)?;
+    if args.in_memory {
+        return run_in_memory(args, program, input, chunk_rows, params, out_path);
+    }
+    let spill = Arc::new(
+        SpillDir::create(&SpillOptions {
+            dir: args.spill_dir.clone(),
+            keep: if args.keep_spill {
+                Keep::Always
+            } else {
+                Keep::Never
+            },
+            verify_segments: args.verify_segments,
+        })
+        .context("cannot set up the spill dir")?,
+    );
+    for w in spill.warnings() {
+        eprintln!("warning: {w}");
+    }
+    let metrics = Metrics::start(Some(spill.bytes_counter()));
+    let config = PipelineConfig {
+        chunk_rows,
+        max_cycles: args.max_cycles,
+        params,
+        store: args.store,
+        channel_capacity: args.channel_capacity,
+        progress: Progress::new(args.progress),
+    };
+    let proven = stages::prove_pipeline(program, input, config, Arc::clone(&spill), &metrics)
+        .with_context(|| format!("cannot prove {}", args.program.display()))
+        .and_then(|run| {
+            let file = ProofFile {
+                statement: run.statement.to_bytes(),
+                proof: run.proof.to_bytes(),
+            };
+            file.write(&out_path)?;
+            Ok((run, file.to_bytes().len()))
+        });
+    let (run, proof_bytes) = match proven {
+        Ok(v) => v,
+        Err(e) => {
+            match spill.fail(&format!("{e:#}")) {
+                Ok(Some(kept)) => eprintln!("spill dir kept: {}", kept.display()),
+                Ok(None) => {}
+                Err(ce) => eprintln!("warning: cannot clean up the spill dir: {ce}"),
+            }
+            return Err(e);
+        }
+    };
+    let kept = spill.finish().context("cannot close the spill dir")?;
+    let s = &run.statement;
+    let summary = run.proof.summary(&[]);
+    println!("exit code:   {}", s.exit_code);
+    println!("output:      {}", show_output(&s.output));
+    println!("cycles:      {}", s.cycles);
+    println!(
+        "chunks:      {} instances of at most {chunk_rows} rows (store: {})",
+        run.instances, args.store
+    );
+    println!(
+        "proof:       {} ({proof_bytes} bytes, {} bits conjectured security)",
+        out_path.display(),
+        summary.security_bits
+    );
+    if let Some(dir) = kept {
+        println!("spill dir:   {} (kept)", dir.display());
+    }
+    let summary = metrics.summary(vec![
+        ("proof size".into(), format!("{proof_bytes} bytes")),
+        (
+            "security".into(),
+            format!("{} bits (conjectured)", summary.security_bits),
+        ),
+    ]);
+    print!("{summary}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_in_memory(
+    args: RunArgs,
+    program: Arc<vm::Program>,
+    input: Arc<[u8]>,
+    chunk_rows: usize,
+    params: ProofParams,
+    out_path: PathBuf,
+) -> anyhow::Result<ExitCode> {
     let start = Instant::now();
     let run = stages::prove_in_memory(program, input, chunk_rows, args.max_cycles, &params)
         .with_context(|| format!("cannot prove {}", args.program.display()))?;

@@ -1,0 +1,155 @@
+//! `stark-pipe inspect PATH`: explain a proof file or a spill dir.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use formats::{MANIFEST_FILE, ProofFile};
+use stark::Proof;
+use stark::proof::TreeOpening;
+use vm::air::{Rv32Air, Statement};
+
+#[derive(clap::Args)]
+pub struct InspectArgs {
+    /// A proof file (written by `stark-pipe run`) or a spill dir (kept with --keep-spill, or
+    /// left by a failed or interrupted run).
+    pub path: PathBuf,
+    /// For a spill dir: hash every segment and compare with the manifest's checksum.
+    #[arg(long)]
+    pub verify: bool,
+}
+
+pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
+    let path = &args.path;
+    let meta =
+        std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if meta.is_dir() {
+        if !path.join(MANIFEST_FILE).exists() {
+            bail!(
+                "{} is a directory without {MANIFEST_FILE}: not a stark-pipe spill dir",
+                path.display()
+            );
+        }
+        return spill_dir(path, args.verify);
+    }
+    proof(path)
+}
+
+fn spill_dir(path: &Path, verify: bool) -> anyhow::Result<ExitCode> {
+    let report = formats::inspect_spill_dir(path, verify)?;
+    print!("{report}");
+    let bad: Vec<String> = report
+        .segments
+        .iter()
+        .filter(|(_, s)| !s.is_ok())
+        .map(|(r, s)| format!("{} ({s})", path.join(&r.file).display()))
+        .collect();
+    if bad.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        bail!("{} bad segment file(s): {}", bad.len(), bad.join(", "))
+    }
+}
+
+/// The machine's table names, by table index. They do not depend on the program, so the
+/// embedded benchmark program serves to build the table set.
+fn table_names() -> Vec<String> {
+    let program = vm::Program::from_elf(crate::bench::FIB_ELF).expect("the embedded ELF loads");
+    let air = Rv32Air::new(Arc::new(program));
+    air.tables().iter().map(|t| t.name().to_string()).collect()
+}
+
+fn proof(path: &Path) -> anyhow::Result<ExitCode> {
+    let file = ProofFile::read(path).with_context(|| {
+        format!(
+            "{} is neither a stark-pipe proof file nor a spill dir",
+            path.display()
+        )
+    })?;
+    let statement = Statement::from_bytes(&file.statement)
+        .with_context(|| format!("{}: bad statement section", path.display()))?;
+    let proof = Proof::from_bytes(&file.proof)
+        .with_context(|| format!("{}: bad proof section", path.display()))?;
+    let names = table_names();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    println!(
+        "file         {} ({} bytes)",
+        path.display(),
+        file.to_bytes().len()
+    );
+    let digest: String = statement
+        .program_digest
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    println!("program      {digest} (entry {:#010x})", statement.entry);
+    println!(
+        "statement    {} instructions, exit code {}, {} output bytes",
+        statement.cycles,
+        statement.exit_code,
+        statement.output.len()
+    );
+    print!("{}", proof.summary(&refs));
+    print_breakdown(&proof, &refs);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn tree_bytes(t: &TreeOpening) -> usize {
+    t.rows.iter().map(|r| r.len() * 8).sum::<usize>() + t.siblings.len() * 32
+}
+
+/// Where the proof's bytes go: commitments, OOD values and openings per table, FRI.
+fn print_breakdown(proof: &Proof, names: &[&str]) {
+    println!("size breakdown (bytes, approximate: framing counts omitted)");
+    println!(
+        "  {:<12} {:>9} {:>12} {:>9} {:>12}",
+        "table", "chunks", "commitments", "ood", "openings"
+    );
+    let mut totals = (0usize, 0usize, 0usize);
+    let mut i = 0;
+    while i < proof.instances.len() {
+        let table = proof.instances[i].table;
+        let (mut n, mut commit, mut ood, mut open) = (0, 0, 0, 0);
+        while i < proof.instances.len() && proof.instances[i].table == table {
+            n += 1;
+            commit += 32 + 32 + proof.aux[i].map_or(0, |_| 32 + 16);
+            let o = &proof.ood[i];
+            ood += 16
+                * (o.main.len()
+                    + o.main_next.len()
+                    + o.prep.len()
+                    + o.prep_next.len()
+                    + o.aux.len()
+                    + o.aux_next.len()
+                    + o.quotient.len());
+            let op = &proof.openings[i];
+            open += tree_bytes(&op.main)
+                + op.prep.as_ref().map_or(0, tree_bytes)
+                + op.aux.as_ref().map_or(0, tree_bytes)
+                + tree_bytes(&op.quotient);
+            i += 1;
+        }
+        let name = names.get(table as usize).copied().unwrap_or("?");
+        println!("  {name:<12} {n:>9} {commit:>12} {ood:>9} {open:>12}");
+        totals.0 += commit;
+        totals.1 += ood;
+        totals.2 += open;
+    }
+    let fri: usize = proof.fri_roots.len() * 32
+        + 16
+        + proof
+            .fri_openings
+            .iter()
+            .map(|l| l.pairs.len() * 32 + l.siblings.len() * 32)
+            .sum::<usize>();
+    println!(
+        "  {:<12} {:>9} {:>12} {:>9} {:>12}",
+        "total",
+        proof.instances.len(),
+        totals.0,
+        totals.1,
+        totals.2
+    );
+    println!("  {:<12} {fri} ({} layers)", "fri", proof.fri_roots.len());
+}
