@@ -761,9 +761,11 @@ impl DeepAccumulator {
             .into_iter()
             .flatten()
             .collect();
-        let a_vals: Vec<F> = (0..n)
-            .into_par_iter()
-            .flat_map_iter(|r| {
+        let mut a_vals = vec![F::ZERO; n * EXT_DEGREE];
+        a_vals
+            .par_chunks_mut(EXT_DEGREE)
+            .enumerate()
+            .for_each(|(r, out)| {
                 let mut acc = EF::ZERO;
                 let mut c = 0;
                 for m in &mats {
@@ -772,9 +774,8 @@ impl DeepAccumulator {
                         c += 1;
                     }
                 }
-                coords(acc)
-            })
-            .collect();
+                out.copy_from_slice(&coords(acc));
+            });
         let a = dft().idft_batch(RowMajorMatrix::new(a_vals, EXT_DEGREE));
         let a: Vec<EF> = a.values.chunks_exact(2).map(|c| ext(c[0], c[1])).collect();
         // Q = sum r_c q_c over the quotient columns, already in coefficient form.
