@@ -84,9 +84,8 @@ pub fn prove(
             .map(|p| pair_leaf(&[p[0], p[1]]))
             .collect();
         let tree = MerkleTree::from_leaves(leaves);
-        t.absorb_digest(b"fri root", &tree.root());
+        let beta = crate::protocol::observe_fri_layer(t, &tree.root());
         roots.push(tree.root());
-        let beta = t.challenge_ext(b"fri fold");
         // x_i = shift^(2^level) * w_S^rev(i) for i < S/2.
         let half = 1usize << (log_s - 1);
         let shift = lde_shift().exp_power_of_2(level);
@@ -112,7 +111,7 @@ pub fn prove(
         cur = next;
     }
     let final_value = cur[0];
-    t.absorb_ext(b"fri final", &[final_value]);
+    crate::protocol::observe_fri_final(t, final_value);
     Ok(FriProver {
         layers,
         roots,

@@ -115,6 +115,17 @@ pub fn draw_deep_challenge(t: &mut Transcript) -> EF {
     t.challenge_ext(b"deep")
 }
 
+/// FRI (per layer): the layer root, then its folding challenge.
+pub fn observe_fri_layer(t: &mut Transcript, root: &Digest) -> EF {
+    t.absorb_digest(b"fri root", root);
+    t.challenge_ext(b"fri fold")
+}
+
+/// FRI: the final constant.
+pub fn observe_fri_final(t: &mut Transcript, value: EF) {
+    t.absorb_ext(b"fri final", &[value]);
+}
+
 /// After FRI: grinding nonce, then query positions in the largest LDE domain.
 pub fn observe_pow_and_sample_queries(
     t: &mut Transcript,

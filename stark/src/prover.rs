@@ -33,9 +33,6 @@
 //! Absorption order within a pass must be canonical; computation order need not be.
 
 use p3_matrix::dense::{RowMajorMatrix, RowMajorMatrixView};
-
-/// A borrowed row-major matrix (e.g. over an mmapped segment).
-pub type MatrixView<'a> = RowMajorMatrixView<'a, F>;
 use rayon::prelude::*;
 
 use crate::air::Air;
@@ -48,6 +45,9 @@ use crate::field::{
 use crate::merkle::{Digest, MerkleTree};
 use crate::proof::{InstanceOod, InstanceShape, TreeOpening};
 use p3_dft::TwoAdicSubgroupDft;
+
+/// A borrowed row-major matrix (e.g. over an mmapped segment).
+pub type MatrixView<'a> = RowMajorMatrixView<'a, F>;
 
 /// Why the prover stopped.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]

@@ -140,10 +140,9 @@ pub fn verify(
     let beta = protocol::draw_deep_challenge(&mut t);
     let mut fri_betas = Vec::with_capacity(proof.fri_roots.len());
     for r in &proof.fri_roots {
-        t.absorb_digest(b"fri root", r);
-        fri_betas.push(t.challenge_ext(b"fri fold"));
+        fri_betas.push(protocol::observe_fri_layer(&mut t, r));
     }
-    t.absorb_ext(b"fri final", &[proof.fri_final]);
+    protocol::observe_fri_final(&mut t, proof.fri_final);
     if !t.check_pow(params.pow_bits as u32, proof.pow_nonce) {
         return Err(VerifyError::ProofOfWork);
     }
