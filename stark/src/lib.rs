@@ -120,7 +120,7 @@ pub use field::{EF, F};
 pub use merkle::Digest;
 pub use p3_matrix::dense::RowMajorMatrix;
 pub use params::{ProofParams, VerifierParams};
-pub use proof::{DecodeError, Proof, ProofSummary};
+pub use proof::{DecodeError, Proof, ProofSizes, ProofSummary};
 pub use protocol::PublicInputs;
 pub use prove::{InstanceTrace, prove, prove_checked};
 #[doc(hidden)]

@@ -259,6 +259,13 @@ impl<'a> Reader<'a> {
 impl Proof {
     /// Serializes the proof (format above).
     pub fn to_bytes(&self) -> Vec<u8> {
+        self.encode().0
+    }
+
+    /// The bytes and where each section ends (header+shapes, commitments, ood, fri roots..nonce,
+    /// trace openings, fri openings).
+    fn encode(&self) -> (Vec<u8>, [usize; 6]) {
+        let mut ends = [0usize; 6];
         let mut w = Writer(Vec::new());
         w.0.extend_from_slice(MAGIC);
         w.u16(FORMAT_VERSION);
@@ -274,6 +281,7 @@ impl Proof {
             w.u32(s.table);
             w.u8(s.log_height);
         }
+        ends[0] = w.0.len();
         w.digests(&self.main_roots);
         w.len(self.aux.len());
         for a in &self.aux {
@@ -287,6 +295,7 @@ impl Proof {
             }
         }
         w.digests(&self.quotient_roots);
+        ends[1] = w.0.len();
         w.len(self.ood.len());
         for o in &self.ood {
             for v in [
@@ -301,9 +310,11 @@ impl Proof {
                 w.exts(v);
             }
         }
+        ends[2] = w.0.len();
         w.digests(&self.fri_roots);
         w.ext(self.fri_final);
         w.u64(self.pow_nonce);
+        ends[3] = w.0.len();
         w.len(self.openings.len());
         for o in &self.openings {
             w.tree(&o.main);
@@ -311,6 +322,7 @@ impl Proof {
             w.opt_tree(&o.aux);
             w.tree(&o.quotient);
         }
+        ends[4] = w.0.len();
         w.len(self.fri_openings.len());
         for l in &self.fri_openings {
             w.len(l.pairs.len());
@@ -320,7 +332,8 @@ impl Proof {
             }
             w.digests(&l.siblings);
         }
-        w.0
+        ends[5] = w.0.len();
+        (w.0, ends)
     }
 
     /// Parses a proof. Checks the encoding only; [`crate::verify`] checks the contents.
@@ -444,14 +457,24 @@ impl Proof {
                 }),
             }
         }
+        let (bytes, e) = self.encode();
+        let sizes = ProofSizes {
+            header: e[0],
+            commitments: e[1] - e[0],
+            ood: e[2] - e[1],
+            fri_commitments: e[3] - e[2],
+            trace_openings: e[4] - e[3],
+            fri_openings: e[5] - e[4],
+        };
         ProofSummary {
             version: FORMAT_VERSION,
+            sizes,
             params: self.params,
             security_bits: self.params.conjectured_security_bits(self.max_log_lde()),
             statement: self.statement,
             tables,
             fri_layers: self.fri_roots.len(),
-            size_bytes: self.to_bytes().len(),
+            size_bytes: bytes.len(),
         }
     }
 }
@@ -464,6 +487,23 @@ pub struct TableSummary {
     pub log_heights: Vec<u8>,
 }
 
+/// Bytes per section of the encoded proof.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProofSizes {
+    /// Magic, version, parameters, statement, instance shapes.
+    pub header: usize,
+    /// Main, aux (with claimed sums) and quotient roots.
+    pub commitments: usize,
+    /// Out-of-domain values.
+    pub ood: usize,
+    /// FRI layer roots, final value, grinding nonce.
+    pub fri_commitments: usize,
+    /// Opened trace/aux/quotient/preprocessed rows and their Merkle siblings.
+    pub trace_openings: usize,
+    /// Opened FRI pairs and their Merkle siblings.
+    pub fri_openings: usize,
+}
+
 /// What `inspect` shows about a proof.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProofSummary {
@@ -474,6 +514,7 @@ pub struct ProofSummary {
     pub tables: Vec<TableSummary>,
     pub fri_layers: usize,
     pub size_bytes: usize,
+    pub sizes: ProofSizes,
 }
 
 impl fmt::Display for ProofSummary {
@@ -502,6 +543,12 @@ impl fmt::Display for ProofSummary {
             f,
             "  size         {} bytes, {} FRI layers",
             self.size_bytes, self.fri_layers
+        )?;
+        let z = &self.sizes;
+        writeln!(
+            f,
+            "               header {}, commitments {}, ood {}, fri roots {}, trace openings {}, fri openings {}",
+            z.header, z.commitments, z.ood, z.fri_commitments, z.trace_openings, z.fri_openings
         )?;
         for t in &self.tables {
             let rows: u64 = t.log_heights.iter().map(|h| 1u64 << h).sum();

@@ -19,7 +19,13 @@ fn fibonacci_chunks_chained_through_a_bus() {
     assert!(v.security_bits >= 100);
     let back = Proof::from_bytes(&proof.to_bytes()).unwrap();
     assert_eq!(back, proof);
-    let summary = proof.summary(&["fib"]).to_string();
+    let sm = proof.summary(&["fib"]);
+    let z = sm.sizes;
+    assert_eq!(
+        z.header + z.commitments + z.ood + z.fri_commitments + z.trace_openings + z.fri_openings,
+        sm.size_bytes
+    );
+    let summary = sm.to_string();
     assert!(
         summary.contains("security") && summary.contains("fib") && summary.contains("4 chunks"),
         "{summary}"
