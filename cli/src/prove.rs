@@ -183,8 +183,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         channel_capacity: args.channel_capacity,
         progress: Progress::new(args.progress),
     };
+    // The pipeline's errors already carry their causes in their message (stage, chunk, file,
+    // OS error): shown once, not again as an error chain.
     let proven = stages::prove_pipeline(program, input, config, Arc::clone(&spill), &metrics)
-        .with_context(|| format!("cannot prove {}", args.program.display()))
+        .map_err(|e| anyhow::anyhow!("cannot prove {}: {e}", args.program.display()))
         .and_then(|run| {
             let file = ProofFile {
                 statement: run.statement.to_bytes(),

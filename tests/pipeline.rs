@@ -1,0 +1,299 @@
+//! End-to-end tests of the out-of-core pipeline through the binary: proofs verify and are
+//! byte-identical to the in-memory prover for any store policy, channel capacity and thread
+//! count; `inspect` explains proofs and kept, corrupted, failed and interrupted spill dirs.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_stark-pipe");
+
+fn elf(name: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../fixtures/elf")
+        .join(format!("{name}.elf"))
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("pipeline-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+/// `stark-pipe run fib_iterative --input-u32 N` with fast parameters and `extra` flags.
+fn prove(n: &str, chunk_rows: &str, proof: &Path, extra: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["run", &elf("fib_iterative"), "--input-u32", n])
+        .args([
+            "--chunk-rows",
+            chunk_rows,
+            "--queries",
+            "24",
+            "--pow-bits",
+            "4",
+        ])
+        .args(["--progress", "never", "-o", p(proof)])
+        .args(extra);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+fn ok(out: &Output, what: &str) {
+    assert!(
+        out.status.success(),
+        "{what} failed:\n{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
+
+fn verify(proof: &Path) -> Output {
+    Command::new(BIN)
+        .args([
+            "verify",
+            p(proof),
+            &elf("fib_iterative"),
+            "--min-security",
+            "0",
+        ])
+        .output()
+        .unwrap()
+}
+
+fn inspect(path: &Path, extra: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(["inspect", p(path)])
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn pipeline_proofs_verify_and_match_the_in_memory_prover_byte_for_byte() {
+    let dir = scratch("identical");
+    let reference = dir.join("in-memory.proof");
+    ok(
+        &prove("200", "2^6", &reference, &["--in-memory"], &[]),
+        "in-memory run",
+    );
+    let expected = std::fs::read(&reference).unwrap();
+    let cases: &[(&str, &[&str], &[(&str, &str)])] = &[
+        (
+            "trace-cap1",
+            &["--store", "trace", "--channel-capacity", "1"],
+            &[],
+        ),
+        (
+            "trace-cap8",
+            &["--store", "trace", "--channel-capacity", "8"],
+            &[],
+        ),
+        (
+            "recompute-1thread",
+            &["--store", "recompute"],
+            &[("RAYON_NUM_THREADS", "1")],
+        ),
+        (
+            "recompute-2threads",
+            &["--store", "recompute"],
+            &[("RAYON_NUM_THREADS", "2")],
+        ),
+    ];
+    for (name, flags, env) in cases {
+        let proof = dir.join(format!("{name}.proof"));
+        let out = prove("200", "2^6", &proof, flags, env);
+        ok(&out, name);
+        let stdout = text(&out.stdout);
+        for row in [
+            "main",
+            "quotient",
+            "open",
+            "total",
+            "proof size",
+            "security",
+        ] {
+            assert!(
+                stdout.contains(row),
+                "{name}: summary lacks `{row}`:\n{stdout}"
+            );
+        }
+        assert!(
+            std::fs::read(&proof).unwrap() == expected,
+            "{name}: the proof differs from the in-memory prover's"
+        );
+        let v = verify(&proof);
+        ok(&v, &format!("verify {name}"));
+        assert!(text(&v.stdout).contains("exits with 0"));
+    }
+}
+
+#[test]
+fn inspect_explains_a_proof_and_a_kept_spill_dir_and_names_a_corrupt_segment() {
+    let dir = scratch("inspect");
+    let proof = dir.join("fib.proof");
+    let spill = dir.join("spill");
+    let out = prove(
+        "100",
+        "2^5",
+        &proof,
+        &["--store", "trace", "--keep-spill", "--spill-dir", p(&spill)],
+        &[],
+    );
+    ok(&out, "run");
+    assert!(text(&out.stdout).contains("(kept)"));
+
+    let out = inspect(&proof, &[]);
+    ok(&out, "inspect proof");
+    let s = text(&out.stdout);
+    for needle in [
+        "blowup 2, 24 queries, 4 grinding bits",
+        "security",
+        "cpu",
+        "chunks",
+        "openings",
+        "fri",
+    ] {
+        assert!(s.contains(needle), "inspect proof lacks `{needle}`:\n{s}");
+    }
+
+    let out = inspect(&spill, &["--verify"]);
+    ok(&out, "inspect spill dir");
+    let s = text(&out.stdout);
+    for needle in [
+        "finished",
+        "main",
+        "quotient",
+        "checksums verified",
+        "trace",
+        "quotient-lde",
+    ] {
+        assert!(
+            s.contains(needle),
+            "inspect spill dir lacks `{needle}`:\n{s}"
+        );
+    }
+
+    // Flip one byte in the middle of a kept trace segment.
+    let segment = std::fs::read_dir(spill.join("main"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with(".trace.arrow"))
+        .expect("a trace segment");
+    let mut bytes = std::fs::read(&segment).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x10;
+    std::fs::write(&segment, &bytes).unwrap();
+    let out = inspect(&spill, &["--verify"]);
+    assert!(!out.status.success(), "a corrupt segment must fail inspect");
+    let name = segment.file_name().unwrap().to_str().unwrap();
+    assert!(
+        text(&out.stderr).contains(name),
+        "the error names the file {name}:\n{}",
+        text(&out.stderr)
+    );
+
+    // Neither a proof nor a spill dir.
+    let out = inspect(Path::new(&elf("fib_iterative")), &[]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("neither a stark-pipe proof file nor a spill dir"));
+}
+
+#[test]
+fn a_full_spill_filesystem_fails_cleanly_without_a_proof() {
+    let dir = scratch("full");
+    let proof = dir.join("fib.proof");
+    let spill = dir.join("spill");
+    // RLIMIT_FSIZE stands in for a full disk (no root needed); SIGXFSZ ignored so that the
+    // write fails with EFBIG instead of killing the process.
+    let script = format!(
+        "trap '' XFSZ; ulimit -f 64; exec {BIN} run {} --input-u32 2000 --chunk-rows 2^8 \
+         --queries 24 --pow-bits 4 --progress never --store trace --spill-dir {} -o {}",
+        elf("fib_iterative"),
+        p(&spill),
+        p(&proof)
+    );
+    let out = Command::new("sh").args(["-c", &script]).output().unwrap();
+    assert!(
+        !out.status.success(),
+        "the run must fail:\n{}",
+        text(&out.stdout)
+    );
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(".arrow"),
+        "the error names the segment file:\n{err}"
+    );
+    assert!(!proof.exists(), "no proof file after a failed run");
+    let leftovers: Vec<_> = std::fs::read_dir(&spill)
+        .map(|d| d.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default();
+    assert!(
+        leftovers.is_empty(),
+        "the spill dir is emptied after a failed run: {leftovers:?}"
+    );
+}
+
+#[test]
+fn inspect_explains_an_interrupted_run() {
+    let dir = scratch("interrupted");
+    let spill = dir.join("spill");
+    let proof = dir.join("fib.proof");
+    let mut child = Command::new(BIN)
+        .args(["run", &elf("fib_iterative"), "--input-u32", "200000"])
+        .args(["--chunk-rows", "2^8", "--queries", "24", "--pow-bits", "4"])
+        .args([
+            "--progress",
+            "never",
+            "--store",
+            "trace",
+            "--spill-dir",
+            p(&spill),
+        ])
+        .args(["-o", p(&proof)])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until pass 1 has written a few segments, then kill the run (SIGKILL, no cleanup).
+    let start = Instant::now();
+    loop {
+        let n = std::fs::read_dir(spill.join("main")).map_or(0, |d| d.count());
+        if n >= 4 {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no segments appeared"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended too early"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!proof.exists());
+    let out = inspect(&spill, &[]);
+    let s = text(&out.stdout);
+    assert!(
+        s.contains("INTERRUPTED"),
+        "inspect names the interrupted run:\n{s}"
+    );
+    assert!(s.contains("main (running)"), "and the pass it was in:\n{s}");
+}
