@@ -278,20 +278,31 @@ impl Program {
                         (0..n).for_each(|k| out[k] = src.prep[r[k] * src.prep_width + c]);
                     }
                     Op::Add(x, y) => {
-                        let (a, b) = (&lo[self.slot[x] * bsz..], &lo[self.slot[y] * bsz..]);
-                        (0..n).for_each(|k| out[k] = a[k] + b[k]);
+                        let (xo, yo) = (self.slot[x] * bsz, self.slot[y] * bsz);
+                        let (a, b) = (&lo[xo..xo + n], &lo[yo..yo + n]);
+                        for ((o, a), b) in out.iter_mut().zip(a).zip(b) {
+                            *o = *a + *b;
+                        }
                     }
                     Op::Sub(x, y) => {
-                        let (a, b) = (&lo[self.slot[x] * bsz..], &lo[self.slot[y] * bsz..]);
-                        (0..n).for_each(|k| out[k] = a[k] - b[k]);
+                        let (xo, yo) = (self.slot[x] * bsz, self.slot[y] * bsz);
+                        let (a, b) = (&lo[xo..xo + n], &lo[yo..yo + n]);
+                        for ((o, a), b) in out.iter_mut().zip(a).zip(b) {
+                            *o = *a - *b;
+                        }
                     }
                     Op::Mul(x, y) => {
-                        let (a, b) = (&lo[self.slot[x] * bsz..], &lo[self.slot[y] * bsz..]);
-                        (0..n).for_each(|k| out[k] = a[k] * b[k]);
+                        let (xo, yo) = (self.slot[x] * bsz, self.slot[y] * bsz);
+                        let (a, b) = (&lo[xo..xo + n], &lo[yo..yo + n]);
+                        for ((o, a), b) in out.iter_mut().zip(a).zip(b) {
+                            *o = *a * *b;
+                        }
                     }
                     Op::Neg(x) => {
-                        let a = &lo[self.slot[x] * bsz..];
-                        (0..n).for_each(|k| out[k] = -a[k]);
+                        let xo = self.slot[x] * bsz;
+                        for (o, a) in out.iter_mut().zip(&lo[xo..xo + n]) {
+                            *o = -*a;
+                        }
                     }
                     Op::Aux(..) | Op::Challenge(_) | Op::Claimed => {
                         unreachable!("extension op typed base")
