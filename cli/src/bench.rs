@@ -25,6 +25,9 @@ pub enum BenchCommand {
         #[arg(long, value_parser = parse_count, default_value = "2^20")]
         chunk_rows: u64,
     },
+    /// fib_iterative at several sizes through the pipeline and in RAM (where it fits): wall,
+    /// CPU, VmHWM, peak RssAnon, spilled bytes, proof size. Each run is its own process.
+    Pipeline(crate::bench_pipeline::PipelineBench),
 }
 
 pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
@@ -33,6 +36,7 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
             instructions,
             chunk_rows,
         } => executor(instructions, chunk_rows),
+        BenchCommand::Pipeline(args) => crate::bench_pipeline::run(args),
     }
 }
 

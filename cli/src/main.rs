@@ -1,6 +1,7 @@
 //! `stark-pipe`: prove, verify, execute and inspect RV32IM programs.
 
 mod bench;
+mod bench_pipeline;
 mod execute;
 mod inspect;
 mod prove;

@@ -244,6 +244,8 @@ fn run_in_memory(
     out_path: PathBuf,
 ) -> anyhow::Result<ExitCode> {
     let start = Instant::now();
+    let metrics = Metrics::start(None);
+    let timer = metrics.pass("in-memory");
     let run = stages::prove_in_memory(program, input, chunk_rows, args.max_cycles, &params)
         .with_context(|| format!("cannot prove {}", args.program.display()))?;
     let file = ProofFile {
@@ -251,6 +253,7 @@ fn run_in_memory(
         proof: run.proof.to_bytes(),
     };
     file.write(&out_path)?;
+    timer.finish();
     let total = start.elapsed().as_secs_f64();
     let s = &run.statement;
     let summary = run.proof.summary(&[]);
@@ -273,6 +276,17 @@ fn run_in_memory(
     if let Some(hwm) = peak_rss_kib() {
         println!("peak RSS:    {:.1} MiB (VmHWM)", hwm as f64 / 1024.0);
     }
+    let summary = metrics.summary(vec![
+        (
+            "proof size".into(),
+            format!("{} bytes", file.to_bytes().len()),
+        ),
+        (
+            "security".into(),
+            format!("{} bits (conjectured)", summary.security_bits),
+        ),
+    ]);
+    print!("{summary}");
     Ok(ExitCode::SUCCESS)
 }
 

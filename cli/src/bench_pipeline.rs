@@ -1,0 +1,182 @@
+//! `stark-pipe bench pipeline`: fib_iterative at several sizes through the pipeline (and in RAM
+//! where it fits), each run in its own process so that its peak memory is its own. Prints one
+//! table.
+
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::{Context, bail};
+use pipeline::MemoryLimit;
+
+use crate::units::parse_count;
+
+#[derive(clap::Args)]
+pub struct PipelineBench {
+    /// Instruction counts to prove (fib_iterative n = instructions / 4), comma-separated.
+    #[arg(long, value_delimiter = ',', value_parser = parse_count, default_value = "1M,4M,16M")]
+    pub instructions: Vec<u64>,
+    /// Rows per chunk, the same for every size.
+    #[arg(long, value_parser = parse_count, default_value = "2^17")]
+    pub chunk_rows: u64,
+    /// Store policy of the pipeline runs (trace or recompute).
+    #[arg(long, default_value = "recompute")]
+    pub store: String,
+    /// Also prove in RAM when the estimate (about 2 KB per instruction) fits in 60% of memory.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub in_memory: bool,
+    /// FRI queries and grinding bits of every run (defaults: the prover's).
+    #[arg(long)]
+    pub queries: Option<u16>,
+    #[arg(long)]
+    pub pow_bits: Option<u8>,
+}
+
+/// Figures parsed from one `stark-pipe run` summary.
+struct Figures {
+    wall: String,
+    cpu: String,
+    hwm: String,
+    anon: String,
+    spilled: String,
+    proof: String,
+    instances: String,
+}
+
+/// The "total" row of the summary table: wall, cpu, cpu/w, then spilled, peak anon and peak
+/// RSS as `<number> <unit>` pairs.
+fn parse_summary(stdout: &str) -> anyhow::Result<Figures> {
+    let total = stdout
+        .lines()
+        .find(|l| l.starts_with("total "))
+        .context("no total row in the run's summary")?;
+    let f: Vec<&str> = total.split_whitespace().collect();
+    if f.len() < 10 {
+        bail!("unexpected total row: {total}");
+    }
+    let proof = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("proof size"))
+        .map(|s| s.trim().trim_end_matches(" bytes").to_string())
+        .unwrap_or_default();
+    let instances = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("chunks:"))
+        .and_then(|s| s.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "-".into());
+    Ok(Figures {
+        wall: f[1].into(),
+        cpu: f[2].into(),
+        spilled: format!("{} {}", f[4], f[5]),
+        anon: format!("{} {}", f[6], f[7]),
+        hwm: format!("{} {}", f[8], f[9]),
+        proof,
+        instances,
+    })
+}
+
+pub fn run(args: PipelineBench) -> anyhow::Result<()> {
+    let exe = std::env::current_exe().context("cannot find the stark-pipe binary")?;
+    let tmp = std::env::temp_dir().join(format!("stark-pipe-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp)?;
+    let elf = tmp.join("fib_iterative.elf");
+    std::fs::write(&elf, crate::bench::FIB_ELF)?;
+    let memory = MemoryLimit::read().effective();
+    println!(
+        "pipeline benchmark: fib_iterative, chunk rows {}, store {}, {} cores{}",
+        args.chunk_rows,
+        args.store,
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        memory.map_or(String::new(), |m| format!(
+            ", memory {}",
+            pipeline::metrics::human_bytes(m)
+        ))
+    );
+    println!(
+        "{:>12} {:<9} {:>9} {:>9} {:>9} {:>11} {:>11} {:>11} {:>11}",
+        "instructions",
+        "prover",
+        "chunks",
+        "wall s",
+        "cpu s",
+        "VmHWM",
+        "RssAnon",
+        "spilled",
+        "proof B"
+    );
+    let result = (|| {
+        for &instructions in &args.instructions {
+            let mut modes = vec![false];
+            let estimate = instructions.saturating_mul(2000);
+            if args.in_memory && memory.is_none_or(|m| estimate < m / 10 * 6) {
+                modes.push(true);
+            }
+            for in_memory in modes {
+                let f = one_run(&exe, &elf, &tmp, instructions, in_memory, &args)?;
+                println!(
+                    "{:>12} {:<9} {:>9} {:>9} {:>9} {:>11} {:>11} {:>11} {:>11}",
+                    instructions,
+                    if in_memory { "in-RAM" } else { "pipeline" },
+                    f.instances,
+                    f.wall,
+                    f.cpu,
+                    f.hwm,
+                    f.anon,
+                    f.spilled,
+                    f.proof
+                );
+            }
+            if args.in_memory
+                && instructions.saturating_mul(2000) >= memory.unwrap_or(u64::MAX) / 10 * 6
+            {
+                println!(
+                    "{instructions:>12} {:<9} (skipped: would not fit in memory)",
+                    "in-RAM"
+                );
+            }
+        }
+        Ok(())
+    })();
+    let _ = std::fs::remove_dir_all(&tmp);
+    result
+}
+
+fn one_run(
+    exe: &Path,
+    elf: &Path,
+    tmp: &Path,
+    instructions: u64,
+    in_memory: bool,
+    args: &PipelineBench,
+) -> anyhow::Result<Figures> {
+    let n = (instructions / 4).to_string();
+    let proof = tmp.join("bench.proof");
+    let mut cmd = Command::new(exe);
+    cmd.arg("run")
+        .arg(elf)
+        .args([
+            "--input-u32",
+            &n,
+            "--chunk-rows",
+            &args.chunk_rows.to_string(),
+        ])
+        .args(["--progress", "never", "--store", &args.store])
+        .arg("-o")
+        .arg(&proof);
+    if in_memory {
+        cmd.arg("--in-memory");
+    }
+    if let Some(q) = args.queries {
+        cmd.args(["--queries", &q.to_string()]);
+    }
+    if let Some(b) = args.pow_bits {
+        cmd.args(["--pow-bits", &b.to_string()]);
+    }
+    let out = cmd.output().context("cannot start stark-pipe run")?;
+    if !out.status.success() {
+        bail!(
+            "run of {instructions} instructions failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    parse_summary(&String::from_utf8_lossy(&out.stdout))
+}
