@@ -21,9 +21,9 @@
 //! # Bus interactions (multiplicity `is_real` unless noted)
 //! - PROGRAM: receive `(pc, opcode, rd, rs1, rs2, imm, writes_rd)`.
 //! - CHAIN: receive `(pc, clk)`, send `(next_pc, clk + 1)`.
-//! - MEMORY: for rs1, receive `(2^32 + rs1, rs1_val, rs1_prev_ts)` and send
-//!   `(2^32 + rs1, rs1_val, 4clk + 1)`; rs2 likewise at 4clk+2; for rd with multiplicity
-//!   `writes_rd`, receive `(2^32 + rd, rd_prev_val, rd_prev_ts)`, send `(2^32 + rd, rd_val, 4clk + 4)`.
+//! - MEMORY: for rs1, receive `(2^40 + rs1, rs1_val, rs1_prev_ts)` and send
+//!   `(2^40 + rs1, rs1_val, 4clk + 1)`; rs2 likewise at 4clk+2; for rd with multiplicity
+//!   `writes_rd`, receive `(2^40 + rd, rd_prev_val, rd_prev_ts)`, send `(2^40 + rd, rd_val, 4clk + 4)`.
 //! - RANGE16: send each of the six limbs (the rd limbs with multiplicity `writes_rd`).
 //! - ALU: send `(opcode, pc, clk, rs1_val, rs2_val, imm, rd_val, next_pc)`.
 

@@ -25,7 +25,7 @@
 //!
 //! # Bus interactions (multiplicity `is_real`)
 //! - ALU: receive `(opcode, pc, clk, a, b, 0, rd_val, pc + 4)`.
-//! - RANGE16: the lo and 2 mid of a, b, q, r; `p2, p3`; carry pieces; `d_lo, d_hi`.
+//! - RANGE16: the lo, mid and 2 mid of a, b, q, r; `p2, p3`; carry pieces; `d_lo, d_hi`.
 
 use stark::air::{Air, AirBuilder, Expr};
 use stark::field::{F, Field, PrimeCharacteristicRing};

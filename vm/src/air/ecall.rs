@@ -9,8 +9,8 @@
 //! # Columns (main)
 //! Call flags `f_exit, f_exit_group, f_read, f_write`; `w_out, w_err` (write to fd 1 / fd 2);
 //! `pc, clk, a0, a1, a2, rd_val, next_pc`; `a1_prev_ts, a2_prev_ts, a1_lo, a1_hi, a2_lo, a2_hi`
-//! (register accesses); `r_lo, r_hi` (limbs of a2 - rd_val for read); `pos0, pos_end` (output
-//! position before and after a write to fd 1).
+//! (register accesses); `r_lo, r_hi` (limbs of a2 - rd_val for read); `pos0, pos_end` (the output
+//! cursor before and after a write to fd 1); `cur_prev_ts, cur_lo, cur_hi` (its access).
 //!
 //! # Constraints
 //! - call flags and `w_out, w_err` boolean, at most one call (`is_real`); `w_out + w_err = f_write`.
@@ -19,7 +19,7 @@
 //!   (`a2 - rd_val = r_lo + 2^16 r_hi`); any count up to a2 is consistent with some private input.
 //! - `next_pc = (f_exit + f_exit_group) HALT_PC + (f_read + f_write)(pc + 4)`.
 //! - register gaps: `io (4clk + 3 - prev - 1 - lo - 2^16 hi) = 0` for a1 and a2, `io = f_read + f_write`.
-//! - `pos_end = pos0 + w_out rd_val`.
+//! - `pos_end = pos0 + w_out rd_val`; `w_out (4clk + 3 - cur_prev_ts - 1 - cur_lo - 2^16 cur_hi) = 0`.
 //!
 //! # Bus interactions
 //! - ALU (`is_real`): receive `(ECALL, pc, clk, a7, a0, 0, rd_val, next_pc)` with
@@ -29,12 +29,15 @@
 //! - RANGE16 (`is_real`): the six limbs.
 //! - IO (`io`): send `(clk, kind, a1, rd_val, pos0)`, receive `(clk, kind, a1 + rd_val, 0, pos_end)`
 //!   with `kind = w_out + 2 w_err` (0 for read).
-//! - OUTPOS (`w_out`): receive `(pos0)`, send `(pos_end)`: writes to fd 1 fill the output in order.
+//! - MEMORY, the output cursor (address [`OUTPUT_CURSOR`]): receive `(cursor, pos0, cur_prev_ts)`
+//!   with `w_out + f_exit + f_exit_group`; a write to fd 1 sends `(cursor, pos_end, 4clk+3)`, the
+//!   exit sends `(cursor, pos0, FINAL_TS)`, which the statement's output length consumes. The
+//!   cursor is a timestamped memory cell, so writes take their output positions in time order.
 
 use stark::air::{Air, AirBuilder};
 use stark::field::{F, PrimeCharacteristicRing};
 
-use super::{AluTuple, HALT_PC, LIMB, REG_BASE, bus, c, f, timestamp};
+use super::{AluTuple, FINAL_TS, HALT_PC, LIMB, OUTPUT_CURSOR, REG_BASE, bus, c, f, timestamp};
 use crate::Opcode;
 use crate::machine::{reg, syscall};
 
@@ -61,7 +64,10 @@ pub const R_LO: usize = 19;
 pub const R_HI: usize = 20;
 pub const POS0: usize = 21;
 pub const POS_END: usize = 22;
-pub const WIDTH: usize = 23;
+pub const CUR_PREV_TS: usize = 23;
+pub const CUR_LO: usize = 24;
+pub const CUR_HI: usize = 25;
+pub const WIDTH: usize = 26;
 
 /// Kinds of transfer on the IO chain.
 pub const KIND_READ: u64 = 0;
@@ -158,8 +164,29 @@ impl Air for EcallChip {
             ],
             io,
         );
-        b.receive(bus::OUTPOS, &[pos0], w_out.clone());
-        b.send(bus::OUTPOS, &[pos_end], w_out);
+        let cursor = c(OUTPUT_CURSOR);
+        let (cur_prev, cur_lo, cur_hi) = (m(b, CUR_PREV_TS), m(b, CUR_LO), m(b, CUR_HI));
+        b.assert_zero(
+            w_out.clone()
+                * (now.clone()
+                    - cur_prev.clone()
+                    - c(1)
+                    - cur_lo.clone()
+                    - cur_hi.clone() * c(LIMB)),
+        );
+        b.send(bus::RANGE16, &[cur_lo], is_real.clone());
+        b.send(bus::RANGE16, &[cur_hi], is_real.clone());
+        b.receive(
+            bus::MEMORY,
+            &[cursor.clone(), pos0, cur_prev],
+            w_out.clone() + halts.clone(),
+        );
+        b.send(
+            bus::MEMORY,
+            &[cursor.clone(), pos_end.clone(), now.clone()],
+            w_out,
+        );
+        b.send(bus::MEMORY, &[cursor, pos_end, c(FINAL_TS)], halts.clone());
         b.send(bus::EXIT, &[a0.clone()], halts);
 
         let a7 = exit * c(syscall::EXIT as u64)
@@ -187,8 +214,10 @@ pub struct EcallInputs {
     /// Previous access timestamps of a1 and a2.
     pub a1_prev_ts: u64,
     pub a2_prev_ts: u64,
-    /// Output bytes written before this call.
+    /// Output bytes written before this call (the cursor's value).
     pub pos0: u64,
+    /// Previous access of the output cursor.
+    pub cursor_prev_ts: u64,
 }
 
 /// The chip row for one system call, and its 16-bit range-checked values.
@@ -200,7 +229,7 @@ pub fn row(
     rd_val: u32,
     next_pc: u64,
     inputs: &EcallInputs,
-) -> ([F; WIDTH], [u64; 6]) {
+) -> ([F; WIDTH], [u64; 8]) {
     let mut r = [F::ZERO; WIDTH];
     r[match number {
         syscall::EXIT => F_EXIT,
@@ -218,7 +247,7 @@ pub fn row(
     r[A0] = f(a0 as u64);
     r[RD_VAL] = f(rd_val as u64);
     r[NEXT_PC] = f(next_pc);
-    let mut limbs = [0u64; 6];
+    let mut limbs = [0u64; 8];
     if number == syscall::READ {
         let spare = (inputs.a2 - rd_val) as u64;
         limbs[0] = spare & 0xffff;
@@ -238,8 +267,19 @@ pub fn row(
             limbs[2 + 2 * k] = gap & 0xffff;
             limbs[3 + 2 * k] = gap >> 16;
         }
+    }
+    let halts = matches!(number, syscall::EXIT | syscall::EXIT_GROUP);
+    if out || halts {
         r[POS0] = f(inputs.pos0);
         r[POS_END] = f(inputs.pos0 + if out { rd_val as u64 } else { 0 });
+        r[CUR_PREV_TS] = f(inputs.cursor_prev_ts);
+    }
+    if out {
+        let gap = timestamp(clk, 3) - inputs.cursor_prev_ts - 1;
+        limbs[6] = gap & 0xffff;
+        limbs[7] = gap >> 16;
+        r[CUR_LO] = f(limbs[6]);
+        r[CUR_HI] = f(limbs[7]);
     }
     r[R_LO] = f(limbs[0]);
     r[R_HI] = f(limbs[1]);

@@ -2,9 +2,9 @@
 //! the program's memory (the pages its PT_LOAD segments overlap, as the executor maps them).
 //!
 //! # Columns
-//! Preprocessed: `addr` (2^32 + r for register r, else a 4-aligned byte address), `init` (0 for
+//! Preprocessed: `addr` (2^40 + r for register r, else a 4-aligned byte address), `init` (0 for
 //! registers; the word of the ELF image, zero-filled past the file bytes). Padding rows have
-//! `addr = 3 * 2^32`, an address no access can form, so using them changes nothing.
+//! `addr = 2^41`, an address no access can form, so using them changes nothing.
 //! Main: `used` (1 when the execution touched the address), `final_val`, `final_ts` (its value and
 //! timestamp after the last access).
 //!
@@ -34,7 +34,7 @@ pub const FINAL_VAL: usize = 1;
 pub const FINAL_TS: usize = 2;
 pub const MAIN_WIDTH: usize = 3;
 /// Address of padding rows: above every register and byte address.
-pub const PADDING_ADDR: u64 = 3 << 32;
+pub const PADDING_ADDR: u64 = 1 << 41;
 
 /// Rows of the image: the 32 registers, then every word of every mapped page, in address order.
 #[derive(Clone, Debug)]

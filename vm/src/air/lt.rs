@@ -19,7 +19,7 @@
 //!
 //! # Bus interactions (multiplicity `is_real`)
 //! - ALU: receive `(opcode, pc, clk, a, rs2_val, imm, rd_val, next_pc)`.
-//! - RANGE16: send `a_lo, 2 a_mid, b_lo, 2 b_mid` (so the mids are < 2^15), `d_lo, d_hi`.
+//! - RANGE16: send `a_lo, a_mid, 2 a_mid, b_lo, b_mid, 2 b_mid` (so the mids are < 2^15), `d_lo, d_hi`.
 
 use stark::air::{Air, AirBuilder};
 use stark::field::{F, PrimeCharacteristicRing};
@@ -149,7 +149,7 @@ pub fn row(
     imm: u32,
     rd_val: u32,
     next_pc: u32,
-) -> ([F; WIDTH], [u64; 6]) {
+) -> ([F; WIDTH], [u64; 8]) {
     use Opcode::*;
     let col = FLAGS
         .iter()
@@ -181,8 +181,8 @@ pub fn row(
     r[RS2_VAL] = f(rs2_val as u64);
     r[IMM] = f(imm as u64);
     r[B] = f(x as u64);
-    let [al, am2] = put_word(&mut r, A_LO, a);
-    let [bl, bm2] = put_word(&mut r, B_LO, x);
+    let [al, am, am2] = put_word(&mut r, A_LO, a);
+    let [bl, bm, bm2] = put_word(&mut r, B_LO, x);
     r[LT] = f(lt as u64);
     r[D_LO] = f(d & 0xffff);
     r[D_HI] = f(d >> 16);
@@ -190,5 +190,5 @@ pub fn row(
     r[TAKEN] = f(taken as u64);
     r[CARRY] = f((taken && pc as u64 + imm as u64 >= 1 << 32) as u64);
     r[NEXT_PC] = f(next_pc as u64);
-    (r, [al, am2, bl, bm2, d & 0xffff, d >> 16])
+    (r, [al, am, am2, bl, bm, bm2, d & 0xffff, d >> 16])
 }

@@ -27,18 +27,17 @@
 //! | [`bus::BYTE`] | (op, a, b, c) | chips (byte pairs, bitwise results) | bytes |
 //! | [`bus::EXIT`] | (exit code) | ecall (exit) | public (the statement's exit code) |
 //! | [`bus::IO`] | (clk, kind, cursor, remaining, pos) | ecall (start), io rows | io rows, ecall (end) |
-//! | [`bus::OUTPOS`] | (pos) | public (0); ecall write to fd 1 (pos + len) | ecall write to fd 1 (pos); public (output length) |
 //! | [`bus::OUTPUT`] | (position, byte) | io rows of writes to fd 1 | public (the statement's output) |
 //!
 //! **Control flow.** The CHAIN bus replaces transition constraints between CPU rows: each row
 //! receives its (pc, clk) token and sends (next_pc, clk + 1). The verifier adds one token
-//! (entry, 0) and removes one (HALT_PC, cycles); HALT_PC = 2^32 is no program address, only the
+//! (entry, 0) and removes one (HALT_PC, cycles); HALT_PC = 2^40 is no program address, only the
 //! exit ECALL produces it. Because clk grows by one along every path, the tokens form one path
 //! from entry to exit through every CPU row: any row order, any chunking (including padding rows
 //! with `is_real = 0`), and chunk boundaries need nothing special.
 //!
-//! **Registers and memory.** One address space: register r is address 2^32 + r, a memory word is
-//! its (4-aligned) byte address. An access at timestamp t receives (addr, old, t_old) and sends
+//! **Registers and memory.** One address space: register r is address 2^40 + r, a memory word is
+//! its (4-aligned) byte address; the output cursor is 2^40 + 32. An access at timestamp t receives (addr, old, t_old) and sends
 //! (addr, new, t) with t_old < t range checked (two 16-bit limbs of t - t_old - 1). The image table
 //! sends (addr, init, 0) and receives (addr, final, t_final) once for each row it marks as used
 //! (its multiplicity is boolean), so each address has one initial token and one linear history:
@@ -82,14 +81,23 @@ pub mod bus {
     pub const EXIT: u32 = 6;
     pub const BYTE: u32 = 7;
     pub const IO: u32 = 8;
-    pub const OUTPOS: u32 = 9;
-    pub const OUTPUT: u32 = 10;
+    pub const OUTPUT: u32 = 9;
 }
 
-/// Address of register r in the memory argument's address space: above every byte address.
-pub const REG_BASE: u64 = 1 << 32;
-/// The pc token the exit ECALL passes on: no program address, so nothing can follow it.
-pub const HALT_PC: u64 = 1 << 32;
+/// Address of register r in the memory argument's address space. Far above every address a
+/// load, store or system-call buffer can form (all below 2^33, even before wrapping), so no
+/// memory access can reach a register.
+pub const REG_BASE: u64 = 1 << 40;
+/// Address of the output cursor (bytes written to fd 1 so far), a memory cell next to the
+/// registers: writes to fd 1 read and advance it in time order, and the exit call hands its
+/// final value to the statement.
+pub const OUTPUT_CURSOR: u64 = REG_BASE + 32;
+/// The timestamp of the output cursor's final token, sent by the exit call: above every
+/// instruction's timestamps.
+pub const FINAL_TS: u64 = 1 << 40;
+/// The pc token the exit ECALL passes on: no program address (nor pc + 4 of any), so nothing
+/// can follow it.
+pub const HALT_PC: u64 = 1 << 40;
 /// 2^16, the limb base of range checks.
 pub const LIMB: u64 = 1 << 16;
 
@@ -189,14 +197,17 @@ pub(crate) fn split_word(b: &mut AirBuilder, lo: usize, is_real: &Expr) -> (Expr
     let (l, mid, top) = (b.main(lo), b.main(lo + 1), b.main(lo + 2));
     b.assert_zero(top.bool_check());
     b.send(bus::RANGE16, &[l.clone()], is_real.clone());
+    // Both mid and 2 mid below 2^16: mid < 2^15 as an integer. (2 mid alone would admit
+    // mid = (v + p) / 2 for odd v, and a value >= 2^31 could then claim top = 0.)
+    b.send(bus::RANGE16, &[mid.clone()], is_real.clone());
     b.send(bus::RANGE16, &[mid.clone() * c(2)], is_real.clone());
     let hi = mid + top.clone() * c(1 << 15);
     (l.clone() + hi.clone() * c(LIMB), hi, top)
 }
 
-/// Writes a word's 16 + 15 + 1 bit split at `lo` (see [`split_word`]); returns the two
+/// Writes a word's 16 + 15 + 1 bit split at `lo` (see [`split_word`]); returns the three
 /// range-checked values.
-pub(crate) fn put_word(r: &mut [F], lo: usize, v: u32) -> [u64; 2] {
+pub(crate) fn put_word(r: &mut [F], lo: usize, v: u32) -> [u64; 3] {
     let (l, mid, top) = (
         (v & 0xffff) as u64,
         ((v >> 16) & 0x7fff) as u64,
@@ -205,5 +216,5 @@ pub(crate) fn put_word(r: &mut [F], lo: usize, v: u32) -> [u64; 2] {
     r[lo] = f(l);
     r[lo + 1] = f(mid);
     r[lo + 2] = f(top);
-    [l, 2 * mid]
+    [l, mid, 2 * mid]
 }

@@ -16,7 +16,7 @@
 //! # Bus interactions (multiplicity `is_real`)
 //! - ALU: receive `(opcode, pc, clk, a, b, 0, rd_val, pc + 4)` with `a = a_lo + 2^16 (a_mid +
 //!   2^15 a_top)`, likewise b.
-//! - RANGE16: `a_lo, 2 a_mid, b_lo, 2 b_mid, p0..p3, k_i_lo, 2^12 k_i_hi` (carries < 2^20).
+//! - RANGE16: `a_lo, a_mid, 2 a_mid, b_lo, b_mid, 2 b_mid, p0..p3, k_i_lo, 2^12 k_i_hi` (carries < 2^20).
 
 use stark::air::{Air, AirBuilder, Expr};
 use stark::field::{F, PrimeCharacteristicRing};

@@ -21,7 +21,7 @@
 //! # Bus interactions (multiplicity `is_real`)
 //! - ALU: receive `(opcode, pc, clk, a, rs2_val, imm, rd_val, pc + 4)`.
 //! - RANGE16: `rest_lo, 32 rest_hi, x_lo, x_hi, y_lo, 2 y_hi, z_lo, z_hi`, and `a_lo, 2 a_mid`
-//!   (see [`super::split_word`]).
+//!   `a_mid` (see [`super::split_word`]).
 
 use stark::air::{Air, AirBuilder};
 use stark::field::{F, PrimeCharacteristicRing};
@@ -165,7 +165,7 @@ pub fn row(
     rs2_val: u32,
     imm: u32,
     rd_val: u32,
-) -> ([F; WIDTH], [u64; 10]) {
+) -> ([F; WIDTH], [u64; 11]) {
     use Opcode::*;
     let col = FLAGS
         .iter()
@@ -217,7 +217,7 @@ pub fn row(
     for (i, l) in limbs.iter().enumerate() {
         r[X_LO + i] = f(*l);
     }
-    let [al, am2] = put_word(&mut r, A_LO, a);
+    let [al, am, am2] = put_word(&mut r, A_LO, a);
     let checks = [
         (rest & 0xffff) as u64,
         32 * (rest >> 16) as u64,
@@ -228,6 +228,7 @@ pub fn row(
         limbs[4],
         limbs[5],
         al,
+        am,
         am2,
     ];
     (r, checks)

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use stark::{Proof, VerifierParams};
 
+use super::table;
 use super::witness::{Rv32Air, Statement, program_digest};
 use crate::program::Program;
 
@@ -15,6 +16,14 @@ pub enum ExecutionError {
     WrongProgram { claimed: String, actual: String },
     #[error("the proof names entry point {claimed:#x}, the ELF has {actual:#x}")]
     WrongEntry { claimed: u32, actual: u32 },
+    #[error(
+        "the proof has {found} for the fixed table {table}; it must have exactly one of height 2^{log_height}"
+    )]
+    FixedTableShape {
+        table: &'static str,
+        found: String,
+        log_height: u32,
+    },
     #[error("the proof does not verify: {0}")]
     Invalid(#[from] stark::VerifyError),
 }
@@ -25,7 +34,8 @@ fn hex(bytes: &[u8]) -> String {
 
 /// Checks that `proof` proves `statement` for `program`: the statement must name this program,
 /// the tables are rebuilt from the ELF (so the program and memory image are the verifier's own),
-/// and the STARK must verify with the statement's public inputs.
+/// the fixed tables have exactly the shape the verifier expects, and the STARK must verify with
+/// the statement's public inputs.
 pub fn verify_execution(
     program: Arc<Program>,
     statement: &Statement,
@@ -46,10 +56,44 @@ pub fn verify_execution(
         });
     }
     let air = Rv32Air::new(program);
+    check_fixed_tables(&air, proof)?;
     Ok(stark::verify(
         &air.tables(),
         proof,
         &statement.public_inputs(),
         params,
     )?)
+}
+
+/// The lookup and image tables must appear once, at the height the verifier derives itself: a
+/// second image instance would give addresses a second initial value, and a taller range table
+/// would accept "16-bit" limbs that are not.
+fn check_fixed_tables(air: &Rv32Air, proof: &Proof) -> Result<(), ExecutionError> {
+    let fixed = [
+        (table::PROGRAM, "program", air.program.height()),
+        (table::IMAGE, "image", air.image.height()),
+        (table::RANGE16, "range16", super::range::HEIGHT),
+        (table::BYTES, "bytes", super::bytes::HEIGHT),
+    ];
+    for (index, name, height) in fixed {
+        let log_height = height.trailing_zeros();
+        let shapes: Vec<u8> = proof
+            .instances
+            .iter()
+            .filter(|s| s.table as usize == index)
+            .map(|s| s.log_height)
+            .collect();
+        if shapes != [log_height as u8] {
+            let found = match shapes.len() {
+                0 => "no instance".to_string(),
+                n => format!("{n} instance(s) of log heights {shapes:?}"),
+            };
+            return Err(ExecutionError::FixedTableShape {
+                table: name,
+                found,
+                log_height,
+            });
+        }
+    }
+    Ok(())
 }

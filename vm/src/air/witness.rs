@@ -16,8 +16,8 @@ use super::image::{ImageLayout, ImageTable};
 use super::program::{ProgramTable, register_fields};
 use super::range::{self, RangeTable};
 use super::{
-    HALT_PC, LIMB, add, bitwise, branch, bus, bytes, cpu, div, ecall, f, image, io, jump, lt,
-    memory, mul, shift, table, timestamp,
+    FINAL_TS, HALT_PC, LIMB, OUTPUT_CURSOR, add, bitwise, branch, bus, bytes, cpu, div, ecall, f,
+    image, io, jump, lt, memory, mul, shift, table, timestamp,
 };
 use crate::machine::{Exit, IoEvent, TraceChunk, reg, syscall};
 use crate::program::Program;
@@ -96,8 +96,16 @@ impl Statement {
             term(bus::CHAIN, vec![f(self.entry as u64), F::ZERO], F::ONE),
             term(bus::CHAIN, vec![f(HALT_PC), f(self.cycles)], F::NEG_ONE),
             term(bus::EXIT, vec![f(self.exit_code as u64)], F::NEG_ONE),
-            term(bus::OUTPOS, vec![F::ZERO], F::ONE),
-            term(bus::OUTPOS, vec![f(self.output.len() as u64)], F::NEG_ONE),
+            term(
+                bus::MEMORY,
+                vec![f(OUTPUT_CURSOR), F::ZERO, F::ZERO],
+                F::ONE,
+            ),
+            term(
+                bus::MEMORY,
+                vec![f(OUTPUT_CURSOR), f(self.output.len() as u64), f(FINAL_TS)],
+                F::NEG_ONE,
+            ),
         ];
         for (k, &byte) in self.output.iter().enumerate() {
             boundary.push(term(
@@ -260,6 +268,8 @@ pub struct Witness {
     last_ts: Vec<u64>,
     chips: Vec<Instances>,
     exit: Option<Exit>,
+    /// Timestamp of the last access to the output cursor.
+    cursor_ts: u64,
     output: Vec<u8>,
 }
 
@@ -302,6 +312,7 @@ impl Witness {
             next_chunk: 0,
             chips,
             exit: None,
+            cursor_ts: 0,
             output: Vec::new(),
         })
     }
@@ -529,6 +540,7 @@ impl Witness {
             a1_prev_ts: 0,
             a2_prev_ts: 0,
             pos0: self.output.len() as u64,
+            cursor_prev_ts: self.cursor_ts,
         };
         match number {
             syscall::EXIT | syscall::EXIT_GROUP => *next_pc = HALT_PC,
@@ -544,6 +556,9 @@ impl Witness {
                     (_, 1) => ecall::KIND_OUT,
                     _ => ecall::KIND_ERR,
                 };
+                if kind == ecall::KIND_OUT {
+                    self.cursor_ts = now;
+                }
                 self.push_io(clk, kind, a1, data)?;
             }
             _ => {
