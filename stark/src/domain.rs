@@ -41,42 +41,6 @@ pub fn lde(trace: RowMajorMatrix<F>, log_blowup: usize) -> RowMajorMatrix<F> {
         .bit_reverse_rows()
 }
 
-/// [`lde`] that also hashes every LDE row into its Merkle leaf while the DFT publishes finished
-/// blocks (rows are hashed while still in cache). Returns the LDE and the leaves in storage
-/// (bit-reversed) order.
-pub fn lde_with_leaves(
-    trace: RowMajorMatrix<F>,
-    log_blowup: usize,
-) -> (RowMajorMatrix<F>, Vec<crate::merkle::Digest>) {
-    let width = trace.width;
-    let blocks = std::sync::Mutex::new(Vec::new());
-    let view = dft().coset_lde_batch_with_blocks(
-        trace,
-        log_blowup,
-        lde_shift(),
-        |_, _| {},
-        |_block_height| {
-            |start: usize, block: p3_matrix::dense::RowMajorMatrixView<'_, F>| {
-                let mut buf = Vec::with_capacity(width * 8);
-                let digests: Vec<_> = block
-                    .values
-                    .chunks_exact(width)
-                    .map(|r| crate::merkle::hash_row_into(&mut buf, r))
-                    .collect();
-                blocks
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push((start, digests));
-            }
-        },
-    );
-    let lde = view.bit_reverse_rows();
-    let mut blocks = blocks.into_inner().unwrap_or_else(|e| e.into_inner());
-    blocks.sort_unstable_by_key(|b| b.0);
-    let leaves: Vec<_> = blocks.into_iter().flat_map(|b| b.1).collect();
-    (lde, leaves)
-}
-
 /// Evaluates polynomials given by coefficient columns (natural order, height <= 2^log_n) on the
 /// LDE coset of size 2^log_n, in bit-reversed row order.
 pub fn coeffs_to_lde(mut coeffs: RowMajorMatrix<F>, log_n: usize) -> RowMajorMatrix<F> {
@@ -237,26 +201,6 @@ mod tests {
         for j in 0..16 {
             assert_eq!(l.values[j], p(lde_point(4, j)));
         }
-        let (l2, leaves) = lde_with_leaves(RowMajorMatrix::new(trace.clone(), 1), 1);
-        assert_eq!(l2.values, l.values);
-        let expect: Vec<_> = l
-            .values
-            .iter()
-            .map(|v| crate::merkle::hash_row(&[*v]))
-            .collect();
-        assert_eq!(leaves, expect);
-        // A wider, taller case where the DFT publishes many blocks.
-        let wide: Vec<F> = (0..(1u64 << 12) * 3).map(|i| F::new(i * i + 1)).collect();
-        let m = RowMajorMatrix::new(wide, 3);
-        let (l3, leaves3) = lde_with_leaves(m.clone(), 1);
-        let plain = lde(m, 1);
-        assert_eq!(l3.values, plain.values);
-        let expect: Vec<_> = plain
-            .values
-            .chunks(3)
-            .map(crate::merkle::hash_row)
-            .collect();
-        assert_eq!(leaves3, expect);
         let z = ext(F::new(11), F::new(5));
         let v = eval_at_points(l.as_view(), log_n, &[z]).unwrap();
         let expect = EF::from(F::new(3)) + z.double() + z.cube();

@@ -98,13 +98,8 @@ pub fn open_rows(lde: MatrixView<'_>, tree: &MerkleTree, rows: &[usize]) -> Tree
 }
 
 /// LDE + Merkle commitment of a trace (natural row order on the trace domain).
-/// Leaves are hashed inside the DFT as its blocks complete (see [`crate::domain::lde_with_leaves`]).
 pub fn commit_trace(trace: RowMajorMatrix<F>, log_blowup: usize) -> Committed {
-    let (lde, leaves) = crate::domain::lde_with_leaves(trace, log_blowup);
-    Committed {
-        lde,
-        tree: MerkleTree::from_leaves(leaves),
-    }
+    commit_lde(crate::domain::lde(trace, log_blowup))
 }
 
 /// Like [`commit_trace`] for a borrowed trace (one copy, allocated at LDE size up front).
