@@ -30,8 +30,9 @@ pub const MAX_POW_BITS: u8 = 40;
 pub const EXTENSION_FIELD_BITS: u32 = 128;
 
 impl ProofParams {
+    /// 2^log_blowup (0 if that overflows: only an invalid, unvalidated parameter set).
     pub fn blowup(&self) -> usize {
-        1usize << self.log_blowup
+        1usize.checked_shl(self.log_blowup as u32).unwrap_or(0)
     }
 
     /// Whether the parameters are in range (checked by both prover and verifier).

@@ -551,7 +551,11 @@ impl fmt::Display for ProofSummary {
             z.header, z.commitments, z.ood, z.fri_commitments, z.trace_openings, z.fri_openings
         )?;
         for t in &self.tables {
-            let rows: u64 = t.log_heights.iter().map(|h| 1u64 << h).sum();
+            let rows: u64 = t
+                .log_heights
+                .iter()
+                .map(|h| 1u64.checked_shl(*h as u32).unwrap_or(u64::MAX))
+                .fold(0u64, |a, b| a.saturating_add(b));
             let hs: Vec<String> = t.log_heights.iter().map(|h| format!("2^{h}")).collect();
             writeln!(
                 f,
