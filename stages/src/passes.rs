@@ -4,9 +4,10 @@
 //! ```text
 //! main      execute -> commit (LDE + Merkle root) -> spill (store=trace) -> collect
 //!           => transcript: shapes, preprocessed + main roots (canonical order); LogUp challenges
-//! aux       traces -> aux (LogUp columns, LDE, root, claimed sum) -> collect
+//! aux       traces -> aux (LogUp columns: spill them, LDE, root, claimed sum) -> collect
 //!           => aux roots and sums; composition challenge
-//! quotient  traces -> lde (main + aux) -> quotient (evaluate, commit, spill its LDE) -> collect
+//! quotient  traces -> lde (main; aux from its segment) -> quotient (evaluate, commit, spill
+//!           its LDE) -> collect
 //!           => quotient roots; OOD point z
 //! ood       traces -> ood (main/aux on the n-point coset only, quotient LDE prefix) -> collect
 //!           => OOD values; DEEP challenge
@@ -22,12 +23,16 @@
 //! (roots, claimed sums, OOD values, openings) plus the fixed tables' preprocessed
 //! commitments; peak memory is set by the chunk size and the channel capacity.
 //!
-//! Store or recompute, measured (fib_iterative, 2 cores; see `stark-pipe bench pipeline`):
-//! re-executing the run costs ~0.3 us per instruction per pass, writing and mapping back the
-//! main trace costs ~0.5 KB of disk traffic per instruction per pass; the LDEs are recomputed
-//! either way (an LDE costs about as much to recompute as to read back, DESIGN.md section 3),
-//! except the quotient's, which is spilled once because evaluating the constraints again
-//! would cost more than reading it.
+//! Store or recompute, per artifact, measured on fib_iterative (1M instructions, chunks of
+//! 2^16 rows, 2 cores): the main trace is what `--store` decides; re-executing the run costs
+//! ~0.3 s per pass, mapping the spilled traces back costs the write in pass 1 (275 MiB) and page
+//! cache or disk reads after, and the two came out within noise of each other (recompute 25.8 s,
+//! trace 32.4 s on a loaded machine), so `recompute` is the default: no disk traffic that grows
+//! with the run for the largest artifact. The LDEs are recomputed either way (an LDE costs about
+//! as much to recompute as to read back, DESIGN.md section 3, and would need blowup x the disk).
+//! Two artifacts are always spilled because rebuilding them costs more than reading them: the
+//! aux trace (a batch inversion per bus interaction and row; spilling it cut the run from 33 to
+//! 28 CPU-seconds) and the quotient LDE (constraint evaluation on the quotient domain).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -93,6 +98,8 @@ struct Record {
     log_height: u8,
     main_root: Digest,
     trace: Option<SegmentRef>,
+    /// The LogUp aux trace, spilled in pass 2 (tables with buses only).
+    aux_trace: Option<SegmentRef>,
     quotient: Option<SegmentRef>,
 }
 
@@ -201,11 +208,16 @@ pub fn prove_pipeline(
 
     // Pass 2: aux.
     let timer = metrics.pass("aux");
-    let aux = pass_aux(&run, lookup)?;
+    let aux_results = pass_aux(&run, lookup)?;
     timer.finish();
-    for a in &aux {
+    let mut records = (*run.records).clone();
+    let mut aux = Vec::with_capacity(n);
+    for (r, (a, seg)) in records.iter_mut().zip(aux_results) {
         protocol::observe_aux(&mut t, a.as_ref());
+        r.aux_trace = seg;
+        aux.push(a);
     }
+    run.records = Arc::new(records);
     let composition = protocol::draw_composition_challenge(&mut t);
     let claimed: Arc<Vec<EF>> = Arc::new(
         aux.iter()
@@ -228,7 +240,7 @@ pub fn prove_pipeline(
 
     // Pass 4: ood.
     let timer = metrics.pass("ood");
-    let oods = pass_ood(&run, lookup, z)?;
+    let oods = pass_ood(&run, z)?;
     timer.finish();
     for o in &oods {
         protocol::observe_ood(&mut t, o);
@@ -238,7 +250,7 @@ pub fn prove_pipeline(
     // Pass 5: deep.
     let timer = metrics.pass("deep");
     let oods = Arc::new(oods);
-    let deep = pass_deep(&run, lookup, z, beta, Arc::clone(&oods))?;
+    let deep = pass_deep(&run, z, beta, Arc::clone(&oods))?;
     timer.finish();
 
     // Pass 6: FRI, grinding, queries.
@@ -263,7 +275,7 @@ pub fn prove_pipeline(
 
     // Pass 7: open.
     let timer = metrics.pass("open");
-    let openings = pass_open(&run, lookup, Arc::new(positions), log_max_lde)?;
+    let openings = pass_open(&run, Arc::new(positions), log_max_lde)?;
     timer.finish();
 
     let oods = Arc::try_unwrap(oods).unwrap_or_else(|a| (*a).clone());
@@ -366,6 +378,7 @@ fn pass_main(ctx: &Arc<Ctx>) -> Result<(Vec<Record>, Statement), Error> {
                     log_height,
                     main_root,
                     trace,
+                    aux_trace: None,
                     quotient: None,
                 },
             })
@@ -480,8 +493,14 @@ fn collect_indexed<T: Send + 'static>(
         .collect()
 }
 
-/// Pass 2: LogUp aux columns; their roots and claimed partial sums.
-fn pass_aux(run: &Run, lookup: [EF; 2]) -> Result<Vec<Option<AuxCommitment>>, Error> {
+/// Pass 2: LogUp aux columns; their roots and claimed partial sums. The aux trace is spilled:
+/// rebuilding it (a batch inversion per bus interaction and row) costs more than reading it
+/// back, and passes 3-7 all need it.
+#[allow(clippy::type_complexity)]
+fn pass_aux(
+    run: &Run,
+    lookup: [EF; 2],
+) -> Result<Vec<(Option<AuxCommitment>, Option<SegmentRef>)>, Error> {
     let ctx = &run.ctx;
     ctx.spill.begin_pass("aux")?;
     let mut g = graph(ctx, Some(run.records.len() as u64));
@@ -495,15 +514,26 @@ fn pass_aux(run: &Run, lookup: [EF; 2]) -> Result<Vec<Option<AuxCommitment>>, Er
         let r = &records[it.index];
         let p = prep.get(&(r.table, r.log_height)).map(|p| p.0.as_view());
         let a = prover::aux_trace(&c.tables[r.table], it.data.view(), p, &lookup)?;
-        let commitment = a.map(|a| AuxCommitment {
-            root: prover::commit_trace(a.trace, c.log_b).root(),
-            claimed_sum: a.claimed_sum,
-        });
+        let data = match a {
+            None => (None, None),
+            Some(a) => {
+                let seg = write_matrix(
+                    &c.spill,
+                    &SegmentMeta::new(&c.names[r.table], r.chunk, "aux", "aux-trace"),
+                    a.trace.as_view(),
+                )?;
+                let commitment = AuxCommitment {
+                    root: prover::commit_trace(a.trace, c.log_b).root(),
+                    claimed_sum: a.claimed_sum,
+                };
+                (Some(commitment), Some(seg))
+            }
+        };
         Ok::<_, Error>(Item {
             index: it.index,
             label: it.label,
             rows: it.rows,
-            data: commitment,
+            data,
         })
     });
     let aux = collect_indexed(g, "aux", out, run.records.len())?;
@@ -517,19 +547,21 @@ struct Ldes {
     aux: Option<RowMajorMatrix<F>>,
 }
 
-/// Recomputes the main LDE and the aux trace's LDE on the coset of size `n << log_blowup`
-/// (`log_blowup` 0 gives the first n rows only, which is all OOD evaluation reads).
-fn recompute_ldes(
-    run_ctx: &Ctx,
-    r: &Record,
-    trace: &Matrix,
-    prep: Option<MatrixView<'_>>,
-    lookup: &[EF; 2],
-    log_blowup: usize,
-) -> Result<Ldes, Error> {
-    let table = &run_ctx.tables[r.table];
-    let aux = prover::aux_trace(table, trace.view(), prep, lookup)?
-        .map(|a| stark::domain::lde(a.trace, log_blowup));
+/// Recomputes the main LDE, and the aux LDE from the spilled aux trace, on the coset of size
+/// `n << log_blowup` (`log_blowup` 0 gives the first n rows only, which is all OOD evaluation
+/// reads).
+fn recompute_ldes(ctx: &Ctx, r: &Record, trace: &Matrix, log_blowup: usize) -> Result<Ldes, Error> {
+    let aux = match &r.aux_trace {
+        None => None,
+        Some(seg) => {
+            let width = ctx.tables[r.table].aux_width();
+            let m = Matrix::open(&ctx.spill, seg, width, 1usize << r.log_height)?;
+            Some(stark::domain::lde(
+                m.to_owned_for_lde(log_blowup),
+                log_blowup,
+            ))
+        }
+    };
     let main = stark::domain::lde(trace.to_owned_for_lde(log_blowup), log_blowup);
     Ok(Ldes { main, aux })
 }
@@ -546,15 +578,10 @@ fn pass_quotient(
     ctx.spill.begin_pass("quotient")?;
     let mut g = graph(ctx, Some(run.records.len() as u64));
     let src = traces(&mut g, run);
-    let (c, records, prep) = (
-        Arc::clone(ctx),
-        Arc::clone(&run.records),
-        Arc::clone(&run.prep),
-    );
+    let (c, records) = (Arc::clone(ctx), Arc::clone(&run.records));
     let ldes = g.map("lde", src, move |it: Item<Matrix>| {
         let r = &records[it.index];
-        let p = prep.get(&(r.table, r.log_height)).map(|p| p.0.as_view());
-        let l = recompute_ldes(&c, r, &it.data, p, &lookup, c.log_b)?;
+        let l = recompute_ldes(&c, r, &it.data, c.log_b)?;
         Ok::<_, Error>(Item {
             index: it.index,
             label: it.label,
@@ -623,7 +650,7 @@ fn open_quotient(ctx: &Ctx, r: &Record) -> Result<Matrix, Error> {
 
 /// Pass 4: out-of-domain values. OOD evaluation reads only the first n rows of each LDE (the
 /// coset of size n), so the main and aux "LDEs" here are computed with blowup 1.
-fn pass_ood(run: &Run, lookup: [EF; 2], z: EF) -> Result<Vec<InstanceOod>, Error> {
+fn pass_ood(run: &Run, z: EF) -> Result<Vec<InstanceOod>, Error> {
     let ctx = &run.ctx;
     ctx.spill.begin_pass("ood")?;
     let mut g = graph(ctx, Some(run.records.len() as u64));
@@ -637,7 +664,7 @@ fn pass_ood(run: &Run, lookup: [EF; 2], z: EF) -> Result<Vec<InstanceOod>, Error
         let r = &records[it.index];
         let n = 1usize << r.log_height;
         let p = prep.get(&(r.table, r.log_height));
-        let l = recompute_ldes(&c, r, &it.data, p.map(|p| p.0.as_view()), &lookup, 0)?;
+        let l = recompute_ldes(&c, r, &it.data, 0)?;
         let q = open_quotient(&c, r)?;
         let prep_prefix = p.map(|p| {
             let v = p.1.lde.as_view();
@@ -671,7 +698,6 @@ fn pass_ood(run: &Run, lookup: [EF; 2], z: EF) -> Result<Vec<InstanceOod>, Error
 /// (the accumulator's coefficients depend on the instance index only).
 fn pass_deep(
     run: &Run,
-    lookup: [EF; 2],
     z: EF,
     beta: EF,
     oods: Arc<Vec<InstanceOod>>,
@@ -680,15 +706,10 @@ fn pass_deep(
     ctx.spill.begin_pass("deep")?;
     let mut g = graph(ctx, Some(run.records.len() as u64));
     let src = traces(&mut g, run);
-    let (c, records, prep) = (
-        Arc::clone(ctx),
-        Arc::clone(&run.records),
-        Arc::clone(&run.prep),
-    );
+    let (c, records) = (Arc::clone(ctx), Arc::clone(&run.records));
     let ldes = g.map("lde", src, move |it: Item<Matrix>| {
         let r = &records[it.index];
-        let p = prep.get(&(r.table, r.log_height)).map(|p| p.0.as_view());
-        let l = recompute_ldes(&c, r, &it.data, p, &lookup, c.log_b)?;
+        let l = recompute_ldes(&c, r, &it.data, c.log_b)?;
         let q = open_quotient(&c, r)?;
         Ok::<_, Error>(Item {
             index: it.index,
@@ -720,7 +741,6 @@ fn pass_deep(
 /// quotient from its spilled LDE).
 fn pass_open(
     run: &Run,
-    lookup: [EF; 2],
     positions: Arc<Vec<usize>>,
     log_max_lde: usize,
 ) -> Result<Vec<InstanceOpening>, Error> {
@@ -728,15 +748,10 @@ fn pass_open(
     ctx.spill.begin_pass("open")?;
     let mut g = graph(ctx, Some(run.records.len() as u64));
     let src = traces(&mut g, run);
-    let (c, records, prep) = (
-        Arc::clone(ctx),
-        Arc::clone(&run.records),
-        Arc::clone(&run.prep),
-    );
+    let (c, records) = (Arc::clone(ctx), Arc::clone(&run.records));
     let committed = g.map("commit", src, move |it: Item<Matrix>| {
         let r = &records[it.index];
-        let p = prep.get(&(r.table, r.log_height)).map(|p| p.0.as_view());
-        let l = recompute_ldes(&c, r, &it.data, p, &lookup, c.log_b)?;
+        let l = recompute_ldes(&c, r, &it.data, c.log_b)?;
         let main = prover::commit_lde(l.main);
         let aux = l.aux.map(prover::commit_lde);
         Ok::<_, Error>(Item {
