@@ -70,6 +70,25 @@ impl MerkleTree {
         MerkleTree { layers }
     }
 
+    /// All layers, leaves first (to spill a tree instead of rebuilding it).
+    pub fn layers(&self) -> &[Vec<Digest>] {
+        &self.layers
+    }
+
+    /// Rebuilds a tree from spilled layers. Checks the shape (halving layers down to one
+    /// root), not the hashes: the input is the caller's own spill (a corrupt one yields a proof
+    /// the verifier rejects).
+    pub fn from_layers(layers: Vec<Vec<Digest>>) -> Option<Self> {
+        let leaves = layers.first()?.len();
+        let ok = leaves.is_power_of_two()
+            && layers.len() == leaves.trailing_zeros() as usize + 1
+            && layers
+                .iter()
+                .enumerate()
+                .all(|(i, l)| l.len() == leaves >> i);
+        ok.then_some(MerkleTree { layers })
+    }
+
     pub fn root(&self) -> Digest {
         self.layers.last().unwrap()[0]
     }
