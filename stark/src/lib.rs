@@ -97,7 +97,10 @@
 //! main: trace + LDE (n*b*w base) + tree; aux: the aux trace and its LDE; quotient: the LDEs
 //! read + n*qf extension values; ood: reads n rows of each LDE; deep: one extension codeword
 //! per distinct height (< 2 x max height x b in total); fri: the codeword layers (< 2x the
-//! largest codeword); open: one row per tree per query.
+//! largest codeword); open: the distinct query rows of each tree and their shared siblings.
+//! Passes 4 and 5 also have LDE-free variants ([`prover::ood_from_traces`],
+//! [`prover::DeepAccumulator::add_from_traces`]) that read only the traces and the n-row
+//! quotient coefficients, so an out-of-core driver recomputes no wide LDE there.
 
 pub mod air;
 pub mod constraints;
