@@ -148,3 +148,136 @@ fn take_completed_then_finish_gives_the_same_instances_as_finish() {
         "several instances per table were cut"
     );
 }
+
+/// Runs `python3 -c script args...`; `None` when python3 or pyarrow is not installed.
+fn python_pyarrow(script: &str, args: &[&str]) -> Option<String> {
+    let probe = std::process::Command::new("python3")
+        .args(["-c", "import pyarrow"])
+        .output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        return None;
+    }
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "pyarrow failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(String::from_utf8(out.stdout).unwrap())
+}
+
+#[test]
+fn spilled_trace_segments_open_in_pyarrow_with_the_trace_values() {
+    let prog = program("fib_iterative");
+    let input: Arc<[u8]> = Arc::from(&40u32.to_le_bytes()[..]);
+    let chunk_rows = 1 << 5;
+    let dir = scratch("pyarrow");
+    pipeline_bytes(
+        &prog,
+        &input,
+        chunk_rows,
+        Store::Trace,
+        2,
+        Keep::Always,
+        &dir,
+    );
+
+    // The instances as the witness builder makes them, canonical u64 per cell.
+    let mut expected = std::collections::HashMap::new();
+    stages::generate::generate(
+        Arc::clone(&prog),
+        Arc::clone(&input),
+        chunk_rows,
+        1 << 30,
+        |inst: stages::generate::Instance| {
+            use stark::field::PrimeField64;
+            let values: Vec<u64> = inst
+                .trace
+                .values
+                .iter()
+                .map(|v| v.as_canonical_u64())
+                .collect();
+            expected.insert((inst.table, inst.chunk), (inst.trace.width, values));
+            Ok::<(), stages::Error>(())
+        },
+    )
+    .unwrap();
+
+    let script = r#"
+import sys, pyarrow.ipc as ipc
+for path in sys.argv[1:]:
+    t = ipc.open_file(path).read_all()
+    md = {k.decode(): v.decode() for k, v in t.schema.metadata.items()}
+    col = t.column("rows").combine_chunks()
+    width = col.type.list_size
+    flat = col.flatten().to_pylist()
+    print(md["stark_pipe.table"], md["stark_pipe.chunk"], width, " ".join(map(str, flat)))
+"#;
+    let names: Vec<String> = Rv32Air::new(Arc::clone(&prog))
+        .tables()
+        .iter()
+        .map(|t| t.name().to_string())
+        .collect();
+    let cases = [(vm::air::table::CPU, 1u64), (vm::air::table::ADD, 0)];
+    let paths: Vec<String> = cases
+        .iter()
+        .map(|&(t, c)| {
+            dir.join(format!("main/{}-{c:06}.trace.arrow", names[t]))
+                .to_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    let args: Vec<&str> = paths.iter().map(String::as_str).collect();
+    let Some(out) = python_pyarrow(script, &args) else {
+        eprintln!("skipped: python3 with pyarrow is not installed");
+        return;
+    };
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), cases.len());
+    for (line, &(t, c)) in lines.iter().zip(&cases) {
+        let mut f = line.split(' ');
+        assert_eq!(f.next(), Some(names[t].as_str()));
+        assert_eq!(f.next(), Some(c.to_string().as_str()));
+        let width: usize = f.next().unwrap().parse().unwrap();
+        let values: Vec<u64> = f.map(|v| v.parse().unwrap()).collect();
+        let (w, v) = &expected[&(t, c)];
+        assert_eq!(width, *w, "{} width", names[t]);
+        assert!(values == *v, "{}#{c}: pyarrow reads other values", names[t]);
+        assert!(values.iter().any(|&x| x > 1), "a trace with real values");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_memory_budget_picks_the_largest_chunk_whose_in_flight_instances_fit() {
+    let prog = program("fib_iterative");
+    let params = ProofParams::default();
+    let per_row = stages::budget::bytes_per_row(&prog, &params);
+    assert!(
+        per_row > 8 * 40,
+        "the CPU table alone is wider than 40 columns"
+    );
+    for capacity in [0, 1, 4] {
+        let in_flight = stages::budget::in_flight(capacity);
+        for budget in [64u64 << 20, 1 << 30] {
+            let rows = stages::budget::chunk_rows_for_budget(&prog, &params, capacity, budget)
+                .unwrap() as u64;
+            assert!(rows.is_power_of_two());
+            assert!(
+                rows * per_row * in_flight <= budget,
+                "{rows} rows overflow {budget}"
+            );
+            assert!(
+                2 * rows * per_row * in_flight > budget,
+                "{rows} rows is not the largest"
+            );
+        }
+    }
+    assert!(stages::budget::chunk_rows_for_budget(&prog, &params, 1, 1000).is_err());
+}
