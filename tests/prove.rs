@@ -1,6 +1,6 @@
 //! End-to-end tests of `stark-pipe run` and `stark-pipe verify` through the binary.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 const BIN: &str = env!("CARGO_BIN_EXE_stark-pipe");
@@ -29,7 +29,7 @@ fn text(bytes: &[u8]) -> String {
 /// Fast parameters: 24 queries and 4 grinding bits (about 28 bits, so verify lowers its minimum).
 const FAST: [&str; 4] = ["--queries", "24", "--pow-bits", "4"];
 
-fn run(name: &str, input: &[&str], chunk_rows: &str, proof: &PathBuf) -> Output {
+fn run(name: &str, input: &[&str], chunk_rows: &str, proof: &Path) -> Output {
     let mut args: Vec<String> = vec![
         "run".into(),
         elf(name).to_str().unwrap().to_owned(),
@@ -43,7 +43,7 @@ fn run(name: &str, input: &[&str], chunk_rows: &str, proof: &PathBuf) -> Output 
     stark_pipe(&args)
 }
 
-fn verify(proof: &PathBuf, name: &str) -> Output {
+fn verify(proof: &Path, name: &str) -> Output {
     stark_pipe(&[
         "verify",
         proof.to_str().unwrap(),

@@ -338,6 +338,8 @@ impl Machine {
         self.input_pos
     }
 
+    // `addr & (width - 1)` is the alignment test for every width, including 1.
+    #[allow(clippy::bad_bit_mask)]
     #[inline(always)]
     fn run_loop<const TRACE: bool, const MIX: bool>(
         &mut self,
@@ -376,10 +378,8 @@ impl Machine {
                 rs2,
                 imm,
             } = insn;
-            if MIX {
-                if let Some(mix) = sink.mix.as_deref_mut() {
-                    mix.counts[opcode as usize] += 1;
-                }
+            if MIX && let Some(mix) = sink.mix.as_deref_mut() {
+                mix.counts[opcode as usize] += 1;
             }
             let a = self.regs[rs1 as usize];
             let b = self.regs[rs2 as usize];
@@ -515,17 +515,15 @@ impl Machine {
                         Ok(()) => {}
                         Err(e) => fault!(e),
                     }
-                    if TRACE {
-                        if let Some(chunk) = sink.chunk.as_deref_mut() {
-                            chunk.steps.push(Step {
-                                pc,
-                                next_pc,
-                                rs1_val: number,
-                                rs2_val: a0,
-                                rd_val: self.regs[reg::A0],
-                                ..Step::default()
-                            });
-                        }
+                    if TRACE && let Some(chunk) = sink.chunk.as_deref_mut() {
+                        chunk.steps.push(Step {
+                            pc,
+                            next_pc,
+                            rs1_val: number,
+                            rs2_val: a0,
+                            rd_val: self.regs[reg::A0],
+                            ..Step::default()
+                        });
                     }
                     cycle += 1;
                     if self.exit.is_some() {
@@ -551,19 +549,17 @@ impl Machine {
                 self.regs[rd as usize] = rd_val;
                 self.regs[0] = 0;
             }
-            if TRACE {
-                if let Some(chunk) = sink.chunk.as_deref_mut() {
-                    chunk.steps.push(Step {
-                        pc,
-                        next_pc,
-                        rs1_val: a,
-                        rs2_val: b,
-                        rd_val: if writes_rd { rd_val } else { 0 },
-                        mem_addr: mem.0,
-                        mem_before: mem.1,
-                        mem_after: mem.2,
-                    });
-                }
+            if TRACE && let Some(chunk) = sink.chunk.as_deref_mut() {
+                chunk.steps.push(Step {
+                    pc,
+                    next_pc,
+                    rs1_val: a,
+                    rs2_val: b,
+                    rd_val: if writes_rd { rd_val } else { 0 },
+                    mem_addr: mem.0,
+                    mem_before: mem.1,
+                    mem_after: mem.2,
+                });
             }
             pc = next_pc;
             cycle += 1;
@@ -631,15 +627,13 @@ impl Machine {
                     self.stderr.extend_from_slice(&data);
                 }
                 self.regs[reg::A0] = a2;
-                if TRACE {
-                    if let Some(chunk) = sink.chunk.as_deref_mut() {
-                        chunk.io.push(IoEvent {
-                            cycle,
-                            fd: a0,
-                            addr: a1,
-                            data,
-                        });
-                    }
+                if TRACE && let Some(chunk) = sink.chunk.as_deref_mut() {
+                    chunk.io.push(IoEvent {
+                        cycle,
+                        fd: a0,
+                        addr: a1,
+                        data,
+                    });
                 }
             }
             syscall::READ => {
@@ -670,15 +664,13 @@ impl Machine {
                 }
                 self.input_pos += n;
                 self.regs[reg::A0] = n as u32;
-                if TRACE {
-                    if let Some(chunk) = sink.chunk.as_deref_mut() {
-                        chunk.io.push(IoEvent {
-                            cycle,
-                            fd: 0,
-                            addr: a1,
-                            data,
-                        });
-                    }
+                if TRACE && let Some(chunk) = sink.chunk.as_deref_mut() {
+                    chunk.io.push(IoEvent {
+                        cycle,
+                        fd: 0,
+                        addr: a1,
+                        data,
+                    });
                 }
             }
             _ => return Err(VmError::UnknownSyscall { pc, number }),

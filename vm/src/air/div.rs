@@ -95,13 +95,12 @@ impl Air for DivChip {
             values.push((value, sign));
         }
         let [(a, sa), (x, sb), (q, _), (r, sr)]: [(Expr, Expr); 4] =
-            values.try_into().ok().expect("four operands");
-        let [a_op, b_op, q_op, r_op]: [Operand; 4] =
-            operands.try_into().ok().expect("four operands");
+            values.try_into().expect("four operands");
+        let [a_op, b_op, q_op, r_op]: [Operand; 4] = operands.try_into().expect("four operands");
 
         let (p2, p3, ovf, divz, b_inv) = (m(b, P2), m(b, P3), m(b, OVF), m(b, DIVZ), m(b, B_INV));
-        b.send(bus::RANGE16, &[p2.clone()], is_real.clone());
-        b.send(bus::RANGE16, &[p3.clone()], is_real.clone());
+        b.send(bus::RANGE16, std::slice::from_ref(&p2), is_real.clone());
+        b.send(bus::RANGE16, std::slice::from_ref(&p3), is_real.clone());
         let carries = check_carries(b, K0, &is_real);
         let out = [a_op.lo.clone(), a_op.hi.clone(), p2.clone(), p3.clone()];
         assert_product(b, &q_op, &b_op, &r_op, &out, &carries);

@@ -187,7 +187,7 @@ impl Air for EcallChip {
             w_out,
         );
         b.send(bus::MEMORY, &[cursor, pos_end, c(FINAL_TS)], halts.clone());
-        b.send(bus::EXIT, &[a0.clone()], halts);
+        b.send(bus::EXIT, std::slice::from_ref(&a0), halts);
 
         let a7 = exit * c(syscall::EXIT as u64)
             + exit_group * c(syscall::EXIT_GROUP as u64)

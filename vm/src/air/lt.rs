@@ -140,6 +140,7 @@ impl Air for LtChip {
 }
 
 /// The chip row for one comparison or branch, and the 16-bit values it range checks.
+#[allow(clippy::too_many_arguments)]
 pub fn row(
     op: Opcode,
     pc: u32,

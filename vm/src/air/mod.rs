@@ -196,10 +196,10 @@ pub fn opcode_flags(
 pub(crate) fn split_word(b: &mut AirBuilder, lo: usize, is_real: &Expr) -> (Expr, Expr, Expr) {
     let (l, mid, top) = (b.main(lo), b.main(lo + 1), b.main(lo + 2));
     b.assert_zero(top.bool_check());
-    b.send(bus::RANGE16, &[l.clone()], is_real.clone());
+    b.send(bus::RANGE16, std::slice::from_ref(&l), is_real.clone());
     // Both mid and 2 mid below 2^16: mid < 2^15 as an integer. (2 mid alone would admit
     // mid = (v + p) / 2 for odd v, and a value >= 2^31 could then claim top = 0.)
-    b.send(bus::RANGE16, &[mid.clone()], is_real.clone());
+    b.send(bus::RANGE16, std::slice::from_ref(&mid), is_real.clone());
     b.send(bus::RANGE16, &[mid.clone() * c(2)], is_real.clone());
     let hi = mid + top.clone() * c(1 << 15);
     (l.clone() + hi.clone() * c(LIMB), hi, top)

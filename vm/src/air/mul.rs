@@ -55,7 +55,7 @@ const FLAGS: [(usize, Opcode); 4] = [
 pub(crate) fn check_carries(b: &mut AirBuilder, first: usize, is_real: &Expr) -> [(Expr, Expr); 4] {
     std::array::from_fn(|k| {
         let (lo, hi) = (b.main(first + 2 * k), b.main(first + 2 * k + 1));
-        b.send(bus::RANGE16, &[lo.clone()], is_real.clone());
+        b.send(bus::RANGE16, std::slice::from_ref(&lo), is_real.clone());
         b.send(bus::RANGE16, &[hi.clone() * c(1 << 12)], is_real.clone());
         (lo, hi)
     })
@@ -82,7 +82,7 @@ impl Air for MulChip {
         b.assert_zero(sb.clone() - mulh.clone() * b_top);
         let p: [Expr; 4] = std::array::from_fn(|k| b.main(P0 + k));
         for limb in &p {
-            b.send(bus::RANGE16, &[limb.clone()], is_real.clone());
+            b.send(bus::RANGE16, std::slice::from_ref(limb), is_real.clone());
         }
         let carries = check_carries(b, K0, &is_real);
         let (a_lo, b_lo) = (m(b, A_LO), m(b, B_LO));

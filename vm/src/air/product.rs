@@ -13,6 +13,7 @@ use stark::air::{AirBuilder, Expr};
 use super::{LIMB, c};
 
 /// A 32-bit operand as the product sees it.
+#[derive(Debug)]
 pub struct Operand {
     pub lo: Expr,
     pub hi: Expr,

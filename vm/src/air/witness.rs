@@ -680,9 +680,8 @@ impl Witness {
                 byte_cells[row * bytes::MAIN_WIDTH + op] = f(m);
             }
         }
-        let mut chips = self.chips.into_iter().map(Some).collect::<Vec<_>>();
         let mut out = Vec::new();
-        for t in 0..table::COUNT {
+        for (t, chip) in self.chips.into_iter().enumerate() {
             let traces = match t {
                 table::PROGRAM => vec![RowMajorMatrix::new(std::mem::take(&mut program), 1)],
                 table::IMAGE => vec![RowMajorMatrix::new(
@@ -694,7 +693,7 @@ impl Witness {
                     std::mem::take(&mut byte_cells),
                     bytes::MAIN_WIDTH,
                 )],
-                _ => chips[t].take().expect("each chip once").finish(),
+                _ => chip.finish(),
             };
             out.extend(
                 traces
