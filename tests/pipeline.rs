@@ -92,7 +92,8 @@ fn pipeline_proofs_verify_and_match_the_in_memory_prover_byte_for_byte() {
         "in-memory run",
     );
     let expected = std::fs::read(&reference).unwrap();
-    let cases: &[(&str, &[&str], &[(&str, &str)])] = &[
+    type Case<'a> = (&'a str, &'a [&'a str], &'a [(&'a str, &'a str)]);
+    let cases: &[Case] = &[
         (
             "trace-cap1",
             &["--store", "trace", "--channel-capacity", "1"],

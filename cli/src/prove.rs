@@ -193,7 +193,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 proof: run.proof.to_bytes(),
             };
             file.write(&out_path)?;
-            Ok((run, file.to_bytes().len()))
+            drop(file);
+            let len = std::fs::metadata(&out_path)
+                .with_context(|| format!("cannot read back {}", out_path.display()))?
+                .len();
+            Ok((run, len))
         });
     let (run, proof_bytes) = match proven {
         Ok(v) => v,
@@ -208,7 +212,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     };
     let kept = spill.finish().context("cannot close the spill dir")?;
     let s = &run.statement;
-    let summary = run.proof.summary(&[]);
+    let security_bits = run
+        .proof
+        .params
+        .conjectured_security_bits(run.proof.max_log_lde());
     println!("exit code:   {}", s.exit_code);
     println!("output:      {}", show_output(&s.output));
     println!("cycles:      {}", s.cycles);
@@ -217,9 +224,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         run.instances, args.store
     );
     println!(
-        "proof:       {} ({proof_bytes} bytes, {} bits conjectured security)",
+        "proof:       {} ({proof_bytes} bytes, {security_bits} bits conjectured security)",
         out_path.display(),
-        summary.security_bits
     );
     if let Some(dir) = kept {
         println!("spill dir:   {} (kept)", dir.display());
@@ -228,7 +234,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         ("proof size".into(), format!("{proof_bytes} bytes")),
         (
             "security".into(),
-            format!("{} bits (conjectured)", summary.security_bits),
+            format!("{security_bits} bits (conjectured)"),
         ),
     ]);
     print!("{summary}");

@@ -23,13 +23,17 @@
 //! (roots, claimed sums, OOD values, openings) plus the fixed tables' preprocessed
 //! commitments; peak memory is set by the chunk size and the channel capacity.
 //!
-//! Store or recompute, per artifact, measured on fib_iterative (1M instructions, chunks of
-//! 2^16 rows, 2 cores): the main trace is what `--store` decides; re-executing the run costs
-//! ~0.3 s per pass, mapping the spilled traces back costs the write in pass 1 (275 MiB) and page
-//! cache or disk reads after, and the two came out within noise of each other (recompute 25.8 s,
-//! trace 32.4 s on a loaded machine), so `recompute` is the default: no disk traffic that grows
-//! with the run for the largest artifact. The LDEs are recomputed either way (an LDE costs about
-//! as much to recompute as to read back, DESIGN.md section 3, and would need blowup x the disk).
+//! Store or recompute, per artifact, measured on fib_iterative (2 cores shared with other
+//! work, chunks of 2^17 rows). The main trace is what `--store` decides. At 4M instructions,
+//! two runs each: `recompute` 64.6 / 82.9 s wall, 114 / 107 CPU-s, peak RssAnon 481 / 494 MiB,
+//! 1.2 GiB spilled; `trace` 60.8 / 79.5 s, 109 / 112 CPU-s, 406 / 453 MiB, 2.3 GiB spilled.
+//! Re-executing the run in each later pass costs about what writing and mapping back the
+//! traces costs (the difference is inside the run-to-run noise), mapped traces count as page
+//! cache rather than anonymous memory, and storing doubles the disk footprint, which grows
+//! with the run. `recompute` is the default (disk is the resource that runs out on long runs,
+//! DESIGN.md section 3); `--store trace` is there for short runs and for inspecting traces.
+//! The LDEs are recomputed either way (an LDE costs about as much to recompute as to read
+//! back, and would need blowup x the disk).
 //! Two artifacts are always spilled because rebuilding them costs more than reading them: the
 //! aux trace (a batch inversion per bus interaction and row; spilling it cut the run from 33 to
 //! 28 CPU-seconds) and the quotient LDE (constraint evaluation on the quotient domain).
@@ -127,8 +131,11 @@ struct Run {
     records: Arc<Vec<Record>>,
     shapes: Vec<InstanceShape>,
     /// Preprocessed trace and commitment per (table, log height): the fixed tables only.
-    prep: Arc<HashMap<(usize, u8), (RowMajorMatrix<F>, Committed)>>,
+    prep: Arc<PrepCache>,
 }
+
+/// Preprocessed trace and its commitment per (table, log height).
+type PrepCache = HashMap<(usize, u8), (RowMajorMatrix<F>, Committed)>;
 
 impl Run {
     fn prep(&self, i: usize) -> Option<&(RowMajorMatrix<F>, Committed)> {

@@ -1,7 +1,7 @@
 //! The out-of-core prover against the in-memory reference: same proof bytes for both store
 //! policies and any channel capacity, and the witness builder's early hand-out of instances.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use pipeline::{Keep, Metrics, Progress, SpillDir, SpillOptions};
@@ -39,11 +39,11 @@ fn pipeline_bytes(
     store: Store,
     capacity: usize,
     keep: Keep,
-    dir: &PathBuf,
+    dir: &Path,
 ) -> Vec<u8> {
     let spill = Arc::new(
         SpillDir::create(&SpillOptions {
-            dir: Some(dir.clone()),
+            dir: Some(dir.to_path_buf()),
             keep,
             verify_segments: true,
         })
