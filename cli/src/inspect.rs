@@ -1,5 +1,7 @@
 //! `stark-pipe inspect PATH`: explain a proof file or a spill dir.
 
+use std::fmt::Write as _;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -38,7 +40,7 @@ pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
 
 fn spill_dir(path: &Path, verify: bool) -> anyhow::Result<ExitCode> {
     let report = formats::inspect_spill_dir(path, verify)?;
-    print!("{report}");
+    emit(&report.to_string());
     let bad: Vec<String> = report
         .segments
         .iter()
@@ -73,25 +75,33 @@ fn proof(path: &Path) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("{}: bad proof section", path.display()))?;
     let names = table_names();
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-    println!(
+    let mut out = String::new();
+    writeln!(
+        out,
         "file         {} ({} bytes)",
         path.display(),
         file.to_bytes().len()
-    );
+    )?;
     let digest: String = statement
         .program_digest
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    println!("program      {digest} (entry {:#010x})", statement.entry);
-    println!(
+    writeln!(
+        out,
+        "program      {digest} (entry {:#010x})",
+        statement.entry
+    )?;
+    writeln!(
+        out,
         "statement    {} instructions, exit code {}, {} output bytes",
         statement.cycles,
         statement.exit_code,
         statement.output.len()
-    );
-    print!("{}", proof.summary(&refs));
-    print_breakdown(&proof, &refs);
+    )?;
+    write!(out, "{}", proof.summary(&refs))?;
+    print_breakdown(&mut out, &proof, &refs)?;
+    emit(&out);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -100,12 +110,16 @@ fn tree_bytes(t: &TreeOpening) -> usize {
 }
 
 /// Where the proof's bytes go: commitments, OOD values and openings per table, FRI.
-fn print_breakdown(proof: &Proof, names: &[&str]) {
-    println!("size breakdown (bytes, approximate: framing counts omitted)");
-    println!(
+fn print_breakdown(out: &mut String, proof: &Proof, names: &[&str]) -> std::fmt::Result {
+    writeln!(
+        out,
+        "size breakdown (bytes, approximate: framing counts omitted)"
+    )?;
+    writeln!(
+        out,
         "  {:<12} {:>9} {:>12} {:>9} {:>12}",
         "table", "chunks", "commitments", "ood", "openings"
-    );
+    )?;
     let mut totals = (0usize, 0usize, 0usize);
     let mut i = 0;
     while i < proof.instances.len() {
@@ -131,7 +145,7 @@ fn print_breakdown(proof: &Proof, names: &[&str]) {
             i += 1;
         }
         let name = names.get(table as usize).copied().unwrap_or("?");
-        println!("  {name:<12} {n:>9} {commit:>12} {ood:>9} {open:>12}");
+        writeln!(out, "  {name:<12} {n:>9} {commit:>12} {ood:>9} {open:>12}")?;
         totals.0 += commit;
         totals.1 += ood;
         totals.2 += open;
@@ -143,13 +157,24 @@ fn print_breakdown(proof: &Proof, names: &[&str]) {
             .iter()
             .map(|l| l.pairs.len() * 32 + l.siblings.len() * 32)
             .sum::<usize>();
-    println!(
+    writeln!(
+        out,
         "  {:<12} {:>9} {:>12} {:>9} {:>12}",
         "total",
         proof.instances.len(),
         totals.0,
         totals.1,
         totals.2
-    );
-    println!("  {:<12} {fri} ({} layers)", "fri", proof.fri_roots.len());
+    )?;
+    writeln!(
+        out,
+        "  {:<12} {fri} ({} layers)",
+        "fri",
+        proof.fri_roots.len()
+    )
+}
+
+/// Writes to stdout; a closed pipe (`inspect ... | head`) is not an error worth a panic.
+fn emit(text: &str) {
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
 }
