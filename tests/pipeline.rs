@@ -298,3 +298,59 @@ fn inspect_explains_an_interrupted_run() {
     );
     assert!(s.contains("main (running)"), "and the pass it was in:\n{s}");
 }
+
+#[test]
+fn the_next_run_removes_the_default_spill_dir_of_a_killed_run() {
+    let dir = scratch("stale");
+    let tmpdir = dir.join("tmp");
+    std::fs::create_dir_all(&tmpdir).unwrap();
+    let mut child = Command::new(BIN)
+        .args(["run", &elf("fib_iterative"), "--input-u32", "200000"])
+        .args(["--chunk-rows", "2^8", "--queries", "24", "--pow-bits", "4"])
+        .args(["--progress", "never", "--store", "trace"])
+        .args(["-o", p(&dir.join("killed.proof"))])
+        .env("TMPDIR", &tmpdir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let spill = loop {
+        let found = std::fs::read_dir(&tmpdir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| {
+                p.join("main")
+                    .read_dir()
+                    .is_ok_and(|mut d| d.next().is_some())
+            });
+        if let Some(found) = found {
+            break found;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no segments appeared"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(spill.exists());
+
+    let out = prove(
+        "20",
+        "2^5",
+        &dir.join("next.proof"),
+        &[],
+        &[("TMPDIR", p(&tmpdir))],
+    );
+    ok(&out, "next run");
+    assert!(
+        text(&out.stderr).contains("left by interrupted run"),
+        "the next run says what it removed:\n{}",
+        text(&out.stderr)
+    );
+    assert!(!spill.exists(), "the killed run's spill dir is gone");
+    let left: Vec<_> = std::fs::read_dir(&tmpdir).unwrap().collect();
+    assert!(left.is_empty(), "nothing else is left in TMPDIR: {left:?}");
+}

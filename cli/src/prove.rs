@@ -159,6 +159,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     if args.in_memory {
         return run_in_memory(args, program, input, chunk_rows, params, out_path);
     }
+    if args.spill_dir.is_none() {
+        clean_interrupted_spill_dirs();
+    }
     let spill = Arc::new(
         SpillDir::create(&SpillOptions {
             dir: args.spill_dir.clone(),
@@ -239,6 +242,29 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     ]);
     print!("{summary}");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Removes the default-location spill dirs of runs that were killed (their manifest says in
+/// progress and their process is gone), so that interrupted runs do not fill the disk over
+/// time. Dirs of failed runs are only there when kept on purpose and are left alone.
+fn clean_interrupted_spill_dirs() {
+    let (parent, _) = pipeline::spill::default_spill_parent();
+    for stale in pipeline::find_stale_spill_dirs(&parent) {
+        if stale.manifest.status != formats::RunStatus::InProgress {
+            continue;
+        }
+        match std::fs::remove_dir_all(&stale.path) {
+            Ok(()) => eprintln!(
+                "note: removed {} (left by interrupted run {})",
+                stale.path.display(),
+                stale.manifest.run_id
+            ),
+            Err(e) => eprintln!(
+                "warning: cannot remove {} (left by an interrupted run): {e}",
+                stale.path.display()
+            ),
+        }
+    }
 }
 
 fn run_in_memory(
