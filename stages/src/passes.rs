@@ -9,7 +9,7 @@
 //! quotient  traces -> lde (main; aux from its segment) -> quotient (evaluate, commit, spill
 //!           its LDE) -> collect
 //!           => quotient roots; OOD point z
-//! ood       traces -> ood (main/aux on the n-point coset only, quotient LDE prefix) -> collect
+//! ood       traces -> ood (barycentric over the traces on H, quotient LDE prefix) -> collect
 //!           => OOD values; DEEP challenge
 //! deep      traces -> lde (main + aux, quotient mapped) -> deep (one codeword per height)
 //! fri       in memory: the DEEP codewords are one chunk's size, not the run's
@@ -47,7 +47,7 @@ use stark::field::EF;
 use stark::merkle::{Digest, MerkleTree};
 use stark::proof::{AuxCommitment, InstanceOod, InstanceOpening, InstanceShape, Proof};
 use stark::protocol;
-use stark::prover::{self, Committed, DeepAccumulator, InstanceLdes, MatrixView};
+use stark::prover::{self, Committed, DeepAccumulator, InstanceLdes};
 use stark::{F, ProofParams, RowMajorMatrix, Table};
 use vm::Program;
 use vm::air::{Rv32Air, Statement};
@@ -655,8 +655,8 @@ fn open_quotient(ctx: &Ctx, r: &Record) -> Result<Matrix, Error> {
     )
 }
 
-/// Pass 4: out-of-domain values. OOD evaluation reads only the first n rows of each LDE (the
-/// coset of size n), so the main and aux "LDEs" here are computed with blowup 1.
+/// Pass 4: out-of-domain values, straight from the main, aux and preprocessed traces (no DFT;
+/// see [`crate::ood`]) and the first n rows of the quotient LDE.
 fn pass_ood(run: &Run, z: EF) -> Result<Vec<InstanceOod>, Error> {
     let ctx = &run.ctx;
     ctx.spill.begin_pass("ood")?;
@@ -670,22 +670,18 @@ fn pass_ood(run: &Run, z: EF) -> Result<Vec<InstanceOod>, Error> {
     let out = g.map("ood", src, move |it: Item<Matrix>| {
         let r = &records[it.index];
         let n = 1usize << r.log_height;
-        let p = prep.get(&(r.table, r.log_height));
-        let l = recompute_ldes(&c, r, &it.data, 0)?;
-        let q = open_quotient(&c, r)?;
-        let prep_prefix = p.map(|p| {
-            let v = p.1.lde.as_view();
-            MatrixView::new(&v.values[..n * v.width], v.width)
-        });
-        let ldes = InstanceLdes {
-            main: l.main.as_view(),
-            prep: prep_prefix,
-            aux: l.aux.as_ref().map(|a| a.as_view()),
+        let table = &c.tables[r.table];
+        let aux = match &r.aux_trace {
+            None => None,
+            Some(seg) => Some(Matrix::open(&c.spill, seg, table.aux_width(), n)?),
         };
-        let o = prover::ood(
-            &c.tables[r.table],
+        let q = open_quotient(&c, r)?;
+        let o = crate::ood::instance_ood(
+            table,
             r.log_height as usize,
-            ldes,
+            it.data.view(),
+            prep.get(&(r.table, r.log_height)).map(|p| p.0.as_view()),
+            aux.as_ref().map(|a| a.view()),
             q.prefix(n),
             z,
         )?;
