@@ -181,7 +181,8 @@ fn inspect_explains_a_proof_and_a_kept_spill_dir_and_names_a_corrupt_segment() {
         "quotient",
         "checksums verified",
         "trace",
-        "quotient-lde",
+        "aux-trace",
+        "quotient-coeffs",
     ] {
         assert!(
             s.contains(needle),

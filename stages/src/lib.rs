@@ -4,7 +4,6 @@
 //!
 //! * [`passes`]: the out-of-core prover ([`prove_pipeline`]), byte-identical to the reference.
 //! * [`generate`]: the execute + tracegen stage (instances handed out as soon as complete).
-//! * [`ood`]: out-of-domain values from the traces (no DFT in the OOD pass).
 //! * [`store`]: store or recompute ([`Store`]), spilled matrices as Arrow segments.
 //! * [`budget`]: chunk rows from a memory budget (`--mem-budget`).
 //! * [`in_memory`]: the in-RAM reference prover ([`prove_in_memory`]).
@@ -13,7 +12,6 @@ pub mod budget;
 pub mod error;
 pub mod generate;
 pub mod in_memory;
-pub mod ood;
 pub mod passes;
 pub mod store;
 

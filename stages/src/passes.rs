@@ -7,13 +7,15 @@
 //! aux       traces -> aux (LogUp columns: spill them, LDE, root, claimed sum) -> collect
 //!           => aux roots and sums; composition challenge
 //! quotient  traces -> lde (main; aux from its segment) -> quotient (evaluate, commit, spill
-//!           its LDE) -> collect
+//!           the pieces' coefficients) -> collect
 //!           => quotient roots; OOD point z
-//! ood       traces -> ood (barycentric over the traces on H, quotient LDE prefix) -> collect
+//! ood       traces -> ood (barycentric over the traces, Horner over the quotient) -> collect
 //!           => OOD values; DEEP challenge
-//! deep      traces -> lde (main + aux, quotient mapped) -> deep (one codeword per height)
+//! deep      traces -> load (aux, quotient coefficients) -> deep (combine on the trace domain,
+//!           extend one codeword per instance, add it to its height's)
 //! fri       in memory: the DEEP codewords are one chunk's size, not the run's
-//! open      traces -> commit (main + aux trees) -> open (quotient tree, rows, siblings) -> collect
+//! open      traces -> commit (main + aux LDEs and trees) -> open (quotient tree from its
+//!           coefficients, rows, siblings) -> collect
 //! ```
 //! `traces` is the store policy's source ([`Store`]): segments mapped in canonical order, or a
 //! re-execution that emits instances in generation order. Stages compute in whatever order
@@ -32,11 +34,13 @@
 //! cache rather than anonymous memory, and storing doubles the disk footprint, which grows
 //! with the run. `recompute` is the default (disk is the resource that runs out on long runs,
 //! DESIGN.md section 3); `--store trace` is there for short runs and for inspecting traces.
-//! The LDEs are recomputed either way (an LDE costs about as much to recompute as to read
-//! back, and would need blowup x the disk).
+//! The wide LDEs are recomputed where they are needed (the quotient and open passes; an LDE
+//! costs about as much to recompute as to read back, and would need blowup x the disk); the
+//! OOD and DEEP passes need none (they work on the traces and quotient coefficients).
 //! Two artifacts are always spilled because rebuilding them costs more than reading them: the
 //! aux trace (a batch inversion per bus interaction and row; spilling it cut the run from 33 to
-//! 28 CPU-seconds) and the quotient LDE (constraint evaluation on the quotient domain).
+//! 28 CPU-seconds) and the quotient pieces' coefficients (constraint evaluation on the
+//! quotient domain; n rows, half the size of the quotient LDE).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -44,10 +48,10 @@ use std::sync::{Arc, Mutex};
 use formats::SegmentMeta;
 use pipeline::{BoxError, Chunk, Graph, Metrics, Port, Progress, SegmentRef, SpillDir};
 use stark::field::EF;
-use stark::merkle::{Digest, MerkleTree};
+use stark::merkle::Digest;
 use stark::proof::{AuxCommitment, InstanceOod, InstanceOpening, InstanceShape, Proof};
 use stark::protocol;
-use stark::prover::{self, Committed, DeepAccumulator, InstanceLdes};
+use stark::prover::{self, Committed, DeepAccumulator, InstanceLdes, InstanceTraces};
 use stark::{F, ProofParams, RowMajorMatrix, Table};
 use vm::Program;
 use vm::air::{Rv32Air, Statement};
@@ -573,8 +577,9 @@ fn recompute_ldes(ctx: &Ctx, r: &Record, trace: &Matrix, log_blowup: usize) -> R
     Ok(Ldes { main, aux })
 }
 
-/// Pass 3: quotients. The quotient LDE is committed and spilled (evaluating the constraints
-/// again in later passes would cost more than reading it back).
+/// Pass 3: quotients. The quotient pieces' coefficients (n rows) are spilled: passes 4 and 5
+/// read them instead of evaluating the constraints again, pass 7 extends them to rebuild the
+/// quotient tree.
 fn pass_quotient(
     run: &Run,
     lookup: [EF; 2],
@@ -611,7 +616,7 @@ fn pass_quotient(
                 .map(|p| p.1.lde.as_view()),
             aux: it.data.aux.as_ref().map(|a| a.as_view()),
         };
-        let q = prover::quotient(
+        let (q, coeffs) = prover::quotient_with_coeffs(
             table,
             r.log_height as usize,
             ldes,
@@ -622,9 +627,10 @@ fn pass_quotient(
         )?;
         let seg = write_matrix(
             &c.spill,
-            &SegmentMeta::new(&c.names[r.table], r.chunk, "quotient", "quotient-lde"),
-            q.as_view(),
+            &SegmentMeta::new(&c.names[r.table], r.chunk, "quotient", "quotient-coeffs"),
+            coeffs.as_view(),
         )?;
+        drop(coeffs);
         let root = prover::commit_lde(q).root();
         Ok::<_, Error>(Item {
             index: it.index,
@@ -638,7 +644,7 @@ fn pass_quotient(
     Ok(q)
 }
 
-/// Maps an instance's spilled quotient LDE.
+/// Maps an instance's spilled quotient coefficients (n rows, 2 columns per piece).
 fn open_quotient(ctx: &Ctx, r: &Record) -> Result<Matrix, Error> {
     let seg = r.quotient.as_ref().ok_or_else(|| {
         Error::Config(format!(
@@ -651,12 +657,23 @@ fn open_quotient(ctx: &Ctx, r: &Record) -> Result<Matrix, Error> {
         &ctx.spill,
         seg,
         table.quotient_width(),
-        1usize << (r.log_height as usize + ctx.log_b),
+        1usize << r.log_height,
     )
 }
 
-/// Pass 4: out-of-domain values, straight from the main, aux and preprocessed traces (no DFT;
-/// see [`crate::ood`]) and the first n rows of the quotient LDE.
+/// Maps an instance's spilled aux trace, if its table has one.
+fn open_aux(ctx: &Ctx, r: &Record) -> Result<Option<Matrix>, Error> {
+    r.aux_trace
+        .as_ref()
+        .map(|seg| {
+            let width = ctx.tables[r.table].aux_width();
+            Matrix::open(&ctx.spill, seg, width, 1usize << r.log_height)
+        })
+        .transpose()
+}
+
+/// Pass 4: out-of-domain values, straight from the main, aux and preprocessed traces and the
+/// quotient coefficients ([`prover::ood_from_traces`]: barycentric and Horner, no DFT).
 fn pass_ood(run: &Run, z: EF) -> Result<Vec<InstanceOod>, Error> {
     let ctx = &run.ctx;
     ctx.spill.begin_pass("ood")?;
@@ -669,20 +686,18 @@ fn pass_ood(run: &Run, z: EF) -> Result<Vec<InstanceOod>, Error> {
     );
     let out = g.map("ood", src, move |it: Item<Matrix>| {
         let r = &records[it.index];
-        let n = 1usize << r.log_height;
-        let table = &c.tables[r.table];
-        let aux = match &r.aux_trace {
-            None => None,
-            Some(seg) => Some(Matrix::open(&c.spill, seg, table.aux_width(), n)?),
-        };
+        let aux = open_aux(&c, r)?;
         let q = open_quotient(&c, r)?;
-        let o = crate::ood::instance_ood(
-            table,
+        let traces = InstanceTraces {
+            main: it.data.view(),
+            prep: prep.get(&(r.table, r.log_height)).map(|p| p.0.as_view()),
+            aux: aux.as_ref().map(|a| a.view()),
+        };
+        let o = prover::ood_from_traces(
+            &c.tables[r.table],
             r.log_height as usize,
-            it.data.view(),
-            prep.get(&(r.table, r.log_height)).map(|p| p.0.as_view()),
-            aux.as_ref().map(|a| a.view()),
-            q.prefix(n),
+            traces,
+            q.view(),
             z,
         )?;
         Ok::<_, Error>(Item {
@@ -698,7 +713,9 @@ fn pass_ood(run: &Run, z: EF) -> Result<Vec<InstanceOod>, Error> {
 }
 
 /// Pass 5: DEEP codewords (one per LDE height), accumulated in the sink in arrival order
-/// (the accumulator's coefficients depend on the instance index only).
+/// (the accumulator's coefficients depend on the instance index only), from the traces and the
+/// quotient coefficients ([`DeepAccumulator::add_from_traces`]: the columns are combined on
+/// the trace domain and only the combination is extended).
 fn pass_deep(
     run: &Run,
     z: EF,
@@ -710,31 +727,36 @@ fn pass_deep(
     let mut g = graph(ctx, Some(run.records.len() as u64));
     let src = traces(&mut g, run);
     let (c, records) = (Arc::clone(ctx), Arc::clone(&run.records));
-    let ldes = g.map("lde", src, move |it: Item<Matrix>| {
+    let loaded = g.map("load", src, move |it: Item<Matrix>| {
         let r = &records[it.index];
-        let l = recompute_ldes(&c, r, &it.data, c.log_b)?;
+        let aux = open_aux(&c, r)?;
         let q = open_quotient(&c, r)?;
         Ok::<_, Error>(Item {
             index: it.index,
             label: it.label,
             rows: it.rows,
-            data: (l, q),
+            data: (it.data, aux, q),
         })
     });
     let deep = DeepAccumulator::new(&ctx.tables, &run.shapes, z, beta, ctx.log_b);
     let deep = g
-        .run("deep", ldes, deep, |deep, it: Item<(Ldes, Matrix)>| {
-            let i = it.index;
-            let (l, q) = &it.data;
-            let ldes = InstanceLdes {
-                main: l.main.as_view(),
-                prep: run.prep(i).map(|p| p.1.lde.as_view()),
-                aux: l.aux.as_ref().map(|a| a.as_view()),
-            };
-            let table = &ctx.tables[run.records[i].table];
-            deep.add(table, i, ldes, q.view(), &oods[i])
-                .map_err(BoxError::from)
-        })
+        .run(
+            "deep",
+            loaded,
+            deep,
+            |deep, it: Item<(Matrix, Option<Matrix>, Matrix)>| {
+                let i = it.index;
+                let (main, aux, q) = &it.data;
+                let traces = InstanceTraces {
+                    main: main.view(),
+                    prep: run.prep(i).map(|p| p.0.as_view()),
+                    aux: aux.as_ref().map(|a| a.view()),
+                };
+                let table = &ctx.tables[run.records[i].table];
+                deep.add_from_traces(table, i, traces, q.view(), &oods[i])
+                    .map_err(BoxError::from)
+            },
+        )
         .map_err(pipeline_err("deep"))?;
     ctx.spill.end_pass("deep")?;
     Ok(deep)
@@ -778,13 +800,15 @@ fn pass_open(
             let rows =
                 protocol::query_rows(&positions, log_max_lde, r.log_height as usize + c.log_b);
             let q = open_quotient(&c, r)?;
-            let qv = q.view();
-            let q_tree = MerkleTree::from_rows(qv.values, qv.width);
+            let q_lde = prover::commit_lde(stark::domain::coeffs_to_lde(
+                q.to_owned_for_lde(c.log_b),
+                r.log_height as usize + c.log_b,
+            ));
             let opening = InstanceOpening {
                 main: main.open(&rows),
                 prep: prep.get(&(r.table, r.log_height)).map(|p| p.1.open(&rows)),
                 aux: aux.as_ref().map(|a| a.open(&rows)),
-                quotient: prover::open_rows(qv, &q_tree, &rows),
+                quotient: q_lde.open(&rows),
             };
             Ok::<_, Error>(Item {
                 index: it.index,
