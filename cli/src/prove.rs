@@ -65,8 +65,11 @@ pub struct RunArgs {
     /// Progress display on stderr: auto (bars on a terminal, log lines otherwise), always, never.
     #[arg(long, value_name = "MODE", default_value_t = ProgressMode::Auto)]
     pub progress: ProgressMode,
-    /// Chunks waiting between two stages; more overlaps stages better and holds more memory.
-    #[arg(long, value_name = "N", default_value_t = 1)]
+    /// Chunks waiting between two stages. 0 (hand-over: a stage's finished chunk waits until
+    /// the next stage takes it) measured as fast as 1 and flatter in memory (fib_iterative,
+    /// 2^17-row chunks: peak RssAnon 418 MiB at 1M instructions and 443 MiB at 16M, against
+    /// 435-448 and 508-573 MiB with 1); more may help when stages' speeds vary a lot.
+    #[arg(long, value_name = "N", default_value_t = 0)]
     pub channel_capacity: usize,
 }
 
