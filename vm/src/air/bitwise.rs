@@ -15,9 +15,9 @@
 //!   + XOR (f_xor + f_xori)`: the table holds only true results, and only bytes.
 
 use stark::air::{Air, AirBuilder, Expr};
-use stark::field::{F, PrimeCharacteristicRing};
+use stark::field::F;
 
-use super::{AluTuple, bus, bytes, c, f, opcode_flags};
+use super::{AluTuple, bus, bytes, c, chip_row, f, opcode_flags};
 use crate::Opcode;
 
 pub const F_AND: usize = 0;
@@ -105,15 +105,7 @@ pub fn row(
     imm: u32,
     result: u32,
 ) -> [F; WIDTH] {
-    let col = FLAGS
-        .iter()
-        .find(|(_, o)| *o == op)
-        .expect("a bitwise opcode")
-        .0;
-    let mut r = [F::ZERO; WIDTH];
-    r[col] = F::ONE;
-    r[PC] = f(pc as u64);
-    r[CLK] = f(clk);
+    let mut r: [F; WIDTH] = chip_row(&FLAGS, op, PC, pc, clk);
     r[RS2_VAL] = f(rs2_val as u64);
     r[IMM] = f(imm as u64);
     let x = rs2_val.wrapping_add(imm);

@@ -32,7 +32,7 @@ use stark::field::{F, Field, PrimeCharacteristicRing};
 
 use super::mul::{check_carries, put_carries};
 use super::product::{Operand, assert_product, product_witness};
-use super::{AluTuple, LIMB, bus, c, f, opcode_flags, put_word, split_word};
+use super::{AluTuple, LIMB, bus, c, chip_row, f, opcode_flags, put_word, split_word};
 use crate::Opcode;
 
 pub const F_DIV: usize = 0;
@@ -173,19 +173,11 @@ pub fn row_with(
     q: u32,
     r: u32,
 ) -> ([F; WIDTH], Vec<u64>) {
-    let col = FLAGS
-        .iter()
-        .find(|(_, o)| *o == op)
-        .expect("a DIV opcode")
-        .0;
     let signed = matches!(op, Opcode::Div | Opcode::Rem);
     let sign = |v: u32| signed && v >> 31 == 1;
     let (sa, sb, sq, sr) = (sign(a), sign(x), sign(q), sign(r));
     let (p, carries) = product_witness((q, sq), (x, sb), (r, sr));
-    let mut row = [F::ZERO; WIDTH];
-    row[col] = F::ONE;
-    row[PC] = f(pc as u64);
-    row[CLK] = f(clk);
+    let mut row: [F; WIDTH] = chip_row(&FLAGS, op, PC, pc, clk);
     let mut checks = Vec::with_capacity(20);
     for (lo, v) in [(A_LO, a), (B_LO, x), (Q_LO, q), (R_LO, r)] {
         checks.extend(put_word(&mut row, lo, v));

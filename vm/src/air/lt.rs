@@ -22,9 +22,9 @@
 //! - RANGE16: send `a_lo, a_mid, 2 a_mid, b_lo, b_mid, 2 b_mid` (so the mids are < 2^15), `d_lo, d_hi`.
 
 use stark::air::{Air, AirBuilder};
-use stark::field::{F, PrimeCharacteristicRing};
+use stark::field::F;
 
-use super::{AluTuple, LIMB, bus, c, f, opcode_flags, put_word, split_word};
+use super::{AluTuple, LIMB, bus, c, chip_row, f, opcode_flags, put_word, split_word};
 use crate::Opcode;
 
 pub const F_SLT: usize = 0;
@@ -152,11 +152,6 @@ pub fn row(
     next_pc: u32,
 ) -> ([F; WIDTH], [u64; 8]) {
     use Opcode::*;
-    let col = FLAGS
-        .iter()
-        .find(|(_, o)| *o == op)
-        .expect("an LT opcode")
-        .0;
     let set = matches!(op, Slt | Sltu | Slti | Sltiu);
     let signed = matches!(op, Slt | Slti | Blt | Bge);
     let x = if set {
@@ -174,10 +169,7 @@ pub fn row(
     let lt = bias(a) < bias(x);
     let d = (bias(a) + ((lt as u64) << 32)) - bias(x);
     let taken = !set && (lt == matches!(op, Blt | Bltu));
-    let mut r = [F::ZERO; WIDTH];
-    r[col] = F::ONE;
-    r[PC] = f(pc as u64);
-    r[CLK] = f(clk);
+    let mut r: [F; WIDTH] = chip_row(&FLAGS, op, PC, pc, clk);
     r[A] = f(a as u64);
     r[RS2_VAL] = f(rs2_val as u64);
     r[IMM] = f(imm as u64);

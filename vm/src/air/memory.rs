@@ -36,7 +36,7 @@
 use stark::air::{Air, AirBuilder, Expr};
 use stark::field::{F, PrimeCharacteristicRing};
 
-use super::{AluTuple, LIMB, bus, bytes, c, f, opcode_flags, timestamp};
+use super::{AluTuple, LIMB, bus, bytes, c, chip_row, f, opcode_flags, timestamp};
 use crate::Opcode;
 
 pub const F_LB: usize = 0;
@@ -236,11 +236,6 @@ pub fn row(
     after: u32,
     prev_ts: u64,
 ) -> ([F; WIDTH], Lookups) {
-    let col = FLAGS
-        .iter()
-        .find(|(_, o)| *o == op)
-        .expect("a memory opcode")
-        .0;
     let store = matches!(op, Opcode::Sb | Opcode::Sh | Opcode::Sw);
     let sum = a as u64 + imm as u64;
     let addr = sum as u32;
@@ -254,10 +249,7 @@ pub fn row(
         _ => 0,
     };
     let gap = timestamp(clk, 3) - prev_ts - 1;
-    let mut r = [F::ZERO; WIDTH];
-    r[col] = F::ONE;
-    r[PC] = f(pc as u64);
-    r[CLK] = f(clk);
+    let mut r: [F; WIDTH] = chip_row(&FLAGS, op, PC, pc, clk);
     r[A] = f(a as u64);
     r[RS2_VAL] = f(rs2_val as u64);
     r[IMM] = f(imm as u64);

@@ -218,3 +218,24 @@ pub(crate) fn put_word(r: &mut [F], lo: usize, v: u32) -> [u64; 3] {
     r[lo + 2] = f(top);
     [l, mid, 2 * mid]
 }
+
+/// A chip row with `op`'s flag column set and its pc and clk columns (`pc_col`, `pc_col + 1`)
+/// filled: how every chip's row builder starts.
+pub(crate) fn chip_row<const W: usize>(
+    flags: &[(usize, crate::Opcode)],
+    op: crate::Opcode,
+    pc_col: usize,
+    pc: u32,
+    clk: u64,
+) -> [F; W] {
+    let col = flags
+        .iter()
+        .find(|(_, o)| *o == op)
+        .unwrap_or_else(|| panic!("{} is not an opcode of this chip", op.mnemonic()))
+        .0;
+    let mut r = [F::ZERO; W];
+    r[col] = F::ONE;
+    r[pc_col] = f(pc as u64);
+    r[pc_col + 1] = f(clk);
+    r
+}

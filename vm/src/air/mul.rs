@@ -19,10 +19,10 @@
 //! - RANGE16: `a_lo, a_mid, 2 a_mid, b_lo, b_mid, 2 b_mid, p0..p3, k_i_lo, 2^12 k_i_hi` (carries < 2^20).
 
 use stark::air::{Air, AirBuilder, Expr};
-use stark::field::{F, PrimeCharacteristicRing};
+use stark::field::F;
 
 use super::product::{Operand, assert_product, product_witness};
-use super::{AluTuple, LIMB, bus, c, f, opcode_flags, put_word, split_word};
+use super::{AluTuple, LIMB, bus, c, chip_row, f, opcode_flags, put_word, split_word};
 use crate::Opcode;
 
 pub const F_MUL: usize = 0;
@@ -156,16 +156,8 @@ pub fn row_with(
     sa: bool,
     sb: bool,
 ) -> ([F; WIDTH], Vec<u64>) {
-    let col = FLAGS
-        .iter()
-        .find(|(_, o)| *o == op)
-        .expect("a MUL opcode")
-        .0;
     let (p, carries) = product_witness((a, sa), (x, sb), (0, false));
-    let mut r = [F::ZERO; WIDTH];
-    r[col] = F::ONE;
-    r[PC] = f(pc as u64);
-    r[CLK] = f(clk);
+    let mut r: [F; WIDTH] = chip_row(&FLAGS, op, PC, pc, clk);
     let mut checks = Vec::with_capacity(16);
     checks.extend(put_word(&mut r, A_LO, a));
     checks.extend(put_word(&mut r, B_LO, x));

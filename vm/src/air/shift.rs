@@ -24,9 +24,9 @@
 //!   `a_mid` (see [`super::split_word`]).
 
 use stark::air::{Air, AirBuilder};
-use stark::field::{F, PrimeCharacteristicRing};
+use stark::field::F;
 
-use super::{AluTuple, LIMB, bus, c, f, opcode_flags, put_word, split_word};
+use super::{AluTuple, LIMB, bus, c, chip_row, f, opcode_flags, put_word, split_word};
 use crate::Opcode;
 
 pub const F_SLL: usize = 0;
@@ -167,11 +167,6 @@ pub fn row(
     rd_val: u32,
 ) -> ([F; WIDTH], [u64; 11]) {
     use Opcode::*;
-    let col = FLAGS
-        .iter()
-        .find(|(_, o)| *o == op)
-        .expect("a shift opcode")
-        .0;
     let operand = rs2_val.wrapping_add(imm);
     let shamt = operand & 31;
     let rest = operand >> 5;
@@ -183,10 +178,7 @@ pub fn row(
         ((a >> shamt) as u64, a as u64 & (pow - 1))
     };
     let z = y << (32 - shamt);
-    let mut r = [F::ZERO; WIDTH];
-    r[col] = F::ONE;
-    r[PC] = f(pc as u64);
-    r[CLK] = f(clk);
+    let mut r: [F; WIDTH] = chip_row(&FLAGS, op, PC, pc, clk);
     r[A] = f(a as u64);
     r[RS2_VAL] = f(rs2_val as u64);
     r[IMM] = f(imm as u64);
