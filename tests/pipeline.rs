@@ -94,6 +94,12 @@ fn pipeline_proofs_verify_and_match_the_in_memory_prover_byte_for_byte() {
     let expected = std::fs::read(&reference).unwrap();
     type Case<'a> = (&'a str, &'a [&'a str], &'a [(&'a str, &'a str)]);
     let cases: &[Case] = &[
+        ("default-lde", &[], &[]),
+        (
+            "trace-lde-1thread",
+            &["--store", "trace,lde", "--stage-stats"],
+            &[("RAYON_NUM_THREADS", "1")],
+        ),
         (
             "trace-cap1",
             &["--store", "trace", "--channel-capacity", "1"],
@@ -132,6 +138,14 @@ fn pipeline_proofs_verify_and_match_the_in_memory_prover_byte_for_byte() {
                 stdout.contains(row),
                 "{name}: summary lacks `{row}`:\n{stdout}"
             );
+        }
+        if flags.contains(&"--stage-stats") {
+            for row in ["busy s", "quotient  quotient", "open      open"] {
+                assert!(
+                    stdout.contains(row),
+                    "{name}: stage table lacks `{row}`:\n{stdout}"
+                );
+            }
         }
         assert!(
             std::fs::read(&proof).unwrap() == expected,
@@ -213,6 +227,72 @@ fn inspect_explains_a_proof_and_a_kept_spill_dir_and_names_a_corrupt_segment() {
     let out = inspect(Path::new(&elf("fib_iterative")), &[]);
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("neither a stark-pipe proof file nor a spill dir"));
+}
+
+#[test]
+fn a_segment_changed_on_disk_during_the_run_gives_an_error_and_no_proof() {
+    let dir = scratch("changed");
+    let spill = dir.join("spill");
+    let proof = dir.join("fib.proof");
+    let mut child = Command::new(BIN)
+        .args(["run", &elf("fib_iterative"), "--input-u32", "100000"])
+        .args(["--chunk-rows", "2^10", "--queries", "24", "--pow-bits", "4"])
+        .args([
+            "--progress",
+            "never",
+            "--spill-dir",
+            p(&spill),
+            "-o",
+            p(&proof),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // As soon as pass 2 starts, freeze the run, flip a byte in every main LDE segment pass 1
+    // wrote (pass 3 reads them), and let it go on.
+    let start = Instant::now();
+    while !spill.join("aux").exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "pass 2 never started"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended too early"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let signal = |sig: &str| {
+        let ok = Command::new("kill")
+            .args([sig, &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill {sig}");
+    };
+    signal("-STOP");
+    let mut flipped = 0;
+    for entry in std::fs::read_dir(spill.join("main")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.to_string_lossy().ends_with(".main-lde.arrow") {
+            let mut bytes = std::fs::read(&path).unwrap();
+            let at = bytes.len() / 2;
+            bytes[at] ^= 0x01;
+            std::fs::write(&path, &bytes).unwrap();
+            flipped += 1;
+        }
+    }
+    signal("-CONT");
+    assert!(flipped > 0, "pass 1 wrote main LDE segments");
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success(), "the run must fail");
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("changed on disk") || err.contains(".main-lde.arrow"),
+        "the error says a segment changed:\n{err}"
+    );
+    assert!(!proof.exists(), "no proof file from a corrupted run");
 }
 
 #[test]

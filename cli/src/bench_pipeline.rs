@@ -18,9 +18,9 @@ pub struct PipelineBench {
     /// Rows per chunk, the same for every size.
     #[arg(long, value_parser = parse_count, default_value = "2^17")]
     pub chunk_rows: u64,
-    /// Store policy of the pipeline runs (trace or recompute).
-    #[arg(long, default_value = "recompute")]
-    pub store: String,
+    /// Store policy of the pipeline runs (see `run --help`).
+    #[arg(long, default_value_t = stages::Store::default())]
+    pub store: stages::Store,
     /// Also prove in RAM when the estimate (about 2 KB per instruction) fits in 60% of memory.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub in_memory: bool,
@@ -159,7 +159,7 @@ fn one_run(
             "--chunk-rows",
             &args.chunk_rows.to_string(),
         ])
-        .args(["--progress", "never", "--store", &args.store])
+        .args(["--progress", "never", "--store", &args.store.to_string()])
         .arg("-o")
         .arg(&proof);
     if in_memory {

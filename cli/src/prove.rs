@@ -49,8 +49,10 @@ pub struct RunArgs {
     /// Prove with every instance in RAM (the reference prover) instead of the pipeline.
     #[arg(long)]
     pub in_memory: bool,
-    /// How later passes get a chunk's trace back: `recompute` (re-execute the program) or
-    /// `trace` (spill it as a segment in pass 1 and map it back).
+    /// What the first passes spill for the later ones, instead of recomputing it: `lde`
+    /// (main, aux and quotient LDEs with a level of their Merkle trees: the quotient and open
+    /// passes map them), `trace` (main traces: no re-execution), `trace,lde`, or `recompute`
+    /// (neither; the least disk). Aux traces and quotient coefficients are always spilled.
     #[arg(long, value_name = "POLICY", default_value_t = Store::default())]
     pub store: Store,
     /// Directory for spilled segments (default: a fresh temp dir on disk, never tmpfs).
@@ -71,6 +73,10 @@ pub struct RunArgs {
     /// 435-448 and 508-573 MiB with 1); more may help when stages' speeds vary a lot.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub channel_capacity: usize,
+    /// After the summary, print each pass's stages: chunks in and out, seconds busy, waiting
+    /// for input and blocked on a full output channel (which stage bounds a pass).
+    #[arg(long)]
+    pub stage_stats: bool,
 }
 
 #[derive(clap::Args)]
@@ -244,6 +250,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         ),
     ]);
     print!("{summary}");
+    if args.stage_stats {
+        print!("{}", summary.stage_table());
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -64,7 +64,7 @@ fn main() {
     };
 
     let mut info = None;
-    time("write columnar (stream+hash+fsync)", payload, &mut || {
+    time("write columnar (stream+hash)", payload, &mut || {
         info = Some(write_segment(&path, &meta, SegmentData::Columns(&slices)).unwrap());
     });
     let info = info.unwrap();
@@ -90,21 +90,17 @@ fn main() {
     });
     std::fs::remove_file(&path).unwrap();
 
-    time(
-        "write columnar mapped (fill+hash+fsync)",
-        payload,
-        &mut || {
-            let mut w =
-                MappedSegmentWriter::create(&path, &meta, Layout::Columnar, rows, columns).unwrap();
-            for (dst, src) in w.columns_mut().unwrap().into_iter().zip(&data) {
-                dst.copy_from_slice(src);
-            }
-            w.finish().unwrap();
-        },
-    );
+    time("write columnar mapped (fill+hash)", payload, &mut || {
+        let mut w =
+            MappedSegmentWriter::create(&path, &meta, Layout::Columnar, rows, columns).unwrap();
+        for (dst, src) in w.columns_mut().unwrap().into_iter().zip(&data) {
+            dst.copy_from_slice(src);
+        }
+        w.finish().unwrap();
+    });
     std::fs::remove_file(&path).unwrap();
 
-    time("write row-major (stream+hash+fsync)", payload, &mut || {
+    time("write row-major (stream+hash)", payload, &mut || {
         write_segment(
             &path,
             &meta,

@@ -250,16 +250,14 @@ impl MappedSegmentWriter {
         Ok(self.slice_mut(0))
     }
 
-    /// Flush the mapping, hash the file, fsync and rename it into place.
+    /// Hash the file and rename it into place. Like [`crate::write_segment`], no msync or
+    /// fsync: the mapping's pages are the page cache readers see.
     pub fn finish(self) -> Result<SegmentInfo> {
         let path = self.file.path().to_path_buf();
-        self.map
-            .flush()
-            .map_err(|e| FormatError::io("flush mapping of", &path, e))?;
         let checksum = Checksum::of(&self.map);
         let bytes = self.map.len() as u64;
         drop(self.map);
-        self.file.commit()?;
+        self.file.commit_without_sync()?;
         Ok(SegmentInfo {
             path,
             meta: self.meta,

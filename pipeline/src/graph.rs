@@ -240,7 +240,7 @@ impl CancelToken {
 
 /// Per-stage counters, reported by [`Graph::run_with_stats`]: where a stage's time went tells
 /// which stage is the bottleneck (busy) and which ones wait on it (blocked).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct StageStats {
     pub name: String,
     pub items_in: u64,

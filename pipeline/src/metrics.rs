@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::graph::{StageStats, stats_table};
 use crossbeam_channel::{Sender, bounded};
 
 /// Memory fields of /proc/self/status, in bytes.
@@ -173,6 +174,7 @@ pub struct Metrics {
     sampler: RssSampler,
     spilled: Option<Arc<AtomicU64>>,
     passes: Mutex<Vec<PassMetrics>>,
+    stages: Mutex<Vec<(String, Vec<StageStats>)>>,
     peak_rss: AtomicU64,
     hwm_resettable: bool,
 }
@@ -186,6 +188,7 @@ impl Metrics {
             sampler: RssSampler::start(Duration::from_millis(20)),
             spilled,
             passes: Mutex::new(Vec::new()),
+            stages: Mutex::new(Vec::new()),
             peak_rss: AtomicU64::new(0),
             hwm_resettable: reset_peak_rss(),
         }
@@ -227,6 +230,14 @@ impl Metrics {
             .clone()
     }
 
+    /// Keeps a pass's per-stage figures ([`crate::Graph::run_with_stats`]) for the summary.
+    pub fn record_stages(&self, pass: &str, stats: Vec<StageStats>) {
+        self.stages
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((pass.to_string(), stats));
+    }
+
     /// Stop measuring. `extra` rows (e.g. proof size) are printed after the totals.
     pub fn summary(self, extra: Vec<(String, String)>) -> RunSummary {
         self.note_hwm();
@@ -241,6 +252,7 @@ impl Metrics {
                 .as_ref()
                 .map_or(0, |c| c.load(Ordering::Relaxed)),
             passes,
+            stages: std::mem::take(&mut *self.stages.lock().unwrap_or_else(|e| e.into_inner())),
             extra,
         }
     }
@@ -286,7 +298,28 @@ pub struct RunSummary {
     /// Peak sampled RssAnon (memory the process really holds).
     pub peak_rss_anon: u64,
     pub spilled_bytes: u64,
+    /// Per pass, where each stage's time went (busy, waiting for input, blocked on output):
+    /// which stage bounds a pass. Not part of the `Display` table; see [`RunSummary::stage_table`].
+    pub stages: Vec<(String, Vec<StageStats>)>,
     pub extra: Vec<(String, String)>,
+}
+
+impl RunSummary {
+    /// The per-stage figures of every pass, one table.
+    pub fn stage_table(&self) -> String {
+        let mut out = String::new();
+        for (pass, stats) in &self.stages {
+            for line in stats_table(stats).lines() {
+                let first = line.starts_with("stage ");
+                if first && !out.is_empty() {
+                    continue;
+                }
+                let label = if first { "pass" } else { pass.as_str() };
+                out += &format!("{label:<9} {line}\n");
+            }
+        }
+        out
+    }
 }
 
 /// `1.5 GiB`-style sizes.

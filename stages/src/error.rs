@@ -28,6 +28,11 @@ pub enum Error {
          deterministic?)"
     )]
     Diverged { what: String, expected: String },
+    #[error(
+        "the finished proof does not verify ({0}); it was assembled from spilled segments, so \
+         one was probably changed on disk during the run (rerun with --verify-segments to find it)"
+    )]
+    SelfCheck(String),
     #[error("invalid configuration: {0}")]
     Config(String),
 }

@@ -4,7 +4,8 @@
 //!
 //! * [`passes`]: the out-of-core prover ([`prove_pipeline`]), byte-identical to the reference.
 //! * [`generate`]: the execute + tracegen stage (instances handed out as soon as complete).
-//! * [`store`]: store or recompute ([`Store`]), spilled matrices as Arrow segments.
+//! * [`store`]: store or recompute ([`Store`]); spilled matrices and tree levels as Arrow
+//!   segments.
 //! * [`budget`]: chunk rows from a memory budget (`--mem-budget`).
 //! * [`in_memory`]: the in-RAM reference prover ([`prove_in_memory`]).
 

@@ -1,64 +1,72 @@
 //! The out-of-core prover: the passes of DESIGN.md section 3, each a [`pipeline::Graph`] of
 //! stages on bounded channels, producing the same proof bytes as [`crate::prove_in_memory`].
 //!
+//! With the default store (`lde`):
 //! ```text
-//! main      execute -> commit (LDE + Merkle root) -> spill (store=trace) -> collect
+//! main      execute -> commit (LDE, tree) -> spill (LDE + tree level) -> collect
 //!           => transcript: shapes, preprocessed + main roots (canonical order); LogUp challenges
-//! aux       traces -> aux (LogUp columns: spill them, LDE, root, claimed sum) -> collect
+//! aux       execute -> aux (LogUp columns, claimed sum) -> commit -> spill -> collect
 //!           => aux roots and sums; composition challenge
-//! quotient  traces -> lde (main; aux from its segment) -> quotient (evaluate, commit, spill
-//!           the pieces' coefficients) -> collect
+//! quotient  read -> map (main + aux LDEs) -> quotient (evaluate, commit) -> spill -> collect
 //!           => quotient roots; OOD point z
-//! ood       traces -> ood (barycentric over the traces, Horner over the quotient) -> collect
+//! ood       read -> map (main, aux, quotient LDEs) -> ood (barycentric) -> collect
 //!           => OOD values; DEEP challenge
-//! deep      traces -> load (aux, quotient coefficients) -> deep (combine on the trace domain,
-//!           extend one codeword per instance, add it to its height's)
+//! deep      read -> map -> deep (one codeword per LDE height, added in arrival order)
 //! fri       in memory: the DEEP codewords are one chunk's size, not the run's
-//! open      traces -> commit (main + aux LDEs and trees) -> open (quotient tree from its
-//!           coefficients, rows, siblings) -> collect
+//! open      read -> open (rows from the mapped LDEs, trees rebuilt from their kept level and
+//!           the opened rows' subtrees, checked against the roots) -> collect
+//! check     the finished proof is verified before it is handed out
 //! ```
-//! `traces` is the store policy's source ([`Store`]): segments mapped in canonical order, or a
-//! re-execution that emits instances in generation order. Stages compute in whatever order
-//! items arrive; each pass's sink files results under the instance's canonical index and the
-//! driver absorbs them in (table, chunk) order after the pass, so the transcript never depends
-//! on thread timing or channel capacity. Between passes only small per-instance data is held
-//! (roots, claimed sums, OOD values, openings) plus the fixed tables' preprocessed
-//! commitments; peak memory is set by the chunk size and the channel capacity.
+//! `execute` re-executes the program and emits instances in generation order (or, with
+//! `--store trace`, maps the traces pass 1 wrote); `read` hands out descriptors in canonical
+//! order. Items carry the instance's [`ChunkDescriptor`], which gathers the segments each pass
+//! writes for it. Stages compute in whatever order items arrive; each pass's sink files results
+//! under the instance's canonical index and the driver absorbs them in (table, chunk) order
+//! after the pass, so the transcript never depends on thread timing or channel capacity.
+//! Between passes only small per-instance data is held (descriptors, roots, claimed sums, OOD
+//! values, openings) plus the fixed tables' preprocessed commitments; peak memory is set by
+//! the chunk size and the channel capacity.
 //!
-//! Store or recompute, per artifact, measured on fib_iterative (2 cores shared with other
-//! work, chunks of 2^17 rows). The main trace is what `--store` decides. At 4M instructions,
-//! two runs each: `recompute` 64.6 / 82.9 s wall, 114 / 107 CPU-s, peak RssAnon 481 / 494 MiB,
-//! 1.2 GiB spilled; `trace` 60.8 / 79.5 s, 109 / 112 CPU-s, 406 / 453 MiB, 2.3 GiB spilled.
-//! Re-executing the run in each later pass costs about what writing and mapping back the
-//! traces costs (the difference is inside the run-to-run noise), mapped traces count as page
-//! cache rather than anonymous memory, and storing doubles the disk footprint, which grows
-//! with the run. `recompute` is the default (disk is the resource that runs out on long runs,
-//! DESIGN.md section 3); `--store trace` is there for short runs and for inspecting traces.
-//! The wide LDEs are recomputed where they are needed (the quotient and open passes; an LDE
-//! costs about as much to recompute as to read back, and would need blowup x the disk); the
-//! OOD and DEEP passes need none (they work on the traces and quotient coefficients).
-//! Two artifacts are always spilled because rebuilding them costs more than reading them: the
-//! aux trace (a batch inversion per bus interaction and row; spilling it cut the run from 33 to
-//! 28 CPU-seconds) and the quotient pieces' coefficients (constraint evaluation on the
-//! quotient domain; n rows, half the size of the quotient LDE).
+//! Store or recompute ([`Store`]), measured on fib_iterative at 1M instructions, 2^17-row
+//! chunks, 2 cores (in RAM: 6.4-7.1 s wall, 11.2-12.0 CPU-s):
+//!
+//! | store     | wall s    | CPU s     | spilled | later passes                                 |
+//! |-----------|-----------|-----------|---------|----------------------------------------------|
+//! | recompute | 11.9-13.1 | 21.7-22.9 | 262 MiB | re-execute 5 times, LDEs twice, trees in open |
+//! | lde       | 7.2-8.4   | 12.8-14.6 | 1.1 GiB | map LDEs; re-execute once (aux)              |
+//! | trace,lde | 9.6       | 15.6      | 1.6 GiB | map traces and LDEs                          |
+//!
+//! Recomputing an LDE costs more than writing it and mapping it back: the quotient pass took
+//! 4.0 s recomputing main and aux LDEs and 2.2 s mapping them, the open pass 3.5 s rebuilding
+//! every tree and 0.08 s opening from kept LDEs and tree levels. Keeping only one level of each
+//! tree (1/16 of the leaf digests, [`crate::store::KEPT_LEVEL`]) costs 16 rows rehashed per
+//! opened row instead of writing the whole tree. Once the LDEs are kept, the OOD and DEEP
+//! passes use them too (0.38 s each, against 0.53-0.58 s from the traces with a
+//! re-execution each), and neither the aux trace nor the quotient coefficients need spilling.
+//! Re-executing the program for the aux pass (0.2-0.3 s per 1M instructions on its own
+//! thread) is cheaper than writing the traces (writing to the page cache costs more than the
+//! copy on this machine's VM: 0.5-2 GB/s for fresh pages). `lde` writes about 1.1 KB per instruction
+//! of fib_iterative; `recompute` (0.26 KB) is the policy for a spill disk that cannot hold that.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use formats::SegmentMeta;
-use pipeline::{BoxError, Chunk, Graph, Metrics, Port, Progress, SegmentRef, SpillDir};
+use pipeline::{BoxError, Chunk, ChunkDescriptor, Graph, Metrics, Port, Progress, SpillDir};
 use stark::field::EF;
 use stark::merkle::Digest;
-use stark::proof::{AuxCommitment, InstanceOod, InstanceOpening, InstanceShape, Proof};
+use stark::proof::{
+    AuxCommitment, InstanceOod, InstanceOpening, InstanceShape, Proof, TreeOpening,
+};
 use stark::protocol;
 use stark::prover::{self, Committed, DeepAccumulator, InstanceLdes, InstanceTraces};
-use stark::{F, ProofParams, RowMajorMatrix, Table};
+use stark::{F, ProofParams, RowMajorMatrix, Table, VerifierParams};
 use vm::Program;
 use vm::air::{Rv32Air, Statement};
 
 use crate::error::Error;
 use crate::generate::{Instance, generate};
-use crate::store::{Matrix, Store, write_matrix};
+use crate::store::{KEPT_LEVEL, Matrix, Store, read_digests, write_digests, write_matrix};
 
 /// How to run the pipeline.
 #[derive(Clone, Debug)]
@@ -81,34 +89,62 @@ pub struct PipelineRun {
     pub instances: usize,
 }
 
-/// What flows between stages: one instance's data, with its canonical index.
+/// What flows between stages: an instance's descriptor (name, rows, the segments written for
+/// it so far), its canonical index, and what one stage hands the next.
 struct Item<T> {
     index: usize,
-    label: String,
-    rows: u64,
+    desc: ChunkDescriptor,
     data: T,
+}
+
+impl<T> Item<T> {
+    fn with<U>(self, data: U) -> Item<U> {
+        Item {
+            index: self.index,
+            desc: self.desc,
+            data,
+        }
+    }
 }
 
 impl<T: Send + 'static> Chunk for Item<T> {
     fn chunk_label(&self) -> String {
-        self.label.clone()
+        self.desc.chunk_label()
     }
     fn chunk_rows(&self) -> u64 {
-        self.rows
+        self.desc.rows
     }
 }
 
-/// What pass 1 learns about an instance, kept (small) for the whole run.
+/// Segment kinds, as named in descriptors and in the spill dir's file names.
+mod kind {
+    pub const TRACE: &str = "trace";
+    pub const MAIN_LDE: &str = "main-lde";
+    pub const MAIN_LEVEL: &str = "main-level";
+    pub const AUX_TRACE: &str = "aux-trace";
+    pub const AUX_LDE: &str = "aux-lde";
+    pub const AUX_LEVEL: &str = "aux-level";
+    pub const QUOTIENT_COEFFS: &str = "quotient-coeffs";
+    pub const QUOTIENT_LDE: &str = "quotient-lde";
+    pub const QUOTIENT_LEVEL: &str = "quotient-level";
+}
+
+/// What the passes learn about an instance, kept (small) for the whole run: its descriptor
+/// gathers the segments each pass writes.
 #[derive(Clone)]
 struct Record {
-    table: usize,
-    chunk: u64,
+    desc: ChunkDescriptor,
     log_height: u8,
     main_root: Digest,
-    trace: Option<SegmentRef>,
-    /// The LogUp aux trace, spilled in pass 2 (tables with buses only).
-    aux_trace: Option<SegmentRef>,
-    quotient: Option<SegmentRef>,
+}
+
+impl Record {
+    fn table(&self) -> usize {
+        self.desc.table_id as usize
+    }
+    fn rows(&self) -> usize {
+        1usize << self.log_height
+    }
 }
 
 /// Read-only state every stage shares.
@@ -124,10 +160,81 @@ struct Ctx {
 }
 
 impl Ctx {
-    fn label(&self, table: usize, chunk: u64) -> String {
-        format!("{}#{chunk}", self.names[table])
+    fn descriptor(&self, table: usize, chunk: u64, rows: usize) -> ChunkDescriptor {
+        ChunkDescriptor::new(&self.names[table], table as u32, chunk, rows as u64, "main")
+    }
+
+    /// Maps the `kind` segment of a chunk, `width` columns of `rows` rows.
+    fn open(
+        &self,
+        desc: &ChunkDescriptor,
+        kind: &str,
+        width: usize,
+        rows: usize,
+    ) -> Result<Matrix, Error> {
+        let seg = desc
+            .segment(kind)
+            .ok_or_else(|| Error::Config(format!("{}: no {kind} segment", desc.chunk_label())))?;
+        Matrix::open(&self.spill, seg, width, rows)
+    }
+
+    /// Writes `m` as the `kind` segment of `desc`'s chunk in `pass`.
+    fn write(
+        &self,
+        desc: &ChunkDescriptor,
+        pass: &str,
+        kind: &str,
+        m: &mut RowMajorMatrix<F>,
+    ) -> Result<ChunkDescriptor, Error> {
+        let meta = SegmentMeta::new(&*desc.table, desc.chunk, pass, kind);
+        Ok(desc
+            .in_pass(pass)
+            .with_segment(write_matrix(&self.spill, &meta, m)?))
+    }
+
+    /// Writes a committed LDE and its tree's [`KEPT_LEVEL`] as `<what>-lde` / `<what>-level`.
+    fn write_committed(
+        &self,
+        desc: &ChunkDescriptor,
+        pass: &str,
+        (lde_kind, level_kind): (&str, &str),
+        mut c: Committed,
+    ) -> Result<ChunkDescriptor, Error> {
+        let desc = self.write(desc, pass, lde_kind, &mut c.lde)?;
+        let meta = SegmentMeta::new(&*desc.table, desc.chunk, pass, level_kind);
+        let level = write_digests(&self.spill, &meta, c.tree.level(KEPT_LEVEL))?;
+        Ok(desc.with_segment(level))
+    }
+
+    /// Opens `rows` of a kept LDE against `root` through its kept tree level.
+    fn open_kept(
+        &self,
+        desc: &ChunkDescriptor,
+        (lde_kind, level_kind): (&str, &str),
+        width: usize,
+        lde_rows: usize,
+        root: &Digest,
+        rows: &[usize],
+    ) -> Result<TreeOpening, Error> {
+        let lde = self.open(desc, lde_kind, width, lde_rows)?;
+        let level_rows = lde_rows >> KEPT_LEVEL.min(lde_rows.trailing_zeros() as usize);
+        let level = read_digests(&self.open(desc, level_kind, 4, level_rows)?);
+        prover::open_rows_from_level(lde.view(), &level, root, rows).map_err(|msg| {
+            let path = |k: &str| desc.segment(k).map(|s| s.path.display().to_string());
+            Error::BadSegment {
+                path: path(lde_kind).unwrap_or_default(),
+                msg: format!(
+                    "{msg} (tree level {})",
+                    path(level_kind).unwrap_or_default()
+                ),
+            }
+        })
     }
 }
+
+const MAIN: (&str, &str) = (kind::MAIN_LDE, kind::MAIN_LEVEL);
+const AUX: (&str, &str) = (kind::AUX_LDE, kind::AUX_LEVEL);
+const QUOTIENT: (&str, &str) = (kind::QUOTIENT_LDE, kind::QUOTIENT_LEVEL);
 
 /// Pass-1 results plus what later passes derive from them.
 struct Run {
@@ -136,6 +243,8 @@ struct Run {
     shapes: Vec<InstanceShape>,
     /// Preprocessed trace and commitment per (table, log height): the fixed tables only.
     prep: Arc<PrepCache>,
+    /// Aux commitments (tables with buses), by instance; filled after pass 2.
+    aux: Arc<Vec<Option<AuxCommitment>>>,
 }
 
 /// Preprocessed trace and its commitment per (table, log height).
@@ -144,7 +253,18 @@ type PrepCache = HashMap<(usize, u8), (RowMajorMatrix<F>, Committed)>;
 impl Run {
     fn prep(&self, i: usize) -> Option<&(RowMajorMatrix<F>, Committed)> {
         let r = &self.records[i];
-        self.prep.get(&(r.table, r.log_height))
+        self.prep.get(&(r.table(), r.log_height))
+    }
+
+    /// Replaces the records' descriptors with the ones a pass returned.
+    fn update(&mut self, descs: Vec<ChunkDescriptor>) {
+        let records = self
+            .records
+            .iter()
+            .zip(descs)
+            .map(|(r, desc)| Record { desc, ..r.clone() })
+            .collect();
+        self.records = Arc::new(records);
     }
 }
 
@@ -181,77 +301,70 @@ pub fn prove_pipeline(
 
     // Pass 1: main.
     let timer = metrics.pass("main");
-    let (records, statement) = pass_main(&ctx)?;
+    let (records, statement) = pass_main(&ctx, metrics)?;
     timer.finish();
     let shapes: Vec<InstanceShape> = records
         .iter()
         .map(|r| InstanceShape {
-            table: r.table as u32,
+            table: r.table() as u32,
             log_height: r.log_height,
         })
         .collect();
     let mut prep = HashMap::new();
     for r in &records {
-        let table = &ctx.tables[r.table];
-        if table.prep_width > 0 && !prep.contains_key(&(r.table, r.log_height)) {
+        let table = &ctx.tables[r.table()];
+        if table.prep_width > 0 && !prep.contains_key(&(r.table(), r.log_height)) {
             let airs = ctx.air.tables();
-            let m = prover::preprocessed_trace(airs[r.table], table, r.log_height)
+            let m = prover::preprocessed_trace(airs[r.table()], table, r.log_height)
                 .map_err(|msg| Error::Prove(stark::ProveError::Shape(msg)))?
                 .expect("prep_width > 0");
             let c = prover::commit_trace(m.clone(), log_b);
-            prep.insert((r.table, r.log_height), (m, c));
+            prep.insert((r.table(), r.log_height), (m, c));
         }
     }
     let public = statement.public_inputs();
     let mut t = protocol::start(&ctx.tables, &ctx.config.params, &public, &shapes);
     for r in &records {
-        let p = prep.get(&(r.table, r.log_height)).map(|p| p.1.root());
+        let p = prep.get(&(r.table(), r.log_height)).map(|p| p.1.root());
         protocol::observe_main(&mut t, p.as_ref(), &r.main_root);
     }
     let lookup = protocol::draw_lookup_challenges(&mut t);
+    let n = records.len();
     let mut run = Run {
         ctx: Arc::clone(&ctx),
         records: Arc::new(records),
         shapes,
         prep: Arc::new(prep),
+        aux: Arc::new(Vec::new()),
     };
-    let n = run.records.len();
 
     // Pass 2: aux.
     let timer = metrics.pass("aux");
-    let aux_results = pass_aux(&run, lookup)?;
+    let (aux, descs): (Vec<_>, Vec<_>) = pass_aux(&run, metrics, lookup)?.into_iter().unzip();
     timer.finish();
-    let mut records = (*run.records).clone();
-    let mut aux = Vec::with_capacity(n);
-    for (r, (a, seg)) in records.iter_mut().zip(aux_results) {
+    run.update(descs);
+    for a in &aux {
         protocol::observe_aux(&mut t, a.as_ref());
-        r.aux_trace = seg;
-        aux.push(a);
     }
-    run.records = Arc::new(records);
+    run.aux = Arc::new(aux);
     let composition = protocol::draw_composition_challenge(&mut t);
-    let claimed: Arc<Vec<EF>> = Arc::new(
-        aux.iter()
-            .map(|a| a.map(|a| a.claimed_sum).unwrap_or_default())
-            .collect(),
-    );
 
     // Pass 3: quotient.
     let timer = metrics.pass("quotient");
-    let quotients = pass_quotient(&run, lookup, Arc::clone(&claimed), composition)?;
+    let (quotient_roots, descs): (Vec<_>, Vec<_>) =
+        pass_quotient(&run, metrics, lookup, composition)?
+            .into_iter()
+            .unzip();
     timer.finish();
-    let mut records = (*run.records).clone();
-    for (r, (root, seg)) in records.iter_mut().zip(&quotients) {
+    run.update(descs);
+    for root in &quotient_roots {
         protocol::observe_quotient(&mut t, root);
-        r.quotient = Some(seg.clone());
     }
-    run.records = Arc::new(records);
-    let quotient_roots: Vec<Digest> = quotients.into_iter().map(|q| q.0).collect();
     let z = protocol::draw_ood_point(&mut t);
 
     // Pass 4: ood.
     let timer = metrics.pass("ood");
-    let oods = pass_ood(&run, z)?;
+    let oods = pass_ood(&run, metrics, z)?;
     timer.finish();
     for o in &oods {
         protocol::observe_ood(&mut t, o);
@@ -261,7 +374,7 @@ pub fn prove_pipeline(
     // Pass 5: deep.
     let timer = metrics.pass("deep");
     let oods = Arc::new(oods);
-    let deep = pass_deep(&run, z, beta, Arc::clone(&oods))?;
+    let deep = pass_deep(&run, metrics, z, beta, Arc::clone(&oods))?;
     timer.finish();
 
     // Pass 6: FRI, grinding, queries.
@@ -286,7 +399,13 @@ pub fn prove_pipeline(
 
     // Pass 7: open.
     let timer = metrics.pass("open");
-    let openings = pass_open(&run, Arc::new(positions), log_max_lde)?;
+    let openings = pass_open(
+        &run,
+        metrics,
+        &quotient_roots,
+        Arc::new(positions),
+        log_max_lde,
+    )?;
     timer.finish();
 
     let oods = Arc::try_unwrap(oods).unwrap_or_else(|a| (*a).clone());
@@ -295,7 +414,7 @@ pub fn prove_pipeline(
         statement: public.statement,
         instances: run.shapes.clone(),
         main_roots: run.records.iter().map(|r| r.main_root).collect(),
-        aux,
+        aux: run.aux.to_vec(),
         quotient_roots,
         ood: oods,
         fri_roots: fri.roots.clone(),
@@ -304,6 +423,20 @@ pub fn prove_pipeline(
         openings,
         fri_openings,
     };
+
+    // Check: the proof was assembled from spilled segments. Verifying it (milliseconds per
+    // instance) catches a segment changed on disk during the run before a proof file is
+    // written; a segment the passes read in full is not otherwise rehashed (unless
+    // --verify-segments), and the open pass's tree checks only see the opened rows.
+    let timer = metrics.pass("check");
+    let params = VerifierParams {
+        min_security_bits: 0,
+        max_log_height: log_max_lde as u8,
+        max_instances: usize::MAX,
+    };
+    vm::air::verify_execution(Arc::clone(&ctx.program), &statement, &proof, &params)
+        .map_err(|e| Error::SelfCheck(e.to_string()))?;
+    timer.finish();
     Ok(PipelineRun {
         proof,
         statement,
@@ -319,9 +452,9 @@ fn pipeline_err(pass: &'static str) -> impl FnOnce(pipeline::PipelineError) -> E
     move |source| Error::Pipeline { pass, source }
 }
 
-/// Pass 1: execute, build instances, commit each (root only; the LDE and tree are dropped),
-/// spill the trace when storing traces. Returns the records in canonical order.
-fn pass_main(ctx: &Arc<Ctx>) -> Result<(Vec<Record>, Statement), Error> {
+/// Pass 1: execute, build instances, commit each, spill what the store policy keeps (the
+/// trace; the LDE and a level of its tree). Returns the records in canonical order.
+fn pass_main(ctx: &Arc<Ctx>, metrics: &Metrics) -> Result<(Vec<Record>, Statement), Error> {
     ctx.spill.begin_pass("main")?;
     let mut g = graph(ctx, None);
     let statement = Arc::new(Mutex::new(None));
@@ -336,8 +469,7 @@ fn pass_main(ctx: &Arc<Ctx>) -> Result<(Vec<Record>, Statement), Error> {
             |inst: Instance| {
                 let item = Item {
                     index: 0,
-                    label: c.label(inst.table, inst.chunk),
-                    rows: inst.rows() as u64,
+                    desc: c.descriptor(inst.table, inst.chunk, inst.rows()),
                     data: inst,
                 };
                 out.emit(item).map_err(BoxError::from)
@@ -348,60 +480,53 @@ fn pass_main(ctx: &Arc<Ctx>) -> Result<(Vec<Record>, Statement), Error> {
     });
     let c = Arc::clone(ctx);
     let committed = g.map("commit", instances, move |it: Item<Instance>| {
-        let inst = &it.data;
-        let table = &c.tables[inst.table];
-        let log_height = prover::check_trace(table, &inst.trace, 0)?;
+        let table = &c.tables[it.data.table];
+        let log_height = prover::check_trace(table, &it.data.trace, 0)?;
         if log_height as usize + c.log_b > stark::domain::MAX_LOG_LDE {
             return Err(Error::Config(format!(
                 "{}: LDE larger than the field's two-adicity",
-                it.label
+                it.desc.chunk_label()
             )));
         }
-        let root = prover::commit_trace_view(inst.trace.as_view(), c.log_b).root();
-        Ok::<_, Error>(Item {
-            data: (it.data, log_height, root),
-            index: it.index,
-            label: it.label,
-            rows: it.rows,
-        })
+        let committed = prover::commit_trace_view(it.data.trace.as_view(), c.log_b);
+        let root = committed.root();
+        // Without kept LDEs the LDE is dropped here, not held in the channel.
+        let keep = c.config.store.ldes.then_some(committed);
+        Ok::<_, Error>(it.map_data(|inst| (inst, log_height, root, keep)))
     });
     let c = Arc::clone(ctx);
     let spilled = g.map(
         "spill",
         committed,
-        move |it: Item<(Instance, u8, Digest)>| {
-            let (inst, log_height, main_root) = it.data;
-            let trace = match c.config.store {
-                Store::Trace => Some(write_matrix(
-                    &c.spill,
-                    &SegmentMeta::new(&c.names[inst.table], inst.chunk, "main", "trace"),
-                    inst.trace.as_view(),
-                )?),
-                Store::Recompute => None,
-            };
+        move |it: Item<(Instance, u8, Digest, Option<Committed>)>| {
+            let (mut inst, log_height, main_root, committed) = it.data;
+            let mut desc = it.desc;
+            if c.config.store.traces {
+                desc = c.write(&desc, "main", kind::TRACE, &mut inst.trace)?;
+            }
+            drop(inst);
+            if let Some(committed) = committed {
+                desc = c.write_committed(&desc, "main", MAIN, committed)?;
+            }
             Ok::<_, Error>(Item {
                 index: it.index,
-                label: it.label,
-                rows: it.rows,
+                desc: desc.clone(),
                 data: Record {
-                    table: inst.table,
-                    chunk: inst.chunk,
+                    desc,
                     log_height,
                     main_root,
-                    trace,
-                    aux_trace: None,
-                    quotient: None,
                 },
             })
         },
     );
-    let mut records: Vec<Record> = g
-        .collect("collect", spilled)
-        .map_err(pipeline_err("main"))?
-        .into_iter()
-        .map(|it| it.data)
-        .collect();
-    records.sort_by_key(|r| (r.table, r.chunk));
+    let (mut records, stats) = g
+        .run_with_stats("collect", spilled, Vec::new(), |v, it: Item<Record>| {
+            v.push(it.data);
+            Ok::<(), BoxError>(())
+        })
+        .map_err(pipeline_err("main"))?;
+    metrics.record_stages("main", stats);
+    records.sort_by_key(|r| r.desc.order_key());
     ctx.spill.end_pass("main")?;
     let statement = statement
         .lock()
@@ -411,91 +536,115 @@ fn pass_main(ctx: &Arc<Ctx>) -> Result<(Vec<Record>, Statement), Error> {
     Ok((records, statement))
 }
 
+impl<T> Item<T> {
+    fn map_data<U>(self, f: impl FnOnce(T) -> U) -> Item<U> {
+        Item {
+            index: self.index,
+            desc: self.desc,
+            data: f(self.data),
+        }
+    }
+}
+
+/// A source that hands out every instance's descriptor in canonical order (for passes that
+/// only map segments).
+fn descriptors(g: &mut Graph, run: &Run) -> Port<Item<()>> {
+    let records = Arc::clone(&run.records);
+    g.source("read", move |out| {
+        for (index, r) in records.iter().enumerate() {
+            out.emit(Item {
+                index,
+                desc: r.desc.clone(),
+                data: (),
+            })?;
+        }
+        Ok::<(), BoxError>(())
+    })
+}
+
 /// The source of a later pass: every instance's main trace, from its segment (canonical order)
 /// or from a re-execution (generation order).
 fn traces(g: &mut Graph, run: &Run) -> Port<Item<Matrix>> {
     let ctx = Arc::clone(&run.ctx);
     let records = Arc::clone(&run.records);
-    match ctx.config.store {
-        Store::Trace => g.source("read", move |out| {
+    if ctx.config.store.traces {
+        return g.source("read", move |out| {
             for (index, r) in records.iter().enumerate() {
-                let seg = r.trace.as_ref().ok_or_else(|| {
-                    Error::Config(format!("{}: no trace segment", ctx.label(r.table, r.chunk)))
-                })?;
-                let rows = 1usize << r.log_height;
-                let m = Matrix::open(&ctx.spill, seg, ctx.tables[r.table].main_width, rows)?;
+                let width = ctx.tables[r.table()].main_width;
+                let m = ctx.open(&r.desc, kind::TRACE, width, r.rows())?;
                 out.emit(Item {
                     index,
-                    label: ctx.label(r.table, r.chunk),
-                    rows: rows as u64,
+                    desc: r.desc.clone(),
                     data: m,
                 })?;
             }
             Ok::<(), BoxError>(())
-        }),
-        Store::Recompute => g.source("execute", move |out| {
-            let index_of: HashMap<(usize, u64), usize> = records
-                .iter()
-                .enumerate()
-                .map(|(i, r)| ((r.table, r.chunk), i))
-                .collect();
-            let mut seen = 0usize;
-            generate(
-                Arc::clone(&ctx.program),
-                Arc::clone(&ctx.input),
-                ctx.config.chunk_rows,
-                ctx.config.max_cycles,
-                |inst: Instance| {
-                    let label = ctx.label(inst.table, inst.chunk);
-                    let index = *index_of.get(&(inst.table, inst.chunk)).ok_or_else(|| {
-                        Error::Diverged {
-                            what: label.clone(),
-                            expected: "no such instance".into(),
-                        }
-                    })?;
-                    let rows = inst.rows();
-                    if rows != 1usize << records[index].log_height {
-                        return Err(Error::Diverged {
-                            what: format!("{label} with {rows} rows"),
-                            expected: format!("{} rows", 1u64 << records[index].log_height),
-                        }
-                        .into());
-                    }
-                    seen += 1;
-                    out.emit(Item {
-                        index,
-                        label,
-                        rows: rows as u64,
-                        data: Matrix::Owned(inst.trace),
-                    })
-                    .map_err(BoxError::from)
-                },
-            )?;
-            if seen != records.len() {
-                return Err(Error::Diverged {
-                    what: format!("{seen} instances"),
-                    expected: format!("{}", records.len()),
-                }
-                .into());
-            }
-            Ok::<(), BoxError>(())
-        }),
+        });
     }
+    g.source("execute", move |out| {
+        let index_of: HashMap<(u32, u64), usize> = records
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.desc.order_key(), i))
+            .collect();
+        let mut seen = 0usize;
+        generate(
+            Arc::clone(&ctx.program),
+            Arc::clone(&ctx.input),
+            ctx.config.chunk_rows,
+            ctx.config.max_cycles,
+            |inst: Instance| {
+                let label = format!("{}#{}", ctx.names[inst.table], inst.chunk);
+                let index = *index_of
+                    .get(&(inst.table as u32, inst.chunk))
+                    .ok_or_else(|| Error::Diverged {
+                        what: label.clone(),
+                        expected: "no such instance".into(),
+                    })?;
+                let rows = inst.rows();
+                if rows != records[index].rows() {
+                    return Err(Error::Diverged {
+                        what: format!("{label} with {rows} rows"),
+                        expected: format!("{} rows", records[index].rows()),
+                    }
+                    .into());
+                }
+                seen += 1;
+                out.emit(Item {
+                    index,
+                    desc: records[index].desc.clone(),
+                    data: Matrix::Owned(inst.trace),
+                })
+                .map_err(BoxError::from)
+            },
+        )?;
+        if seen != records.len() {
+            return Err(Error::Diverged {
+                what: format!("{seen} instances"),
+                expected: format!("{}", records.len()),
+            }
+            .into());
+        }
+        Ok::<(), BoxError>(())
+    })
 }
 
 /// Collects one result per instance, filed under its canonical index.
 fn collect_indexed<T: Send + 'static>(
     g: Graph,
+    metrics: &Metrics,
     pass: &'static str,
     port: Port<Item<T>>,
     n: usize,
 ) -> Result<Vec<T>, Error> {
     let mut out: Vec<Option<T>> = (0..n).map(|_| None).collect();
-    g.run("collect", port, (), |_, it: Item<T>| {
-        out[it.index] = Some(it.data);
-        Ok::<(), BoxError>(())
-    })
-    .map_err(pipeline_err(pass))?;
+    let ((), stats) = g
+        .run_with_stats("collect", port, (), |_, it: Item<T>| {
+            out[it.index] = Some(it.data);
+            Ok::<(), BoxError>(())
+        })
+        .map_err(pipeline_err(pass))?;
+    metrics.record_stages(pass, stats);
     out.into_iter()
         .enumerate()
         .map(|(i, v)| {
@@ -504,14 +653,15 @@ fn collect_indexed<T: Send + 'static>(
         .collect()
 }
 
-/// Pass 2: LogUp aux columns; their roots and claimed partial sums. The aux trace is spilled:
-/// rebuilding it (a batch inversion per bus interaction and row) costs more than reading it
-/// back, and passes 3-7 all need it.
-#[allow(clippy::type_complexity)]
+/// Pass 2: LogUp aux columns; their roots and claimed partial sums. What is spilled depends
+/// on the store: with kept LDEs the aux LDE and a level of its tree (later passes work on
+/// LDEs), otherwise the aux trace (rebuilding it, a batch inversion per bus interaction and
+/// row, costs more than reading it back).
 fn pass_aux(
     run: &Run,
+    metrics: &Metrics,
     lookup: [EF; 2],
-) -> Result<Vec<(Option<AuxCommitment>, Option<SegmentRef>)>, Error> {
+) -> Result<Vec<(Option<AuxCommitment>, ChunkDescriptor)>, Error> {
     let ctx = &run.ctx;
     ctx.spill.begin_pass("aux")?;
     let mut g = graph(ctx, Some(run.records.len() as u64));
@@ -521,203 +671,303 @@ fn pass_aux(
         Arc::clone(&run.records),
         Arc::clone(&run.prep),
     );
-    let out = g.map("aux", src, move |it: Item<Matrix>| {
+    let aux = g.map("aux", src, move |it: Item<Matrix>| {
         let r = &records[it.index];
-        let p = prep.get(&(r.table, r.log_height)).map(|p| p.0.as_view());
-        let a = prover::aux_trace(&c.tables[r.table], it.data.view(), p, &lookup)?;
-        let data = match a {
-            None => (None, None),
-            Some(a) => {
-                let seg = write_matrix(
-                    &c.spill,
-                    &SegmentMeta::new(&c.names[r.table], r.chunk, "aux", "aux-trace"),
-                    a.trace.as_view(),
-                )?;
-                let commitment = AuxCommitment {
-                    root: prover::commit_trace(a.trace, c.log_b).root(),
-                    claimed_sum: a.claimed_sum,
-                };
-                (Some(commitment), Some(seg))
-            }
-        };
-        Ok::<_, Error>(Item {
-            index: it.index,
-            label: it.label,
-            rows: it.rows,
-            data,
-        })
+        let p = prep.get(&(r.table(), r.log_height)).map(|p| p.0.as_view());
+        let a = prover::aux_trace(&c.tables[r.table()], it.data.view(), p, &lookup)?;
+        Ok::<_, Error>(it.with(a))
     });
-    let aux = collect_indexed(g, "aux", out, run.records.len())?;
+    let c = Arc::clone(ctx);
+    let committed = g.map("commit", aux, move |it: Item<Option<prover::AuxTrace>>| {
+        let Item { index, desc, data } = it;
+        let Some(a) = data else {
+            return Ok::<_, Error>(Item {
+                index,
+                desc,
+                data: None,
+            });
+        };
+        let claimed_sum = a.claimed_sum;
+        let (committed, trace) = if c.config.store.ldes {
+            (prover::commit_trace(a.trace, c.log_b), None)
+        } else {
+            (
+                prover::commit_trace_view(a.trace.as_view(), c.log_b),
+                Some(a.trace),
+            )
+        };
+        let commitment = AuxCommitment {
+            root: committed.root(),
+            claimed_sum,
+        };
+        let keep = c.config.store.ldes.then_some(committed);
+        let data = Some((commitment, trace, keep));
+        Ok::<_, Error>(Item { index, desc, data })
+    });
+    let c = Arc::clone(ctx);
+    type Committed2 = Option<(AuxCommitment, Option<RowMajorMatrix<F>>, Option<Committed>)>;
+    let out = g.map("spill", committed, move |it: Item<Committed2>| {
+        let Item { index, desc, data } = it;
+        let Some((commitment, trace, committed)) = data else {
+            let data = (None, desc.clone());
+            return Ok::<_, Error>(Item { index, desc, data });
+        };
+        let mut desc = desc;
+        if let Some(mut trace) = trace {
+            desc = c.write(&desc, "aux", kind::AUX_TRACE, &mut trace)?;
+        }
+        if let Some(committed) = committed {
+            desc = c.write_committed(&desc, "aux", AUX, committed)?;
+        }
+        let data = (Some(commitment), desc.clone());
+        Ok::<_, Error>(Item { index, desc, data })
+    });
+    let aux = collect_indexed(g, metrics, "aux", out, run.records.len())?;
     ctx.spill.end_pass("aux")?;
     Ok(aux)
 }
 
-/// An instance's main and aux LDEs, recomputed from its main trace.
+/// An instance's main and aux LDEs: mapped from their segments, or recomputed.
 struct Ldes {
-    main: RowMajorMatrix<F>,
-    aux: Option<RowMajorMatrix<F>>,
+    main: Matrix,
+    aux: Option<Matrix>,
 }
 
-/// Recomputes the main LDE, and the aux LDE from the spilled aux trace, on the coset of size
-/// `n << log_blowup` (`log_blowup` 0 gives the first n rows only, which is all OOD evaluation
-/// reads).
-fn recompute_ldes(ctx: &Ctx, r: &Record, trace: &Matrix, log_blowup: usize) -> Result<Ldes, Error> {
-    let aux = match &r.aux_trace {
-        None => None,
-        Some(seg) => {
-            let width = ctx.tables[r.table].aux_width();
-            let m = Matrix::open(&ctx.spill, seg, width, 1usize << r.log_height)?;
-            Some(stark::domain::lde(
-                m.to_owned_for_lde(log_blowup),
-                log_blowup,
-            ))
-        }
-    };
-    let main = stark::domain::lde(trace.to_owned_for_lde(log_blowup), log_blowup);
-    Ok(Ldes { main, aux })
+impl Ldes {
+    /// Maps the LDEs pass 1 and 2 kept.
+    fn map(ctx: &Ctx, r: &Record) -> Result<Ldes, Error> {
+        let table = &ctx.tables[r.table()];
+        let rows = r.rows() << ctx.log_b;
+        Ok(Ldes {
+            main: ctx.open(&r.desc, kind::MAIN_LDE, table.main_width, rows)?,
+            aux: match table.aux_width() {
+                0 => None,
+                w => Some(ctx.open(&r.desc, kind::AUX_LDE, w, rows)?),
+            },
+        })
+    }
+
+    /// Recomputes the main LDE from the trace and the aux LDE from its spilled trace.
+    fn recompute(ctx: &Ctx, r: &Record, trace: &Matrix) -> Result<Ldes, Error> {
+        let log_b = ctx.log_b;
+        let aux = match ctx.tables[r.table()].aux_width() {
+            0 => None,
+            w => {
+                let m = ctx.open(&r.desc, kind::AUX_TRACE, w, r.rows())?;
+                Some(stark::domain::lde(m.to_owned_for_lde(log_b), log_b))
+            }
+        };
+        Ok(Ldes {
+            main: Matrix::Owned(stark::domain::lde(trace.to_owned_for_lde(log_b), log_b)),
+            aux: aux.map(Matrix::Owned),
+        })
+    }
 }
 
-/// Pass 3: quotients. The quotient pieces' coefficients (n rows) are spilled: passes 4 and 5
-/// read them instead of evaluating the constraints again, pass 7 extends them to rebuild the
-/// quotient tree.
+/// The LDEs of every instance, for the quotient and open passes: mapped when the store keeps
+/// them, else recomputed from the traces.
+fn ldes(g: &mut Graph, run: &Run) -> Port<Item<Ldes>> {
+    let c = Arc::clone(&run.ctx);
+    let records = Arc::clone(&run.records);
+    if c.config.store.ldes {
+        let src = descriptors(g, run);
+        g.map("map", src, move |it: Item<()>| {
+            let l = Ldes::map(&c, &records[it.index])?;
+            Ok::<_, Error>(it.with(l))
+        })
+    } else {
+        let src = traces(g, run);
+        g.map("lde", src, move |it: Item<Matrix>| {
+            let l = Ldes::recompute(&c, &records[it.index], &it.data)?;
+            Ok::<_, Error>(it.with(l))
+        })
+    }
+}
+
+/// Pass 3: quotients. With kept LDEs the quotient LDE and a level of its tree are spilled
+/// (the OOD, DEEP and open passes map it); otherwise the pieces' coefficients (n rows, half
+/// the LDE): the OOD and DEEP passes read them instead of evaluating the constraints again,
+/// and the open pass extends them to rebuild the tree.
 fn pass_quotient(
     run: &Run,
+    metrics: &Metrics,
     lookup: [EF; 2],
-    claimed: Arc<Vec<EF>>,
     composition: EF,
-) -> Result<Vec<(Digest, SegmentRef)>, Error> {
+) -> Result<Vec<(Digest, ChunkDescriptor)>, Error> {
     let ctx = &run.ctx;
     ctx.spill.begin_pass("quotient")?;
     let mut g = graph(ctx, Some(run.records.len() as u64));
-    let src = traces(&mut g, run);
-    let (c, records) = (Arc::clone(ctx), Arc::clone(&run.records));
-    let ldes = g.map("lde", src, move |it: Item<Matrix>| {
-        let r = &records[it.index];
-        let l = recompute_ldes(&c, r, &it.data, c.log_b)?;
-        Ok::<_, Error>(Item {
-            index: it.index,
-            label: it.label,
-            rows: it.rows,
-            data: l,
-        })
-    });
-    let (c, records, prep) = (
+    let src = ldes(&mut g, run);
+    let (c, records, prep, aux) = (
         Arc::clone(ctx),
         Arc::clone(&run.records),
         Arc::clone(&run.prep),
+        Arc::clone(&run.aux),
     );
-    let out = g.map("quotient", ldes, move |it: Item<Ldes>| {
+    let quotients = g.map("quotient", src, move |it: Item<Ldes>| {
         let r = &records[it.index];
-        let table = &c.tables[r.table];
         let ldes = InstanceLdes {
-            main: it.data.main.as_view(),
+            main: it.data.main.view(),
             prep: prep
-                .get(&(r.table, r.log_height))
+                .get(&(r.table(), r.log_height))
                 .map(|p| p.1.lde.as_view()),
-            aux: it.data.aux.as_ref().map(|a| a.as_view()),
+            aux: it.data.aux.as_ref().map(|a| a.view()),
         };
+        let claimed = aux[it.index].map(|a| a.claimed_sum).unwrap_or_default();
         let (q, coeffs) = prover::quotient_with_coeffs(
-            table,
+            &c.tables[r.table()],
             r.log_height as usize,
             ldes,
             &lookup,
-            claimed[it.index],
+            claimed,
             composition,
             c.log_b,
         )?;
-        let seg = write_matrix(
-            &c.spill,
-            &SegmentMeta::new(&c.names[r.table], r.chunk, "quotient", "quotient-coeffs"),
-            coeffs.as_view(),
-        )?;
-        drop(coeffs);
-        let root = prover::commit_lde(q).root();
-        Ok::<_, Error>(Item {
-            index: it.index,
-            label: it.label,
-            rows: it.rows,
-            data: (root, seg),
-        })
+        Ok::<_, Error>(it.with((prover::commit_lde(q), coeffs)))
     });
-    let q = collect_indexed(g, "quotient", out, run.records.len())?;
+    let c = Arc::clone(ctx);
+    let out = g.map(
+        "spill",
+        quotients,
+        move |it: Item<(Committed, RowMajorMatrix<F>)>| {
+            let Item { index, desc, data } = it;
+            let (committed, mut coeffs) = data;
+            let root = committed.root();
+            let desc = if c.config.store.ldes {
+                c.write_committed(&desc, "quotient", QUOTIENT, committed)?
+            } else {
+                c.write(&desc, "quotient", kind::QUOTIENT_COEFFS, &mut coeffs)?
+            };
+            let data = (root, desc.clone());
+            Ok::<_, Error>(Item { index, desc, data })
+        },
+    );
+    let q = collect_indexed(g, metrics, "quotient", out, run.records.len())?;
     ctx.spill.end_pass("quotient")?;
     Ok(q)
 }
 
-/// Maps an instance's spilled quotient coefficients (n rows, 2 columns per piece).
-fn open_quotient(ctx: &Ctx, r: &Record) -> Result<Matrix, Error> {
-    let seg = r.quotient.as_ref().ok_or_else(|| {
-        Error::Config(format!(
-            "{}: no quotient segment",
-            ctx.label(r.table, r.chunk)
-        ))
-    })?;
-    let table = &ctx.tables[r.table];
-    Matrix::open(
-        &ctx.spill,
-        seg,
-        table.quotient_width(),
-        1usize << r.log_height,
-    )
+/// What the OOD and DEEP passes evaluate: the LDEs when the store keeps them (what the
+/// in-memory prover uses), else the traces and quotient coefficients (no LDE needed: OOD
+/// values by barycentric and Horner evaluation, DEEP combined on the trace domain).
+enum Evaluations {
+    Ldes {
+        ldes: Ldes,
+        quotient: Matrix,
+    },
+    Traces {
+        main: Matrix,
+        aux: Option<Matrix>,
+        coeffs: Matrix,
+    },
 }
 
-/// Maps an instance's spilled aux trace, if its table has one.
-fn open_aux(ctx: &Ctx, r: &Record) -> Result<Option<Matrix>, Error> {
-    r.aux_trace
-        .as_ref()
-        .map(|seg| {
-            let width = ctx.tables[r.table].aux_width();
-            Matrix::open(&ctx.spill, seg, width, 1usize << r.log_height)
-        })
-        .transpose()
+impl Evaluations {
+    fn ldes<'a>(
+        &'a self,
+        prep: Option<&'a (RowMajorMatrix<F>, Committed)>,
+    ) -> Option<InstanceLdes<'a>> {
+        match self {
+            Evaluations::Ldes { ldes, .. } => Some(InstanceLdes {
+                main: ldes.main.view(),
+                prep: prep.map(|p| p.1.lde.as_view()),
+                aux: ldes.aux.as_ref().map(|a| a.view()),
+            }),
+            Evaluations::Traces { .. } => None,
+        }
+    }
+
+    fn traces<'a>(
+        &'a self,
+        prep: Option<&'a (RowMajorMatrix<F>, Committed)>,
+    ) -> Option<InstanceTraces<'a>> {
+        match self {
+            Evaluations::Traces { main, aux, .. } => Some(InstanceTraces {
+                main: main.view(),
+                prep: prep.map(|p| p.0.as_view()),
+                aux: aux.as_ref().map(|a| a.view()),
+            }),
+            Evaluations::Ldes { .. } => None,
+        }
+    }
+
+    fn quotient(&self) -> &Matrix {
+        match self {
+            Evaluations::Ldes { quotient, .. } => quotient,
+            Evaluations::Traces { coeffs, .. } => coeffs,
+        }
+    }
 }
 
-/// Pass 4: out-of-domain values, straight from the main, aux and preprocessed traces and the
-/// quotient coefficients ([`prover::ood_from_traces`]: barycentric and Horner, no DFT).
-fn pass_ood(run: &Run, z: EF) -> Result<Vec<InstanceOod>, Error> {
+/// Every instance's [`Evaluations`], for the OOD and DEEP passes.
+fn evaluations(g: &mut Graph, run: &Run) -> Port<Item<Evaluations>> {
+    let c = Arc::clone(&run.ctx);
+    let records = Arc::clone(&run.records);
+    if c.config.store.ldes {
+        let src = descriptors(g, run);
+        return g.map("map", src, move |it: Item<()>| {
+            let r = &records[it.index];
+            let width = c.tables[r.table()].quotient_width();
+            let rows = r.rows() << c.log_b;
+            let e = Evaluations::Ldes {
+                ldes: Ldes::map(&c, r)?,
+                quotient: c.open(&r.desc, kind::QUOTIENT_LDE, width, rows)?,
+            };
+            Ok::<_, Error>(it.with(e))
+        });
+    }
+    let src = traces(g, run);
+    g.map("load", src, move |it: Item<Matrix>| {
+        let r = &records[it.index];
+        let table = &c.tables[r.table()];
+        let aux = match table.aux_width() {
+            0 => None,
+            w => Some(c.open(&r.desc, kind::AUX_TRACE, w, r.rows())?),
+        };
+        let coeffs = c.open(
+            &r.desc,
+            kind::QUOTIENT_COEFFS,
+            table.quotient_width(),
+            r.rows(),
+        )?;
+        Ok::<_, Error>(it.map_data(|main| Evaluations::Traces { main, aux, coeffs }))
+    })
+}
+
+/// Pass 4: out-of-domain values of every column at z and z*g.
+fn pass_ood(run: &Run, metrics: &Metrics, z: EF) -> Result<Vec<InstanceOod>, Error> {
     let ctx = &run.ctx;
     ctx.spill.begin_pass("ood")?;
     let mut g = graph(ctx, Some(run.records.len() as u64));
-    let src = traces(&mut g, run);
+    let src = evaluations(&mut g, run);
     let (c, records, prep) = (
         Arc::clone(ctx),
         Arc::clone(&run.records),
         Arc::clone(&run.prep),
     );
-    let out = g.map("ood", src, move |it: Item<Matrix>| {
+    let out = g.map("ood", src, move |it: Item<Evaluations>| {
         let r = &records[it.index];
-        let aux = open_aux(&c, r)?;
-        let q = open_quotient(&c, r)?;
-        let traces = InstanceTraces {
-            main: it.data.view(),
-            prep: prep.get(&(r.table, r.log_height)).map(|p| p.0.as_view()),
-            aux: aux.as_ref().map(|a| a.view()),
+        let (table, log_height) = (&c.tables[r.table()], r.log_height as usize);
+        let p = prep.get(&(r.table(), r.log_height));
+        let e = &it.data;
+        let q = e.quotient().view();
+        let o = match (e.ldes(p), e.traces(p)) {
+            (Some(ldes), _) => prover::ood(table, log_height, ldes, q, z)?,
+            (_, Some(traces)) => prover::ood_from_traces(table, log_height, traces, q, z)?,
+            (None, None) => unreachable!("evaluations are LDEs or traces"),
         };
-        let o = prover::ood_from_traces(
-            &c.tables[r.table],
-            r.log_height as usize,
-            traces,
-            q.view(),
-            z,
-        )?;
-        Ok::<_, Error>(Item {
-            index: it.index,
-            label: it.label,
-            rows: it.rows,
-            data: o,
-        })
+        Ok::<_, Error>(it.with(o))
     });
-    let o = collect_indexed(g, "ood", out, run.records.len())?;
+    let o = collect_indexed(g, metrics, "ood", out, run.records.len())?;
     ctx.spill.end_pass("ood")?;
     Ok(o)
 }
 
 /// Pass 5: DEEP codewords (one per LDE height), accumulated in the sink in arrival order
-/// (the accumulator's coefficients depend on the instance index only), from the traces and the
-/// quotient coefficients ([`DeepAccumulator::add_from_traces`]: the columns are combined on
-/// the trace domain and only the combination is extended).
+/// (the accumulator's coefficients depend on the instance index only).
 fn pass_deep(
     run: &Run,
+    metrics: &Metrics,
     z: EF,
     beta: EF,
     oods: Arc<Vec<InstanceOod>>,
@@ -725,100 +975,113 @@ fn pass_deep(
     let ctx = &run.ctx;
     ctx.spill.begin_pass("deep")?;
     let mut g = graph(ctx, Some(run.records.len() as u64));
-    let src = traces(&mut g, run);
-    let (c, records) = (Arc::clone(ctx), Arc::clone(&run.records));
-    let loaded = g.map("load", src, move |it: Item<Matrix>| {
-        let r = &records[it.index];
-        let aux = open_aux(&c, r)?;
-        let q = open_quotient(&c, r)?;
-        Ok::<_, Error>(Item {
-            index: it.index,
-            label: it.label,
-            rows: it.rows,
-            data: (it.data, aux, q),
-        })
-    });
+    let src = evaluations(&mut g, run);
     let deep = DeepAccumulator::new(&ctx.tables, &run.shapes, z, beta, ctx.log_b);
-    let deep = g
-        .run(
-            "deep",
-            loaded,
-            deep,
-            |deep, it: Item<(Matrix, Option<Matrix>, Matrix)>| {
-                let i = it.index;
-                let (main, aux, q) = &it.data;
-                let traces = InstanceTraces {
-                    main: main.view(),
-                    prep: run.prep(i).map(|p| p.0.as_view()),
-                    aux: aux.as_ref().map(|a| a.view()),
-                };
-                let table = &ctx.tables[run.records[i].table];
-                deep.add_from_traces(table, i, traces, q.view(), &oods[i])
-                    .map_err(BoxError::from)
-            },
-        )
+    let (deep, stats) = g
+        .run_with_stats("deep", src, deep, |deep, it: Item<Evaluations>| {
+            let i = it.index;
+            let table = &ctx.tables[run.records[i].table()];
+            let e = &it.data;
+            let q = e.quotient().view();
+            match (e.ldes(run.prep(i)), e.traces(run.prep(i))) {
+                (Some(ldes), _) => deep.add(table, i, ldes, q, &oods[i]),
+                (_, Some(traces)) => deep.add_from_traces(table, i, traces, q, &oods[i]),
+                (None, None) => unreachable!("evaluations are LDEs or traces"),
+            }
+            .map_err(BoxError::from)
+        })
         .map_err(pipeline_err("deep"))?;
+    metrics.record_stages("deep", stats);
     ctx.spill.end_pass("deep")?;
     Ok(deep)
 }
 
-/// Pass 7: openings at the query rows, every tree rebuilt (main and aux from recomputed LDEs,
-/// quotient from its spilled LDE).
+/// Pass 7: openings at the query rows. With kept LDEs: rows read from the mapped LDEs, each
+/// tree rebuilt from its kept level and the subtrees over the opened rows (checked against the
+/// roots, so a corrupted spill is an error naming the segment). Otherwise every tree is
+/// rebuilt: main and aux from recomputed LDEs, quotient by extending its coefficients.
 fn pass_open(
     run: &Run,
+    metrics: &Metrics,
+    quotient_roots: &[Digest],
     positions: Arc<Vec<usize>>,
     log_max_lde: usize,
 ) -> Result<Vec<InstanceOpening>, Error> {
     let ctx = &run.ctx;
     ctx.spill.begin_pass("open")?;
     let mut g = graph(ctx, Some(run.records.len() as u64));
-    let src = traces(&mut g, run);
-    let (c, records) = (Arc::clone(ctx), Arc::clone(&run.records));
-    let committed = g.map("commit", src, move |it: Item<Matrix>| {
-        let r = &records[it.index];
-        let l = recompute_ldes(&c, r, &it.data, c.log_b)?;
-        let main = prover::commit_lde(l.main);
-        let aux = l.aux.map(prover::commit_lde);
-        Ok::<_, Error>(Item {
-            index: it.index,
-            label: it.label,
-            rows: it.rows,
-            data: (main, aux),
-        })
-    });
-    let (c, records, prep) = (
+    let (c, records, prep, aux) = (
         Arc::clone(ctx),
         Arc::clone(&run.records),
         Arc::clone(&run.prep),
+        Arc::clone(&run.aux),
     );
-    let out = g.map(
-        "open",
-        committed,
-        move |it: Item<(Committed, Option<Committed>)>| {
+    let quotient_roots: Arc<[Digest]> = quotient_roots.into();
+    let open_prep = move |r: &Record, rows: &[usize]| {
+        prep.get(&(r.table(), r.log_height)).map(|p| p.1.open(rows))
+    };
+    let out = if ctx.config.store.ldes {
+        let src = descriptors(&mut g, run);
+        g.map("open", src, move |it: Item<()>| {
             let r = &records[it.index];
-            let (main, aux) = &it.data;
+            let table = &c.tables[r.table()];
+            let lde_rows = r.rows() << c.log_b;
             let rows =
-                protocol::query_rows(&positions, log_max_lde, r.log_height as usize + c.log_b);
-            let q = open_quotient(&c, r)?;
+                protocol::query_rows(&positions, log_max_lde, lde_rows.trailing_zeros() as usize);
+            let d = &r.desc;
+            let opening = InstanceOpening {
+                main: c.open_kept(d, MAIN, table.main_width, lde_rows, &r.main_root, &rows)?,
+                prep: open_prep(r, &rows),
+                aux: match aux[it.index] {
+                    None => None,
+                    Some(a) => {
+                        let w = table.aux_width();
+                        Some(c.open_kept(d, AUX, w, lde_rows, &a.root, &rows)?)
+                    }
+                },
+                quotient: c.open_kept(
+                    d,
+                    QUOTIENT,
+                    table.quotient_width(),
+                    lde_rows,
+                    &quotient_roots[it.index],
+                    &rows,
+                )?,
+            };
+            Ok::<_, Error>(it.with(opening))
+        })
+    } else {
+        let src = ldes(&mut g, run);
+        g.map("open", src, move |it: Item<Ldes>| {
+            let r = &records[it.index];
+            let lde_rows = r.rows() << c.log_b;
+            let rows =
+                protocol::query_rows(&positions, log_max_lde, lde_rows.trailing_zeros() as usize);
+            let commit = |m: Matrix| match m {
+                Matrix::Owned(m) => prover::commit_lde(m),
+                Matrix::Mapped { .. } => unreachable!("recomputed LDEs are owned"),
+            };
+            let width = c.tables[r.table()].quotient_width();
+            let q = c.open(&r.desc, kind::QUOTIENT_COEFFS, width, r.rows())?;
             let q_lde = prover::commit_lde(stark::domain::coeffs_to_lde(
                 q.to_owned_for_lde(c.log_b),
-                r.log_height as usize + c.log_b,
+                lde_rows.trailing_zeros() as usize,
             ));
+            let Ldes { main, aux } = it.data;
             let opening = InstanceOpening {
-                main: main.open(&rows),
-                prep: prep.get(&(r.table, r.log_height)).map(|p| p.1.open(&rows)),
-                aux: aux.as_ref().map(|a| a.open(&rows)),
+                main: commit(main).open(&rows),
+                prep: open_prep(r, &rows),
+                aux: aux.map(|a| commit(a).open(&rows)),
                 quotient: q_lde.open(&rows),
             };
             Ok::<_, Error>(Item {
                 index: it.index,
-                label: it.label,
-                rows: it.rows,
+                desc: it.desc,
                 data: opening,
             })
-        },
-    );
-    let o = collect_indexed(g, "open", out, run.records.len())?;
+        })
+    };
+    let o = collect_indexed(g, metrics, "open", out, run.records.len())?;
     ctx.spill.end_pass("open")?;
     Ok(o)
 }

@@ -1,5 +1,5 @@
-//! Store or recompute: how a later pass gets an instance's main trace back, and the segment
-//! files that hold spilled artifacts (main traces, quotient LDEs).
+//! Store or recompute: which artifacts later passes map instead of recomputing, and the
+//! segment files that hold spilled artifacts (traces, LDEs, tree levels, coefficients).
 //!
 //! Segments hold canonical u64 values in row-major layout (one `FixedSizeList<UInt64, width>`
 //! column), so a row is one contiguous read and any Arrow reader sees the field elements as
@@ -14,38 +14,79 @@ use formats::{Access, Segment, SegmentData, SegmentMeta};
 use pipeline::{SegmentRef, SpillDir};
 use rayon::prelude::*;
 use stark::field::PrimeField64;
+use stark::merkle::Digest;
 use stark::prover::MatrixView;
 use stark::{F, RowMajorMatrix};
 
 use crate::error::Error;
 
-/// Where later passes get an instance's main trace from (`--store`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Store {
-    /// Write each main trace as a segment in pass 1 and map it in every later pass.
-    Trace,
-    /// Keep nothing: every later pass re-executes the program and rebuilds the instances
-    /// (execution and witness generation cost a few percent of proving; see the crate docs).
-    #[default]
-    Recompute,
+/// Which artifacts the first passes keep on disk for the later ones (`--store`); what is not
+/// kept is recomputed. See the [`crate::passes`] docs for the measurements behind the default.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Store {
+    /// Main traces, written in pass 1 and mapped by the passes that need a trace (aux, OOD,
+    /// DEEP; quotient and open too when LDEs are recomputed). Not kept: those passes
+    /// re-execute the program and rebuild the instances.
+    pub traces: bool,
+    /// Main, aux and quotient LDEs, each with one level of its Merkle tree
+    /// ([`stark::merkle::PartialTree`]): the quotient pass maps the main and aux LDEs, the
+    /// open pass reads its rows and rebuilds 2^[`KEPT_LEVEL`]-row subtrees. Not kept: both
+    /// passes recompute the LDEs from the traces and rehash the trees.
+    pub ldes: bool,
+}
+
+/// The Merkle tree level kept next to a spilled LDE: 1/16 of the leaf digests, and 16 rows
+/// hashed again per opened row.
+pub const KEPT_LEVEL: usize = 4;
+
+impl Store {
+    /// Keep nothing but what is always spilled (aux traces, quotient coefficients).
+    pub const RECOMPUTE: Store = Store {
+        traces: false,
+        ldes: false,
+    };
+}
+
+impl Default for Store {
+    /// LDEs kept, traces re-executed (the measured choice, see [`crate::passes`]).
+    fn default() -> Self {
+        Store {
+            traces: false,
+            ldes: true,
+        }
+    }
 }
 
 impl FromStr for Store {
     type Err = String;
+    /// `recompute`, or a comma list of `trace` and `lde`.
     fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "trace" => Ok(Store::Trace),
-            "recompute" => Ok(Store::Recompute),
-            other => Err(format!("unknown store policy `{other}` (trace, recompute)")),
+        if s == "recompute" {
+            return Ok(Store::RECOMPUTE);
         }
+        let mut store = Store::RECOMPUTE;
+        for part in s.split(',') {
+            match part.trim() {
+                "trace" => store.traces = true,
+                "lde" => store.ldes = true,
+                other => {
+                    return Err(format!(
+                        "unknown store policy `{other}` (recompute, or a comma list of trace, lde)"
+                    ));
+                }
+            }
+        }
+        Ok(store)
     }
 }
 
 impl fmt::Display for Store {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Store::Trace => "trace",
-            Store::Recompute => "recompute",
+        f.write_str(match (self.traces, self.ldes) {
+            (false, false) => "recompute",
+            (true, false) => "trace",
+            (false, true) => "lde",
+            (true, true) => "trace,lde",
         })
     }
 }
@@ -93,15 +134,14 @@ impl Matrix {
         }
     }
 
-    pub fn rows(&self) -> usize {
-        let v = self.view();
-        v.values.len() / v.width.max(1)
-    }
-
-    /// The first `rows` rows.
-    pub fn prefix(&self, rows: usize) -> MatrixView<'_> {
-        let v = self.view();
-        MatrixView::new(&v.values[..rows * v.width], v.width)
+    /// The stored u64 words as they are (for segments that do not hold field elements).
+    pub fn words(&self) -> &[u64] {
+        match self {
+            Matrix::Owned(m) => as_u64(&m.values),
+            Matrix::Mapped { segment, .. } => segment
+                .row_major_values()
+                .expect("the layout was checked when the segment was opened"),
+        }
     }
 
     /// An owned copy with room for its LDE (so the LDE does not reallocate).
@@ -122,17 +162,65 @@ fn as_field(values: &[u64]) -> &[F] {
 }
 
 /// Writes a matrix as a row-major segment of canonical values and records it in the manifest.
+/// The values are made canonical in place (same field elements), so nothing is copied.
 pub fn write_matrix(
     spill: &SpillDir,
     meta: &SegmentMeta,
-    m: MatrixView<'_>,
+    m: &mut RowMajorMatrix<F>,
 ) -> Result<SegmentRef, Error> {
-    let canonical: Vec<u64> = m.values.par_iter().map(|x| x.as_canonical_u64()).collect();
+    m.values
+        .par_iter_mut()
+        .with_min_len(1 << 12)
+        .for_each(|x| *x = F::new(x.as_canonical_u64()));
+    let canonical = as_u64(&m.values);
     Ok(spill.write_segment(
         meta,
         SegmentData::RowMajor {
             width: m.width,
-            values: &canonical,
+            values: canonical,
         },
     )?)
+}
+
+/// Writes Merkle tree nodes as a row-major segment of 4 u64 (little-endian words) per digest.
+pub fn write_digests(
+    spill: &SpillDir,
+    meta: &SegmentMeta,
+    nodes: &[Digest],
+) -> Result<SegmentRef, Error> {
+    let values: Vec<u64> = nodes
+        .iter()
+        .flat_map(|d| {
+            d.chunks_exact(8)
+                .map(|w| u64::from_le_bytes(w.try_into().expect("8 bytes")))
+        })
+        .collect();
+    Ok(spill.write_segment(
+        meta,
+        SegmentData::RowMajor {
+            width: 4,
+            values: &values,
+        },
+    )?)
+}
+
+/// The digests of a segment written by [`write_digests`] (opened with width 4).
+pub fn read_digests(m: &Matrix) -> Vec<Digest> {
+    m.words()
+        .chunks_exact(4)
+        .map(|w| {
+            let mut d = [0u8; 32];
+            for (i, x) in w.iter().enumerate() {
+                d[8 * i..8 * i + 8].copy_from_slice(&x.to_le_bytes());
+            }
+            d
+        })
+        .collect()
+}
+
+/// Field elements as their u64 representations (canonical ones after [`write_matrix`]'s pass).
+fn as_u64(values: &[F]) -> &[u64] {
+    // SAFETY: as in `as_field`, in the other direction: Goldilocks is repr(transparent) over
+    // u64.
+    unsafe { std::slice::from_raw_parts(values.as_ptr().cast::<u64>(), values.len()) }
 }

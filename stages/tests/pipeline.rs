@@ -1,5 +1,5 @@
-//! The out-of-core prover against the in-memory reference: same proof bytes for both store
-//! policies and any channel capacity, and the witness builder's early hand-out of instances.
+//! The out-of-core prover against the in-memory reference: same proof bytes for every store
+//! policy and any channel capacity, and the witness builder's early hand-out of instances.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -85,7 +85,14 @@ fn pipeline_proofs_are_byte_identical_to_the_in_memory_prover() {
         .unwrap()
         .proof
         .to_bytes();
-        for (store, capacity) in [(Store::Trace, 1), (Store::Recompute, 8), (Store::Trace, 0)] {
+        let stores =
+            ["lde", "trace", "recompute", "trace,lde"].map(|s| s.parse::<Store>().unwrap());
+        for (store, capacity) in [
+            (stores[0], 0),
+            (stores[1], 1),
+            (stores[2], 8),
+            (stores[3], 0),
+        ] {
             let dir = scratch(&format!("ident-{chunk_rows}-{store}-{capacity}"));
             let bytes = pipeline_bytes(
                 &prog,
@@ -181,7 +188,7 @@ fn spilled_trace_segments_open_in_pyarrow_with_the_trace_values() {
         &prog,
         &input,
         chunk_rows,
-        Store::Trace,
+        "trace".parse().unwrap(),
         2,
         Keep::Always,
         &dir,

@@ -70,23 +70,10 @@ impl MerkleTree {
         MerkleTree { layers }
     }
 
-    /// All layers, leaves first (to spill a tree instead of rebuilding it).
-    pub fn layers(&self) -> &[Vec<Digest>] {
-        &self.layers
-    }
-
-    /// Rebuilds a tree from spilled layers. Checks the shape (halving layers down to one
-    /// root), not the hashes: the input is the caller's own spill (a corrupt one yields a proof
-    /// the verifier rejects).
-    pub fn from_layers(layers: Vec<Vec<Digest>>) -> Option<Self> {
-        let leaves = layers.first()?.len();
-        let ok = leaves.is_power_of_two()
-            && layers.len() == leaves.trailing_zeros() as usize + 1
-            && layers
-                .iter()
-                .enumerate()
-                .all(|(i, l)| l.len() == leaves >> i);
-        ok.then_some(MerkleTree { layers })
+    /// The nodes `level` layers above the leaves (0 = the leaf digests); what an out-of-core
+    /// prover keeps of a tree (see [`PartialTree`]).
+    pub fn level(&self, level: usize) -> &[Digest] {
+        &self.layers[level.min(self.depth())]
     }
 
     pub fn root(&self) -> Digest {
@@ -113,24 +100,122 @@ impl MerkleTree {
     /// The sibling digests that, with the leaves at `indices` (sorted, distinct), rebuild the
     /// root: a batch opening, where paths that meet share their upper nodes.
     pub fn batch_siblings(&self, indices: &[usize]) -> Vec<Digest> {
-        let mut cur = indices.to_vec();
-        let mut out = Vec::new();
-        for layer in &self.layers[..self.layers.len() - 1] {
-            let mut next = Vec::with_capacity(cur.len());
-            let mut i = 0;
-            while i < cur.len() {
-                let idx = cur[i];
-                if idx & 1 == 0 && cur.get(i + 1) == Some(&(idx + 1)) {
-                    i += 2;
-                } else {
-                    out.push(layer[idx ^ 1]);
-                    i += 1;
-                }
-                next.push(idx >> 1);
+        batch_siblings_by(self.depth(), indices, |layer, i| self.layers[layer][i])
+    }
+}
+
+/// [`MerkleTree::batch_siblings`] over any source of nodes (`node(layer, index)`, layer 0 =
+/// leaves), so a tree that is only partly in memory opens to the same bytes.
+fn batch_siblings_by(
+    depth: usize,
+    indices: &[usize],
+    node: impl Fn(usize, usize) -> Digest,
+) -> Vec<Digest> {
+    let mut cur = indices.to_vec();
+    let mut out = Vec::new();
+    for layer in 0..depth {
+        let mut next = Vec::with_capacity(cur.len());
+        let mut i = 0;
+        while i < cur.len() {
+            let idx = cur[i];
+            if idx & 1 == 0 && cur.get(i + 1) == Some(&(idx + 1)) {
+                i += 2;
+            } else {
+                out.push(node(layer, idx ^ 1));
+                i += 1;
             }
-            cur = next;
+            next.push(idx >> 1);
         }
-        out
+        cur = next;
+    }
+    out
+}
+
+/// A tree rebuilt from one of its levels: the layers above it are hashed up from the level,
+/// and only the subtrees below it that hold opened rows are hashed again from those rows.
+///
+/// An out-of-core prover keeps level `k` of each tree (1/2^k of the leaf digests) next to the
+/// spilled LDE instead of the whole tree: opening then reads 2^k rows per query and hashes
+/// them, rather than mapping the tree or rehashing the whole LDE. Rebuilding checks every
+/// subtree root against the kept level and the top against the committed root, so a
+/// corrupted LDE or level is an error here, never a bad opening.
+pub struct PartialTree {
+    level: usize,
+    upper: MerkleTree,
+    /// Subtrees under level-`level` nodes, by node index.
+    lower: std::collections::HashMap<usize, MerkleTree>,
+}
+
+impl PartialTree {
+    /// Rebuilds what opening `rows` (sorted, distinct) of the `width`-wide row-major `values`
+    /// needs, from the tree's nodes at `level` and its `root`.
+    pub fn rebuild(
+        values: &[F],
+        width: usize,
+        level_nodes: &[Digest],
+        root: &Digest,
+        rows: &[usize],
+    ) -> Result<Self, String> {
+        let leaves = values.len().checked_div(width).unwrap_or(0);
+        if width == 0 || leaves * width != values.len() || !leaves.is_power_of_two() {
+            return Err(format!(
+                "{} values are not a power-of-two number of rows of {width}",
+                values.len()
+            ));
+        }
+        if level_nodes.is_empty()
+            || !level_nodes.len().is_power_of_two()
+            || level_nodes.len() > leaves
+        {
+            return Err(format!(
+                "{} kept nodes do not form a level of a tree over {leaves} rows",
+                level_nodes.len()
+            ));
+        }
+        let level = (leaves / level_nodes.len()).trailing_zeros() as usize;
+        let upper = MerkleTree::from_leaves(level_nodes.to_vec());
+        if upper.root() != *root {
+            return Err("the kept level does not hash to the committed root".into());
+        }
+        let mut lower = std::collections::HashMap::new();
+        for &r in rows {
+            if r >= leaves {
+                return Err(format!("row {r} is outside the {leaves} rows"));
+            }
+            let node = r >> level;
+            if lower.contains_key(&node) {
+                continue;
+            }
+            let block = width << level;
+            let sub = MerkleTree::from_rows(&values[node * block..(node + 1) * block], width);
+            if sub.root() != level_nodes[node] {
+                return Err(format!(
+                    "rows {}..{} do not hash to node {node} of the kept level",
+                    node << level,
+                    (node + 1) << level
+                ));
+            }
+            lower.insert(node, sub);
+        }
+        Ok(PartialTree {
+            level,
+            upper,
+            lower,
+        })
+    }
+
+    /// The same siblings [`MerkleTree::batch_siblings`] gives for the whole tree; `indices`
+    /// must be among the rows passed to [`PartialTree::rebuild`].
+    pub fn batch_siblings(&self, indices: &[usize]) -> Vec<Digest> {
+        let depth = self.level + self.upper.depth();
+        batch_siblings_by(depth, indices, |layer, i| {
+            if layer < self.level {
+                let shift = self.level - layer;
+                self.lower[&(i >> shift)].layers[layer][i & ((1 << shift) - 1)]
+            } else {
+                self.upper.layers[layer - self.level][i]
+            }
+        })
     }
 }
 
@@ -240,5 +325,46 @@ mod tests {
             &[leaf(3), leaf(3)],
             &t.batch_siblings(&[3])
         ));
+    }
+
+    #[test]
+    fn partial_tree_opens_like_the_whole_tree() {
+        let width = 3;
+        let values: Vec<F> = (0..64u64 * width as u64)
+            .map(|v| F::new(v * 7 + 1))
+            .collect();
+        let t = MerkleTree::from_rows(&values, width);
+        for level in 0..=t.depth() {
+            for rows in [
+                vec![0],
+                vec![5, 6, 7, 40],
+                (0..64).collect::<Vec<_>>(),
+                vec![63],
+            ] {
+                let p =
+                    PartialTree::rebuild(&values, width, t.level(level), &t.root(), &rows).unwrap();
+                assert_eq!(
+                    p.batch_siblings(&rows),
+                    t.batch_siblings(&rows),
+                    "level {level}"
+                );
+            }
+        }
+        // A changed row under an opened node, a changed kept node, a wrong root.
+        let mut bad = values.clone();
+        bad[10 * width] += F::new(1);
+        let err = PartialTree::rebuild(&bad, width, t.level(2), &t.root(), &[9]).err();
+        assert_eq!(
+            err.as_deref(),
+            Some("rows 8..12 do not hash to node 2 of the kept level")
+        );
+        assert!(PartialTree::rebuild(&bad, width, t.level(2), &t.root(), &[20]).is_ok());
+        let mut level = t.level(2).to_vec();
+        level[3][0] ^= 1;
+        assert!(PartialTree::rebuild(&values, width, &level, &t.root(), &[1]).is_err());
+        assert!(PartialTree::rebuild(&values, width, t.level(2), &[0; 32], &[1]).is_err());
+        assert!(PartialTree::rebuild(&values, width, t.level(2), &t.root(), &[64]).is_err());
+        assert!(PartialTree::rebuild(&values, width, &level[..3], &t.root(), &[1]).is_err());
+        assert!(PartialTree::rebuild(&values[..5], width, t.level(2), &t.root(), &[1]).is_err());
     }
 }

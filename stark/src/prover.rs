@@ -42,7 +42,7 @@ use crate::field::{
     EF, EXT_DEGREE, F, Field, PrimeCharacteristicRing, TwoAdicField, batch_inverse,
     bit_reverse_in_place, coords, ext, reverse_bits,
 };
-use crate::merkle::{Digest, MerkleTree};
+use crate::merkle::{Digest, MerkleTree, PartialTree};
 use crate::proof::{InstanceOod, InstanceShape, TreeOpening};
 use p3_dft::TwoAdicSubgroupDft;
 
@@ -95,6 +95,26 @@ pub fn open_rows(lde: MatrixView<'_>, tree: &MerkleTree, rows: &[usize]) -> Tree
             .collect(),
         siblings: tree.batch_siblings(rows),
     }
+}
+
+/// [`open_rows`] for a tree of which only one level was kept (see [`PartialTree`]): the rows'
+/// subtrees are hashed again from the LDE and checked against the level, the level against
+/// `root`; a mismatch (a corrupted spill) is an error, not a bad opening.
+pub fn open_rows_from_level(
+    lde: MatrixView<'_>,
+    level_nodes: &[Digest],
+    root: &Digest,
+    rows: &[usize],
+) -> Result<TreeOpening, String> {
+    let w = lde.width;
+    let tree = PartialTree::rebuild(lde.values, w, level_nodes, root, rows)?;
+    Ok(TreeOpening {
+        rows: rows
+            .iter()
+            .map(|&r| lde.values[r * w..(r + 1) * w].to_vec())
+            .collect(),
+        siblings: tree.batch_siblings(rows),
+    })
 }
 
 /// LDE + Merkle commitment of a trace (natural row order on the trace domain).
