@@ -94,7 +94,7 @@ fn pipeline_proofs_verify_and_match_the_in_memory_prover_byte_for_byte() {
     let expected = std::fs::read(&reference).unwrap();
     type Case<'a> = (&'a str, &'a [&'a str], &'a [(&'a str, &'a str)]);
     let cases: &[Case] = &[
-        ("default-lde", &[], &[]),
+        ("default-lde", &["--widths"], &[]),
         (
             "trace-lde-1thread",
             &["--store", "trace,lde", "--stage-stats"],
@@ -138,6 +138,14 @@ fn pipeline_proofs_verify_and_match_the_in_memory_prover_byte_for_byte() {
                 stdout.contains(row),
                 "{name}: summary lacks `{row}`:\n{stdout}"
             );
+        }
+        if flags.contains(&"--widths") {
+            for row in ["table      instances", "cpu ", "committed witness cells"] {
+                assert!(
+                    stdout.contains(row),
+                    "{name}: widths lack `{row}`:\n{stdout}"
+                );
+            }
         }
         if flags.contains(&"--stage-stats") {
             for row in ["busy s", "quotient  quotient", "open      open"] {
@@ -293,6 +301,27 @@ fn a_segment_changed_on_disk_during_the_run_gives_an_error_and_no_proof() {
         "the error says a segment changed:\n{err}"
     );
     assert!(!proof.exists(), "no proof file from a corrupted run");
+}
+
+#[test]
+fn progress_always_draws_a_bar_per_stage_even_without_a_terminal() {
+    let dir = scratch("bars");
+    let out = Command::new(BIN)
+        .args(["run", &elf("fib_iterative"), "--input-u32", "3000"])
+        .args(["--chunk-rows", "2^8", "--queries", "24", "--pow-bits", "4"])
+        .args(["--progress", "always", "-o", p(&dir.join("fib.proof"))])
+        .output()
+        .unwrap();
+    ok(&out, "run with bars");
+    let err = text(&out.stderr);
+    assert!(
+        err.contains('\x1b'),
+        "bars are drawn with terminal escapes:\n{err}"
+    );
+    for stage in ["execute", "commit", "spill", "quotient", "open"] {
+        assert!(err.contains(stage), "no bar for `{stage}`:\n{err}");
+    }
+    assert!(!err.contains("[progress]"), "bars, not log lines:\n{err}");
 }
 
 #[test]

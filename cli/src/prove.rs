@@ -43,7 +43,7 @@ pub struct RunArgs {
     /// Proof-of-work bits ground before the queries are drawn.
     #[arg(long, default_value_t = ProofParams::default().pow_bits)]
     pub pow_bits: u8,
-    /// Also print each table's instances, rows and committed columns (with --in-memory).
+    /// Also print each table's instances, rows and committed columns.
     #[arg(long)]
     pub widths: bool,
     /// Prove with every instance in RAM (the reference prover) instead of the pipeline.
@@ -241,6 +241,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     );
     if let Some(dir) = kept {
         println!("spill dir:   {} (kept)", dir.display());
+    }
+    if args.widths {
+        print_widths(&run.widths, s.cycles);
     }
     let summary = metrics.summary(vec![
         ("proof size".into(), format!("{proof_bytes} bytes")),

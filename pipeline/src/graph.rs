@@ -369,6 +369,8 @@ pub struct Graph {
     shared: Arc<Shared>,
     stages: Vec<(String, StageThread)>,
     progress: Option<(Progress, Option<u64>)>,
+    /// Prefix of the progress labels (`<name>/<stage>`), e.g. the pass the graph runs.
+    name: Option<String>,
 }
 
 impl Graph {
@@ -379,7 +381,15 @@ impl Graph {
             shared: Shared::new(),
             stages: Vec::new(),
             progress: None,
+            name: None,
         }
+    }
+
+    /// Label the stages' progress bars and log lines `<name>/<stage>` (graphs run one after
+    /// another reuse stage names).
+    pub fn named(mut self, name: &str) -> Graph {
+        self.name = Some(name.to_string());
+        self
     }
 
     /// Show one progress bar (or log line) per stage, each expecting `total_chunks` items.
@@ -398,9 +408,10 @@ impl Graph {
     }
 
     fn stage_progress(&self, name: &str) -> Option<StageProgress> {
-        self.progress
-            .as_ref()
-            .map(|(p, total)| p.stage(name, *total))
+        self.progress.as_ref().map(|(p, total)| match &self.name {
+            Some(prefix) => p.stage(&format!("{prefix}/{name}"), *total),
+            None => p.stage(name, *total),
+        })
     }
 
     fn emitter<T>(&self, name: &str, progress: Option<StageProgress>) -> (Emitter<T>, Port<T>) {

@@ -144,7 +144,7 @@ impl Progress {
                 let bar = multi.add(ProgressBar::new(total.unwrap_or(0)));
                 bar.set_style(
                     ProgressStyle::with_template(
-                        "{prefix:>10.bold} [{bar:30}] {pos}/{len} chunks  {msg}  ETA {eta}",
+                        "{prefix:>18.bold} [{bar:30}] {pos}/{len} chunks  {msg}  ETA {eta}",
                     )
                     .expect("static template")
                     .progress_chars("=> "),

@@ -313,6 +313,14 @@ fn stats_and_progress_log_lines() {
     }
     assert!(log.contains("ETA"), "{log}");
     assert!(log.contains("done in"), "{log}");
+
+    // A named graph labels its stages `<name>/<stage>`.
+    let mut g = Graph::new(0).named("aux").with_progress(&progress, Some(3));
+    let src = g.source_iter("execute", 0..3u64);
+    g.collect("collect", src).unwrap();
+    let log = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+    assert!(log.contains("[progress] aux/execute: 3/3 chunks (100%)"), "{log}");
+    assert!(log.contains("[progress] aux/collect: 3/3 chunks (100%)"), "{log}");
 }
 
 #[test]

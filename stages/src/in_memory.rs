@@ -7,6 +7,8 @@ use std::time::Instant;
 
 use stark::{ProofParams, RowMajorMatrix};
 use vm::air::{Rv32Air, Statement, Witness, WitnessError};
+
+use crate::widths::{TableWidth, table_widths};
 use vm::{Machine, Program, TraceChunk, VmError};
 
 /// Why proving stopped.
@@ -18,26 +20,6 @@ pub enum ProveRunError {
     Witness(#[from] WitnessError),
     #[error("the prover failed: {0}")]
     Prove(#[from] stark::ProveError),
-}
-
-/// One table's share of the committed witness.
-#[derive(Clone, Debug)]
-pub struct TableWidth {
-    pub name: String,
-    pub instances: usize,
-    /// Rows over all instances (padding included).
-    pub rows: u64,
-    pub main_width: usize,
-    /// Base-field columns of the LogUp aux trace (an extension column counts twice).
-    pub aux_width: usize,
-    pub prep_width: usize,
-}
-
-impl TableWidth {
-    /// Committed witness cells: rows x (main + aux).
-    pub fn cells(&self) -> u64 {
-        self.rows * (self.main_width + self.aux_width) as u64
-    }
 }
 
 /// A proof and what it took.
@@ -73,26 +55,11 @@ pub fn prove_in_memory(
     let (traces, statement) = witness.finish()?;
     let execute_witness_secs = start.elapsed().as_secs_f64();
 
+    let widths = table_widths(
+        &air,
+        traces.iter().map(|it| (it.table, height(&it.trace) as u64)),
+    );
     let tables = air.tables();
-    let mut widths: Vec<TableWidth> = tables
-        .iter()
-        .map(|t| {
-            let compiled = stark::compile(*t).expect("the machine's tables compile");
-            TableWidth {
-                name: t.name().to_string(),
-                instances: 0,
-                rows: 0,
-                main_width: compiled.main_width,
-                aux_width: compiled.aux_width(),
-                prep_width: compiled.prep_width,
-            }
-        })
-        .collect();
-    for it in &traces {
-        let w = &mut widths[it.table];
-        w.instances += 1;
-        w.rows += height(&it.trace) as u64;
-    }
 
     let start = Instant::now();
     let proof = stark::prove(&tables, traces, &statement.public_inputs(), params)?;

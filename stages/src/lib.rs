@@ -8,6 +8,7 @@
 //!   segments.
 //! * [`budget`]: chunk rows from a memory budget (`--mem-budget`).
 //! * [`in_memory`]: the in-RAM reference prover ([`prove_in_memory`]).
+//! * [`widths`]: each table's committed columns and rows (`run --widths`).
 
 pub mod budget;
 pub mod error;
@@ -15,8 +16,10 @@ pub mod generate;
 pub mod in_memory;
 pub mod passes;
 pub mod store;
+pub mod widths;
 
 pub use error::Error;
-pub use in_memory::{ProveRunError, ProvenRun, TableWidth, prove_in_memory};
+pub use in_memory::{ProveRunError, ProvenRun, prove_in_memory};
 pub use passes::{PipelineConfig, PipelineRun, prove_pipeline};
 pub use store::Store;
+pub use widths::TableWidth;

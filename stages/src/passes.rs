@@ -67,6 +67,7 @@ use vm::air::{Rv32Air, Statement};
 use crate::error::Error;
 use crate::generate::{Instance, generate};
 use crate::store::{KEPT_LEVEL, Matrix, Store, read_digests, write_digests, write_matrix};
+use crate::widths::{TableWidth, table_widths};
 
 /// How to run the pipeline.
 #[derive(Clone, Debug)]
@@ -87,6 +88,7 @@ pub struct PipelineRun {
     pub statement: Statement,
     /// Instances over all tables.
     pub instances: usize,
+    pub widths: Vec<TableWidth>,
 }
 
 /// What flows between stages: an instance's descriptor (name, rows, the segments written for
@@ -437,15 +439,22 @@ pub fn prove_pipeline(
     vm::air::verify_execution(Arc::clone(&ctx.program), &statement, &proof, &params)
         .map_err(|e| Error::SelfCheck(e.to_string()))?;
     timer.finish();
+    let widths = table_widths(
+        &ctx.air,
+        run.records.iter().map(|r| (r.table(), r.rows() as u64)),
+    );
     Ok(PipelineRun {
         proof,
         statement,
         instances: n,
+        widths,
     })
 }
 
-fn graph(ctx: &Ctx, total: Option<u64>) -> Graph {
-    Graph::new(ctx.config.channel_capacity).with_progress(&ctx.config.progress, total)
+fn graph(ctx: &Ctx, pass: &str, total: Option<u64>) -> Graph {
+    Graph::new(ctx.config.channel_capacity)
+        .named(pass)
+        .with_progress(&ctx.config.progress, total)
 }
 
 fn pipeline_err(pass: &'static str) -> impl FnOnce(pipeline::PipelineError) -> Error {
@@ -456,7 +465,7 @@ fn pipeline_err(pass: &'static str) -> impl FnOnce(pipeline::PipelineError) -> E
 /// trace; the LDE and a level of its tree). Returns the records in canonical order.
 fn pass_main(ctx: &Arc<Ctx>, metrics: &Metrics) -> Result<(Vec<Record>, Statement), Error> {
     ctx.spill.begin_pass("main")?;
-    let mut g = graph(ctx, None);
+    let mut g = graph(ctx, "main", None);
     let statement = Arc::new(Mutex::new(None));
     let c = Arc::clone(ctx);
     let st = Arc::clone(&statement);
@@ -664,7 +673,7 @@ fn pass_aux(
 ) -> Result<Vec<(Option<AuxCommitment>, ChunkDescriptor)>, Error> {
     let ctx = &run.ctx;
     ctx.spill.begin_pass("aux")?;
-    let mut g = graph(ctx, Some(run.records.len() as u64));
+    let mut g = graph(ctx, "aux", Some(run.records.len() as u64));
     let src = traces(&mut g, run);
     let (c, records, prep) = (
         Arc::clone(ctx),
@@ -796,7 +805,7 @@ fn pass_quotient(
 ) -> Result<Vec<(Digest, ChunkDescriptor)>, Error> {
     let ctx = &run.ctx;
     ctx.spill.begin_pass("quotient")?;
-    let mut g = graph(ctx, Some(run.records.len() as u64));
+    let mut g = graph(ctx, "quotient", Some(run.records.len() as u64));
     let src = ldes(&mut g, run);
     let (c, records, prep, aux) = (
         Arc::clone(ctx),
@@ -938,7 +947,7 @@ fn evaluations(g: &mut Graph, run: &Run) -> Port<Item<Evaluations>> {
 fn pass_ood(run: &Run, metrics: &Metrics, z: EF) -> Result<Vec<InstanceOod>, Error> {
     let ctx = &run.ctx;
     ctx.spill.begin_pass("ood")?;
-    let mut g = graph(ctx, Some(run.records.len() as u64));
+    let mut g = graph(ctx, "ood", Some(run.records.len() as u64));
     let src = evaluations(&mut g, run);
     let (c, records, prep) = (
         Arc::clone(ctx),
@@ -974,7 +983,7 @@ fn pass_deep(
 ) -> Result<DeepAccumulator, Error> {
     let ctx = &run.ctx;
     ctx.spill.begin_pass("deep")?;
-    let mut g = graph(ctx, Some(run.records.len() as u64));
+    let mut g = graph(ctx, "deep", Some(run.records.len() as u64));
     let src = evaluations(&mut g, run);
     let deep = DeepAccumulator::new(&ctx.tables, &run.shapes, z, beta, ctx.log_b);
     let (deep, stats) = g
@@ -1009,7 +1018,7 @@ fn pass_open(
 ) -> Result<Vec<InstanceOpening>, Error> {
     let ctx = &run.ctx;
     ctx.spill.begin_pass("open")?;
-    let mut g = graph(ctx, Some(run.records.len() as u64));
+    let mut g = graph(ctx, "open", Some(run.records.len() as u64));
     let (c, records, prep, aux) = (
         Arc::clone(ctx),
         Arc::clone(&run.records),
