@@ -55,6 +55,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    pipeline::share_heaps();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Execute(args) => execute::run(args),

@@ -144,3 +144,19 @@ pub fn chunk_rows_for_budget(
     }
     Ok(1 << (63 - max_rows.leading_zeros()))
 }
+
+/// Makes glibc serve all threads from at most two heaps (`M_ARENA_MAX`); call it before any
+/// thread starts. By default every thread that allocates gets its own arena (up to 8 per
+/// core), and a buffer freed by a later stage returns to the arena of the stage that
+/// allocated it, where it waits for that stage's next allocation: each stage's thread keeps
+/// its own high-water mark. The pipeline allocates few, large buffers, so sharing heaps costs
+/// no measurable contention. fib_iterative, 1M instructions, 2^17-row chunks: peak RssAnon
+/// 306-424 MiB with the default, 238-280 MiB with two arenas, wall time unchanged.
+/// A no-op on other C libraries.
+pub fn share_heaps() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator parameters; M_ARENA_MAX is a valid option.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+}

@@ -107,6 +107,14 @@ impl<T> Item<T> {
             data,
         }
     }
+
+    fn map_data<U>(self, f: impl FnOnce(T) -> U) -> Item<U> {
+        Item {
+            index: self.index,
+            desc: self.desc,
+            data: f(self.data),
+        }
+    }
 }
 
 impl<T: Send + 'static> Chunk for Item<T> {
@@ -545,16 +553,6 @@ fn pass_main(ctx: &Arc<Ctx>, metrics: &Metrics) -> Result<(Vec<Record>, Statemen
     Ok((records, statement))
 }
 
-impl<T> Item<T> {
-    fn map_data<U>(self, f: impl FnOnce(T) -> U) -> Item<U> {
-        Item {
-            index: self.index,
-            desc: self.desc,
-            data: f(self.data),
-        }
-    }
-}
-
 /// A source that hands out every instance's descriptor in canonical order (for passes that
 /// only map segments).
 fn descriptors(g: &mut Graph, run: &Run) -> Port<Item<()>> {
@@ -714,8 +712,8 @@ fn pass_aux(
         Ok::<_, Error>(Item { index, desc, data })
     });
     let c = Arc::clone(ctx);
-    type Committed2 = Option<(AuxCommitment, Option<RowMajorMatrix<F>>, Option<Committed>)>;
-    let out = g.map("spill", committed, move |it: Item<Committed2>| {
+    type AuxCommitted = Option<(AuxCommitment, Option<RowMajorMatrix<F>>, Option<Committed>)>;
+    let out = g.map("spill", committed, move |it: Item<AuxCommitted>| {
         let Item { index, desc, data } = it;
         let Some((commitment, trace, committed)) = data else {
             let data = (None, desc.clone());
