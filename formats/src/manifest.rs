@@ -268,6 +268,13 @@ impl Manifest {
         self.segments.push(record);
     }
 
+    /// Forget the record of `file` (a segment deleted by the run); false if there was none.
+    pub fn remove_segment(&mut self, file: &str) -> bool {
+        let before = self.segments.len();
+        self.segments.retain(|s| s.file != file);
+        self.segments.len() != before
+    }
+
     pub fn begin_pass(&mut self, name: &str) {
         self.passes.push(PassRecord {
             name: name.to_string(),

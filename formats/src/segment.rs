@@ -140,7 +140,8 @@ impl SegmentData<'_> {
         }
     }
 
-    fn value_bytes(&self) -> u64 {
+    /// Bytes of the values in the file (each buffer padded to the segment alignment).
+    pub fn value_bytes(&self) -> u64 {
         match *self {
             SegmentData::Columns(cols) => cols.iter().map(|c| padded(c.len() * 8) as u64).sum(),
             SegmentData::RowMajor { values, .. } => padded(values.len() * 8) as u64,

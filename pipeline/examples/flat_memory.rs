@@ -23,6 +23,7 @@ fn run(chunks: u64, rows: usize, columns: usize, dir: Option<PathBuf>) -> Result
         dir,
         keep: Keep::Never,
         verify_segments: false,
+        limit: None,
     })?);
     for w in spill.warnings() {
         eprintln!("warning: {w}");

@@ -106,6 +106,20 @@ impl ChunkDescriptor {
         }
     }
 
+    /// The same chunk without its segment of `kind`.
+    pub fn without_segment(&self, kind: &str) -> ChunkDescriptor {
+        let segments: Vec<SegmentRef> = self
+            .segments
+            .iter()
+            .filter(|s| &*s.kind != kind)
+            .cloned()
+            .collect();
+        ChunkDescriptor {
+            segments: segments.into(),
+            ..self.clone()
+        }
+    }
+
     /// The same chunk, produced by `pass`.
     pub fn in_pass(&self, pass: &str) -> ChunkDescriptor {
         ChunkDescriptor {

@@ -46,6 +46,9 @@ pub struct SpillOptions {
     pub keep: Keep,
     /// Verify each segment's checksum when it is opened (`--verify-segments`).
     pub verify_segments: bool,
+    /// Most bytes the run may write into the spill dir (`--spill-limit`); a segment that
+    /// would go past it is an error, and [`SpillDir::available_bytes`] counts it as the room.
+    pub limit: Option<u64>,
 }
 
 /// What kind of filesystem a path is on, as far as spilling is concerned.
@@ -145,6 +148,17 @@ pub enum SpillError {
         #[source]
         source: io::Error,
     },
+    #[error(
+        "segment {}: writing {bytes} more bytes would pass the spill limit of {limit} bytes \
+         ({written} in the spill dir; raise --spill-limit, or --store recompute writes least)",
+        path.display()
+    )]
+    OverLimit {
+        path: PathBuf,
+        bytes: u64,
+        written: u64,
+        limit: u64,
+    },
     #[error("segment {} is not inside the spill dir", .0.display())]
     Outside(PathBuf),
     #[error("invalid segment name component `{0}` (use letters, digits, `_`, `-`)")]
@@ -179,6 +193,9 @@ pub struct SpillDir {
     manifest: Mutex<Manifest>,
     ending: Mutex<Ending>,
     bytes_written: Arc<AtomicU64>,
+    /// Bytes of segments the run deleted again ([`SpillDir::remove_segment`]).
+    bytes_removed: AtomicU64,
+    limit: Option<u64>,
     fs_kind: Option<FsKind>,
     warnings: Vec<String>,
 }
@@ -238,6 +255,8 @@ impl SpillDir {
             manifest: Mutex::new(manifest),
             ending: Mutex::new(Ending::Open),
             bytes_written: Arc::new(AtomicU64::new(0)),
+            bytes_removed: AtomicU64::new(0),
+            limit: options.limit,
             fs_kind,
             warnings,
         })
@@ -270,9 +289,54 @@ impl SpillDir {
         self.bytes_written.clone()
     }
 
-    /// Free space left on the spill dir's filesystem.
+    /// Room left for segments: free space on the spill dir's filesystem, and at most what
+    /// the spill limit leaves.
     pub fn available_bytes(&self) -> Option<u64> {
-        available_bytes(&self.root).ok()
+        let fs = available_bytes(&self.root).ok();
+        let left = self.limit.map(|l| l.saturating_sub(self.bytes_held()));
+        match (fs, left) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Bytes of the segments in the dir now (written and not removed).
+    pub fn bytes_held(&self) -> u64 {
+        self.bytes_written()
+            .saturating_sub(self.bytes_removed.load(Ordering::Relaxed))
+    }
+
+    /// Delete a segment this run wrote and no longer needs, and forget it in the manifest.
+    pub fn remove_segment(&self, segment: &SegmentRef) -> Result<(), SpillError> {
+        let file = segment
+            .path
+            .strip_prefix(&self.root)
+            .map_err(|_| SpillError::Outside(segment.path.to_path_buf()))?
+            .to_string_lossy()
+            .into_owned();
+        let mut m = self.lock_manifest();
+        fs::remove_file(&segment.path)
+            .map_err(|e| SpillError::io(&segment.path, "remove segment", e))?;
+        if m.remove_segment(&file) {
+            self.bytes_removed
+                .fetch_add(segment.bytes, Ordering::Relaxed);
+        }
+        m.store(&self.root, false)?;
+        Ok(())
+    }
+
+    /// Refuses a segment of about `bytes` that would pass the spill limit.
+    fn check_limit(&self, path: &Path, bytes: u64) -> Result<(), SpillError> {
+        let written = self.bytes_held();
+        match self.limit {
+            Some(limit) if written.saturating_add(bytes) > limit => Err(SpillError::OverLimit {
+                path: path.to_path_buf(),
+                bytes,
+                written,
+                limit,
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// A copy of the current manifest.
@@ -320,6 +384,7 @@ impl SpillDir {
         let path = self.root.join(&file);
         let dir = path.parent().expect("segment files live in a pass dir");
         fs::create_dir_all(dir).map_err(|e| SpillError::io(dir, "create pass dir", e))?;
+        self.check_limit(&path, data.value_bytes())?;
         let info = write_segment(&path, meta, data)?;
         // A rewritten segment (e.g. a retried chunk) replaces its old record.
         self.record_segment(&info)
@@ -338,6 +403,7 @@ impl SpillDir {
         let path = self.root.join(&file);
         let dir = path.parent().expect("segment files live in a pass dir");
         fs::create_dir_all(dir).map_err(|e| SpillError::io(dir, "create pass dir", e))?;
+        self.check_limit(&path, (rows * columns * 8) as u64)?;
         Ok(MappedSegmentWriter::create(
             &path, meta, layout, rows, columns,
         )?)

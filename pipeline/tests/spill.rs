@@ -28,6 +28,7 @@ fn options(dir: &Path, keep: Keep) -> SpillOptions {
         dir: Some(dir.to_path_buf()),
         keep,
         verify_segments: true,
+        limit: None,
     }
 }
 
@@ -436,4 +437,38 @@ fn a_killed_run_is_reported_as_interrupted_and_cleaned_by_the_next_run() {
         .collect();
     assert!(left.is_empty(), "{left:?}");
     fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn the_spill_limit_refuses_segments_past_it_and_removed_ones_free_room() {
+    let dir = fresh_path("limit");
+    let spill = SpillDir::create(&SpillOptions {
+        limit: Some(8 * 1024),
+        ..options(&dir, Keep::Never)
+    })
+    .unwrap();
+    spill.begin_pass("main").unwrap();
+    // 2 columns x 256 rows x 8 bytes = 4 KiB of values (plus framing) fit once, not twice.
+    let d = write_chunk(&spill, 0, 256);
+    let held = spill.bytes_held();
+    assert!(held > 4096 && spill.available_bytes().unwrap() == 8 * 1024 - held);
+    let col = vec![0u64; 256];
+    let meta = SegmentMeta::new("cpu", 1, "main", "trace");
+    let err = spill
+        .write_segment(&meta, SegmentData::Columns(&[&col, &col]))
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("cpu-000001.trace.arrow") && msg.contains("spill limit of 8192 bytes"),
+        "{msg}"
+    );
+    assert!(!dir.join("main/cpu-000001.trace.arrow").exists());
+
+    // Removing the first segment frees its room and its manifest record.
+    spill.remove_segment(d.segment("trace").unwrap()).unwrap();
+    assert_eq!(spill.bytes_held(), 0);
+    assert!(!dir.join("main/cpu-000000.trace.arrow").exists());
+    assert!(spill.manifest().segments.is_empty());
+    write_chunk(&spill, 1, 256);
+    spill.finish().unwrap();
 }

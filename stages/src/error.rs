@@ -33,6 +33,16 @@ pub enum Error {
          one was probably changed on disk during the run (rerun with --verify-segments to find it)"
     )]
     SelfCheck(String),
+    #[error(
+        "spill dir {dir}: passes 2 and 3 need about {need} more bytes and {room} are left \
+         (free space, or what --spill-limit leaves); {hint}"
+    )]
+    NoRoom {
+        dir: String,
+        need: u64,
+        room: u64,
+        hint: &'static str,
+    },
     #[error("invalid configuration: {0}")]
     Config(String),
 }

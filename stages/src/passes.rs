@@ -1,7 +1,7 @@
 //! The out-of-core prover: the passes of DESIGN.md section 3, each a [`pipeline::Graph`] of
 //! stages on bounded channels, producing the same proof bytes as [`crate::prove_in_memory`].
 //!
-//! With the default store (`lde`):
+//! For chunks that keep their LDEs (the default store, `auto`, while the spill dir has room):
 //! ```text
 //! main      execute -> commit (LDE, tree) -> spill (LDE + tree level) -> collect
 //!           => transcript: shapes, preprocessed + main roots (canonical order); LogUp challenges
@@ -19,7 +19,10 @@
 //! ```
 //! `execute` re-executes the program and emits instances in generation order (or, with
 //! `--store trace`, maps the traces pass 1 wrote); `read` hands out descriptors in canonical
-//! order. Items carry the instance's [`ChunkDescriptor`], which gathers the segments each pass
+//! order. A chunk that does not keep its LDEs spills its aux trace and quotient coefficients
+//! instead; the passes after aux then re-execute to get its trace back, recompute its LDEs
+//! (quotient, open) or work from its traces (OOD: barycentric and Horner; DEEP: combined on
+//! the trace domain, only the combination extended). Items carry the instance's [`ChunkDescriptor`], which gathers the segments each pass
 //! writes for it. Stages compute in whatever order items arrive; each pass's sink files results
 //! under the instance's canonical index and the driver absorbs them in (table, chunk) order
 //! after the pass, so the transcript never depends on thread timing or channel capacity.
@@ -46,7 +49,12 @@
 //! Re-executing the program for the aux pass (0.2-0.3 s per 1M instructions on its own
 //! thread) is cheaper than writing the traces (writing to the page cache costs more than the
 //! copy on this machine's VM: 0.5-2 GB/s for fresh pages). `lde` writes about 1.1 KB per instruction
-//! of fib_iterative; `recompute` (0.26 KB) is the policy for a spill disk that cannot hold that.
+//! of fib_iterative and `recompute` 0.26 KB, so a 64M-instruction run needs about 70 GB to
+//! keep every LDE: more than a laptop's free disk. `auto` therefore decides per chunk in pass
+//! 1, keeping a main LDE while an eighth of the room stays free; after pass 1, when every
+//! chunk's shape is known, it checks that passes 2 and 3 fit and gives up kept LDEs (last
+//! chunks first) until they do, or stops with an error before the long passes if even
+//! recomputing everything would not fit. The proof is the same whatever is kept.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -66,7 +74,9 @@ use vm::air::{Rv32Air, Statement};
 
 use crate::error::Error;
 use crate::generate::{Instance, generate};
-use crate::store::{KEPT_LEVEL, Matrix, Store, read_digests, write_digests, write_matrix};
+use crate::store::{
+    KEPT_LEVEL, KeepLdes, Matrix, Store, read_digests, write_digests, write_matrix,
+};
 use crate::widths::{TableWidth, table_widths};
 
 /// How to run the pipeline.
@@ -88,6 +98,8 @@ pub struct PipelineRun {
     pub statement: Statement,
     /// Instances over all tables.
     pub instances: usize,
+    /// Instances whose LDEs were spilled rather than recomputed ([`KeepLdes`]).
+    pub ldes_kept: usize,
     pub widths: Vec<TableWidth>,
 }
 
@@ -146,6 +158,9 @@ struct Record {
     desc: ChunkDescriptor,
     log_height: u8,
     main_root: Digest,
+    /// The chunk's LDEs are spilled (decided in pass 1, see [`KeepLdes`]); if not, they are
+    /// recomputed from its traces.
+    ldes_kept: bool,
 }
 
 impl Record {
@@ -154,6 +169,32 @@ impl Record {
     }
     fn rows(&self) -> usize {
         1usize << self.log_height
+    }
+}
+
+/// Spill-dir bytes of one chunk's artifacts, for planning the room ([`KeepLdes`]).
+struct ChunkBytes {
+    /// Main LDE and its tree level (pass 1).
+    main: u64,
+    /// Aux and quotient LDEs with their levels, when the LDEs are kept (passes 2-3).
+    later_kept: u64,
+    /// Aux trace and quotient coefficients, when they are not (passes 2-3).
+    later_recomputed: u64,
+}
+
+impl ChunkBytes {
+    fn new(table: &Table, rows: usize, log_b: usize) -> ChunkBytes {
+        // Arrow framing and padding, generously.
+        const FRAMING: u64 = 8192;
+        let cells = |width: usize, rows: usize| (width * rows) as u64 * 8 + FRAMING;
+        let lde =
+            |width: usize| cells(width, rows << log_b) + cells(4, (rows << log_b) >> KEPT_LEVEL);
+        let (aux, q) = (table.aux_width(), table.quotient_width());
+        ChunkBytes {
+            main: lde(table.main_width),
+            later_kept: if aux > 0 { lde(aux) } else { 0 } + lde(q),
+            later_recomputed: if aux > 0 { cells(aux, rows) } else { 0 } + cells(q, rows),
+        }
     }
 }
 
@@ -167,9 +208,25 @@ struct Ctx {
     input: Arc<[u8]>,
     config: PipelineConfig,
     spill: Arc<SpillDir>,
+    /// An eighth of the spill dir's room at the start: what pass 1 leaves free when it decides
+    /// to keep a chunk's main LDE under `--store auto`.
+    margin: u64,
 }
 
 impl Ctx {
+    /// Whether pass 1 keeps the LDEs of a chunk of `table` with `rows` rows.
+    fn keep_ldes(&self, table: usize, rows: usize) -> bool {
+        match self.config.store.ldes {
+            KeepLdes::Never => false,
+            KeepLdes::Always => true,
+            KeepLdes::WhileRoom => {
+                let need = ChunkBytes::new(&self.tables[table], rows, self.log_b).main;
+                let room = self.spill.available_bytes().unwrap_or(u64::MAX);
+                room >= need.saturating_add(self.margin)
+            }
+        }
+    }
+
     fn descriptor(&self, table: usize, chunk: u64, rows: usize) -> ChunkDescriptor {
         ChunkDescriptor::new(&self.names[table], table as u32, chunk, rows as u64, "main")
     }
@@ -305,13 +362,15 @@ pub fn prove_pipeline(
         log_b,
         program,
         input,
+        margin: spill.available_bytes().unwrap_or(u64::MAX) / 8,
         config,
         spill,
     });
 
     // Pass 1: main.
     let timer = metrics.pass("main");
-    let (records, statement) = pass_main(&ctx, metrics)?;
+    let (mut records, statement) = pass_main(&ctx, metrics)?;
+    plan_room(&ctx, &mut records)?;
     timer.finish();
     let shapes: Vec<InstanceShape> = records
         .iter()
@@ -455,8 +514,62 @@ pub fn prove_pipeline(
         proof,
         statement,
         instances: n,
+        ldes_kept: run.records.iter().filter(|r| r.ldes_kept).count(),
         widths,
     })
+}
+
+/// After pass 1, when every chunk's shape is known: checks that the spill dir has room for
+/// what passes 2 and 3 will write, and under `--store auto` gives up kept main LDEs (the last
+/// chunks first, deleting their segments) until it has. Failing here, before the long passes,
+/// beats running out of disk in the middle of them.
+fn plan_room(ctx: &Ctx, records: &mut [Record]) -> Result<(), Error> {
+    let bytes = |r: &Record| ChunkBytes::new(&ctx.tables[r.table()], r.rows(), ctx.log_b);
+    let later = |r: &Record| {
+        let b = bytes(r);
+        if r.ldes_kept {
+            b.later_kept
+        } else {
+            b.later_recomputed
+        }
+    };
+    let mut need: u64 = records.iter().map(later).sum();
+    let mut room = ctx.spill.available_bytes().unwrap_or(u64::MAX);
+    if ctx.config.store.ldes == KeepLdes::WhileRoom {
+        for r in records.iter_mut().rev() {
+            if need <= room {
+                break;
+            }
+            if !r.ldes_kept {
+                continue;
+            }
+            let b = bytes(r);
+            for kind in [kind::MAIN_LDE, kind::MAIN_LEVEL] {
+                if let Some(seg) = r.desc.segment(kind) {
+                    ctx.spill.remove_segment(seg)?;
+                    room = room.saturating_add(seg.bytes);
+                }
+                r.desc = r.desc.without_segment(kind);
+            }
+            r.ldes_kept = false;
+            need = need - b.later_kept + b.later_recomputed;
+        }
+    }
+    if need > room {
+        let hint = match ctx.config.store.ldes {
+            KeepLdes::Always => "--store auto keeps only the LDEs that fit",
+            KeepLdes::WhileRoom | KeepLdes::Never => {
+                "give the run a --spill-dir on a larger disk (or a larger --spill-limit)"
+            }
+        };
+        return Err(Error::NoRoom {
+            dir: ctx.spill.path().display().to_string(),
+            need,
+            room,
+            hint,
+        });
+    }
+    Ok(())
 }
 
 fn graph(ctx: &Ctx, pass: &str, total: Option<u64>) -> Graph {
@@ -507,8 +620,8 @@ fn pass_main(ctx: &Arc<Ctx>, metrics: &Metrics) -> Result<(Vec<Record>, Statemen
         }
         let committed = prover::commit_trace_view(it.data.trace.as_view(), c.log_b);
         let root = committed.root();
-        // Without kept LDEs the LDE is dropped here, not held in the channel.
-        let keep = c.config.store.ldes.then_some(committed);
+        // An LDE that will not be kept is dropped here, not held in the channel.
+        let keep = (c.config.store.ldes != KeepLdes::Never).then_some(committed);
         Ok::<_, Error>(it.map_data(|inst| (inst, log_height, root, keep)))
     });
     let c = Arc::clone(ctx);
@@ -521,7 +634,11 @@ fn pass_main(ctx: &Arc<Ctx>, metrics: &Metrics) -> Result<(Vec<Record>, Statemen
             if c.config.store.traces {
                 desc = c.write(&desc, "main", kind::TRACE, &mut inst.trace)?;
             }
+            let rows = inst.rows();
+            let table = inst.table;
             drop(inst);
+            let committed = committed.filter(|_| c.keep_ldes(table, rows));
+            let ldes_kept = committed.is_some();
             if let Some(committed) = committed {
                 desc = c.write_committed(&desc, "main", MAIN, committed)?;
             }
@@ -532,6 +649,7 @@ fn pass_main(ctx: &Arc<Ctx>, metrics: &Metrics) -> Result<(Vec<Record>, Statemen
                     desc,
                     log_height,
                     main_root,
+                    ldes_kept,
                 },
             })
         },
@@ -553,32 +671,39 @@ fn pass_main(ctx: &Arc<Ctx>, metrics: &Metrics) -> Result<(Vec<Record>, Statemen
     Ok((records, statement))
 }
 
-/// A source that hands out every instance's descriptor in canonical order (for passes that
-/// only map segments).
-fn descriptors(g: &mut Graph, run: &Run) -> Port<Item<()>> {
+/// The source of the passes after aux: every instance in canonical order, with its main
+/// trace when its LDEs were not kept (they are recomputed from it). When every chunk kept its
+/// LDEs, only descriptors are handed out and nothing is re-executed.
+fn instances(g: &mut Graph, run: &Run) -> Port<Item<Option<Matrix>>> {
+    if run.records.iter().any(|r| !r.ldes_kept) {
+        return traces(g, run, |r| !r.ldes_kept);
+    }
     let records = Arc::clone(&run.records);
     g.source("read", move |out| {
         for (index, r) in records.iter().enumerate() {
             out.emit(Item {
                 index,
                 desc: r.desc.clone(),
-                data: (),
+                data: None,
             })?;
         }
         Ok::<(), BoxError>(())
     })
 }
 
-/// The source of a later pass: every instance's main trace, from its segment (canonical order)
-/// or from a re-execution (generation order).
-fn traces(g: &mut Graph, run: &Run) -> Port<Item<Matrix>> {
+/// Every instance with its main trace where `needed(record)`: mapped from its segment
+/// (canonical order) or rebuilt by re-executing the program (generation order).
+fn traces(g: &mut Graph, run: &Run, needed: fn(&Record) -> bool) -> Port<Item<Option<Matrix>>> {
     let ctx = Arc::clone(&run.ctx);
     let records = Arc::clone(&run.records);
     if ctx.config.store.traces {
         return g.source("read", move |out| {
             for (index, r) in records.iter().enumerate() {
                 let width = ctx.tables[r.table()].main_width;
-                let m = ctx.open(&r.desc, kind::TRACE, width, r.rows())?;
+                let m = match needed(r) {
+                    true => Some(ctx.open(&r.desc, kind::TRACE, width, r.rows())?),
+                    false => None,
+                };
                 out.emit(Item {
                     index,
                     desc: r.desc.clone(),
@@ -608,19 +733,20 @@ fn traces(g: &mut Graph, run: &Run) -> Port<Item<Matrix>> {
                         what: label.clone(),
                         expected: "no such instance".into(),
                     })?;
+                let r = &records[index];
                 let rows = inst.rows();
-                if rows != records[index].rows() {
+                if rows != r.rows() {
                     return Err(Error::Diverged {
                         what: format!("{label} with {rows} rows"),
-                        expected: format!("{} rows", records[index].rows()),
+                        expected: format!("{} rows", r.rows()),
                     }
                     .into());
                 }
                 seen += 1;
                 out.emit(Item {
                     index,
-                    desc: records[index].desc.clone(),
-                    data: Matrix::Owned(inst.trace),
+                    desc: r.desc.clone(),
+                    data: needed(r).then_some(Matrix::Owned(inst.trace)),
                 })
                 .map_err(BoxError::from)
             },
@@ -634,6 +760,15 @@ fn traces(g: &mut Graph, run: &Run) -> Port<Item<Matrix>> {
         }
         Ok::<(), BoxError>(())
     })
+}
+
+/// The trace an item must carry (by construction of its source).
+fn trace_of<T>(it: &Item<Option<T>>) -> Result<&T, Error> {
+    it.data.as_ref().ok_or_else(|| no_trace(&it.desc))
+}
+
+fn no_trace(desc: &ChunkDescriptor) -> Error {
+    Error::Config(format!("{}: no trace was handed out", desc.chunk_label()))
 }
 
 /// Collects one result per instance, filed under its canonical index.
@@ -672,19 +807,20 @@ fn pass_aux(
     let ctx = &run.ctx;
     ctx.spill.begin_pass("aux")?;
     let mut g = graph(ctx, "aux", Some(run.records.len() as u64));
-    let src = traces(&mut g, run);
+    let src = traces(&mut g, run, |_| true);
     let (c, records, prep) = (
         Arc::clone(ctx),
         Arc::clone(&run.records),
         Arc::clone(&run.prep),
     );
-    let aux = g.map("aux", src, move |it: Item<Matrix>| {
+    let aux = g.map("aux", src, move |it: Item<Option<Matrix>>| {
         let r = &records[it.index];
         let p = prep.get(&(r.table(), r.log_height)).map(|p| p.0.as_view());
-        let a = prover::aux_trace(&c.tables[r.table()], it.data.view(), p, &lookup)?;
+        let trace = trace_of(&it)?.view();
+        let a = prover::aux_trace(&c.tables[r.table()], trace, p, &lookup)?;
         Ok::<_, Error>(it.with(a))
     });
-    let c = Arc::clone(ctx);
+    let (c, records) = (Arc::clone(ctx), Arc::clone(&run.records));
     let committed = g.map("commit", aux, move |it: Item<Option<prover::AuxTrace>>| {
         let Item { index, desc, data } = it;
         let Some(a) = data else {
@@ -695,7 +831,8 @@ fn pass_aux(
             });
         };
         let claimed_sum = a.claimed_sum;
-        let (committed, trace) = if c.config.store.ldes {
+        let kept = records[index].ldes_kept;
+        let (committed, trace) = if kept {
             (prover::commit_trace(a.trace, c.log_b), None)
         } else {
             (
@@ -707,7 +844,7 @@ fn pass_aux(
             root: committed.root(),
             claimed_sum,
         };
-        let keep = c.config.store.ldes.then_some(committed);
+        let keep = kept.then_some(committed);
         let data = Some((commitment, trace, keep));
         Ok::<_, Error>(Item { index, desc, data })
     });
@@ -754,41 +891,48 @@ impl Ldes {
         })
     }
 
-    /// Recomputes the main LDE from the trace and the aux LDE from its spilled trace.
+    /// Recomputes the LDEs ([`recompute_ldes`]).
     fn recompute(ctx: &Ctx, r: &Record, trace: &Matrix) -> Result<Ldes, Error> {
-        let log_b = ctx.log_b;
-        let aux = match ctx.tables[r.table()].aux_width() {
-            0 => None,
-            w => {
-                let m = ctx.open(&r.desc, kind::AUX_TRACE, w, r.rows())?;
-                Some(stark::domain::lde(m.to_owned_for_lde(log_b), log_b))
-            }
-        };
+        let (main, aux) = recompute_ldes(ctx, r, trace)?;
         Ok(Ldes {
-            main: Matrix::Owned(stark::domain::lde(trace.to_owned_for_lde(log_b), log_b)),
+            main: Matrix::Owned(main),
             aux: aux.map(Matrix::Owned),
         })
     }
 }
 
-/// The LDEs of every instance, for the quotient and open passes: mapped when the store keeps
-/// them, else recomputed from the traces.
+/// The main LDE from the trace, and the aux LDE from the spilled aux trace.
+fn recompute_ldes(
+    ctx: &Ctx,
+    r: &Record,
+    trace: &Matrix,
+) -> Result<(RowMajorMatrix<F>, Option<RowMajorMatrix<F>>), Error> {
+    let log_b = ctx.log_b;
+    let aux = match ctx.tables[r.table()].aux_width() {
+        0 => None,
+        w => {
+            let m = ctx.open(&r.desc, kind::AUX_TRACE, w, r.rows())?;
+            Some(stark::domain::lde(m.to_owned_for_lde(log_b), log_b))
+        }
+    };
+    let main = stark::domain::lde(trace.to_owned_for_lde(log_b), log_b);
+    Ok((main, aux))
+}
+
+/// The LDEs of every instance, for the quotient pass: mapped where kept, else recomputed
+/// from the trace.
 fn ldes(g: &mut Graph, run: &Run) -> Port<Item<Ldes>> {
     let c = Arc::clone(&run.ctx);
     let records = Arc::clone(&run.records);
-    if c.config.store.ldes {
-        let src = descriptors(g, run);
-        g.map("map", src, move |it: Item<()>| {
-            let l = Ldes::map(&c, &records[it.index])?;
-            Ok::<_, Error>(it.with(l))
-        })
-    } else {
-        let src = traces(g, run);
-        g.map("lde", src, move |it: Item<Matrix>| {
-            let l = Ldes::recompute(&c, &records[it.index], &it.data)?;
-            Ok::<_, Error>(it.with(l))
-        })
-    }
+    let src = instances(g, run);
+    g.map("lde", src, move |it: Item<Option<Matrix>>| {
+        let r = &records[it.index];
+        let l = match r.ldes_kept {
+            true => Ldes::map(&c, r)?,
+            false => Ldes::recompute(&c, r, trace_of(&it)?)?,
+        };
+        Ok::<_, Error>(it.with(l))
+    })
 }
 
 /// Pass 3: quotients. With kept LDEs the quotient LDE and a level of its tree are spilled
@@ -832,7 +976,7 @@ fn pass_quotient(
         )?;
         Ok::<_, Error>(it.with((prover::commit_lde(q), coeffs)))
     });
-    let c = Arc::clone(ctx);
+    let (c, records) = (Arc::clone(ctx), Arc::clone(&run.records));
     let out = g.map(
         "spill",
         quotients,
@@ -840,7 +984,7 @@ fn pass_quotient(
             let Item { index, desc, data } = it;
             let (committed, mut coeffs) = data;
             let root = committed.root();
-            let desc = if c.config.store.ldes {
+            let desc = if records[index].ldes_kept {
                 c.write_committed(&desc, "quotient", QUOTIENT, committed)?
             } else {
                 c.write(&desc, "quotient", kind::QUOTIENT_COEFFS, &mut coeffs)?
@@ -910,34 +1054,32 @@ impl Evaluations {
 fn evaluations(g: &mut Graph, run: &Run) -> Port<Item<Evaluations>> {
     let c = Arc::clone(&run.ctx);
     let records = Arc::clone(&run.records);
-    if c.config.store.ldes {
-        let src = descriptors(g, run);
-        return g.map("map", src, move |it: Item<()>| {
-            let r = &records[it.index];
-            let width = c.tables[r.table()].quotient_width();
-            let rows = r.rows() << c.log_b;
-            let e = Evaluations::Ldes {
-                ldes: Ldes::map(&c, r)?,
-                quotient: c.open(&r.desc, kind::QUOTIENT_LDE, width, rows)?,
-            };
-            Ok::<_, Error>(it.with(e))
-        });
-    }
-    let src = traces(g, run);
-    g.map("load", src, move |it: Item<Matrix>| {
-        let r = &records[it.index];
+    let src = instances(g, run);
+    g.map("load", src, move |it: Item<Option<Matrix>>| {
+        let Item { index, desc, data } = it;
+        let r = &records[index];
         let table = &c.tables[r.table()];
-        let aux = match table.aux_width() {
-            0 => None,
-            w => Some(c.open(&r.desc, kind::AUX_TRACE, w, r.rows())?),
+        let e = if r.ldes_kept {
+            let rows = r.rows() << c.log_b;
+            Evaluations::Ldes {
+                ldes: Ldes::map(&c, r)?,
+                quotient: c.open(&r.desc, kind::QUOTIENT_LDE, table.quotient_width(), rows)?,
+            }
+        } else {
+            let aux = match table.aux_width() {
+                0 => None,
+                w => Some(c.open(&r.desc, kind::AUX_TRACE, w, r.rows())?),
+            };
+            let width = table.quotient_width();
+            let coeffs = c.open(&r.desc, kind::QUOTIENT_COEFFS, width, r.rows())?;
+            let main = data.ok_or_else(|| no_trace(&desc))?;
+            Evaluations::Traces { main, aux, coeffs }
         };
-        let coeffs = c.open(
-            &r.desc,
-            kind::QUOTIENT_COEFFS,
-            table.quotient_width(),
-            r.rows(),
-        )?;
-        Ok::<_, Error>(it.map_data(|main| Evaluations::Traces { main, aux, coeffs }))
+        Ok::<_, Error>(Item {
+            index,
+            desc,
+            data: e,
+        })
     })
 }
 
@@ -1003,10 +1145,10 @@ fn pass_deep(
     Ok(deep)
 }
 
-/// Pass 7: openings at the query rows. With kept LDEs: rows read from the mapped LDEs, each
-/// tree rebuilt from its kept level and the subtrees over the opened rows (checked against the
-/// roots, so a corrupted spill is an error naming the segment). Otherwise every tree is
-/// rebuilt: main and aux from recomputed LDEs, quotient by extending its coefficients.
+/// Pass 7: openings at the query rows. A chunk with kept LDEs: rows read from the mapped
+/// LDEs, each tree rebuilt from its kept level and the subtrees over the opened rows (checked
+/// against the roots, so a corrupted spill is an error naming the segment). Otherwise every
+/// tree is rebuilt: main and aux from recomputed LDEs, quotient by extending its coefficients.
 fn pass_open(
     run: &Run,
     metrics: &Metrics,
@@ -1027,16 +1169,18 @@ fn pass_open(
     let open_prep = move |r: &Record, rows: &[usize]| {
         prep.get(&(r.table(), r.log_height)).map(|p| p.1.open(rows))
     };
-    let out = if ctx.config.store.ldes {
-        let src = descriptors(&mut g, run);
-        g.map("open", src, move |it: Item<()>| {
-            let r = &records[it.index];
-            let table = &c.tables[r.table()];
-            let lde_rows = r.rows() << c.log_b;
-            let rows =
-                protocol::query_rows(&positions, log_max_lde, lde_rows.trailing_zeros() as usize);
+    let src = instances(&mut g, run);
+    let out = g.map("open", src, move |it: Item<Option<Matrix>>| {
+        let r = &records[it.index];
+        let table = &c.tables[r.table()];
+        let lde_rows = r.rows() << c.log_b;
+        let rows =
+            protocol::query_rows(&positions, log_max_lde, lde_rows.trailing_zeros() as usize);
+        let opening = if r.ldes_kept {
             let d = &r.desc;
-            let opening = InstanceOpening {
+            let q_width = table.quotient_width();
+            let q_root = &quotient_roots[it.index];
+            InstanceOpening {
                 main: c.open_kept(d, MAIN, table.main_width, lde_rows, &r.main_root, &rows)?,
                 prep: open_prep(r, &rows),
                 aux: match aux[it.index] {
@@ -1046,48 +1190,29 @@ fn pass_open(
                         Some(c.open_kept(d, AUX, w, lde_rows, &a.root, &rows)?)
                     }
                 },
-                quotient: c.open_kept(
-                    d,
-                    QUOTIENT,
-                    table.quotient_width(),
-                    lde_rows,
-                    &quotient_roots[it.index],
-                    &rows,
-                )?,
-            };
-            Ok::<_, Error>(it.with(opening))
-        })
-    } else {
-        let src = ldes(&mut g, run);
-        g.map("open", src, move |it: Item<Ldes>| {
-            let r = &records[it.index];
-            let lde_rows = r.rows() << c.log_b;
-            let rows =
-                protocol::query_rows(&positions, log_max_lde, lde_rows.trailing_zeros() as usize);
-            let commit = |m: Matrix| match m {
-                Matrix::Owned(m) => prover::commit_lde(m),
-                Matrix::Mapped { .. } => unreachable!("recomputed LDEs are owned"),
-            };
-            let width = c.tables[r.table()].quotient_width();
-            let q = c.open(&r.desc, kind::QUOTIENT_COEFFS, width, r.rows())?;
-            let q_lde = prover::commit_lde(stark::domain::coeffs_to_lde(
+                quotient: c.open_kept(d, QUOTIENT, q_width, lde_rows, q_root, &rows)?,
+            }
+        } else {
+            let (main, aux) = recompute_ldes(&c, r, trace_of(&it)?)?;
+            let q = c.open(
+                &r.desc,
+                kind::QUOTIENT_COEFFS,
+                table.quotient_width(),
+                r.rows(),
+            )?;
+            let q_lde = stark::domain::coeffs_to_lde(
                 q.to_owned_for_lde(c.log_b),
                 lde_rows.trailing_zeros() as usize,
-            ));
-            let Ldes { main, aux } = it.data;
-            let opening = InstanceOpening {
-                main: commit(main).open(&rows),
+            );
+            InstanceOpening {
+                main: prover::commit_lde(main).open(&rows),
                 prep: open_prep(r, &rows),
-                aux: aux.map(|a| commit(a).open(&rows)),
-                quotient: q_lde.open(&rows),
-            };
-            Ok::<_, Error>(Item {
-                index: it.index,
-                desc: it.desc,
-                data: opening,
-            })
-        })
-    };
+                aux: aux.map(|a| prover::commit_lde(a).open(&rows)),
+                quotient: prover::commit_lde(q_lde).open(&rows),
+            }
+        };
+        Ok::<_, Error>(it.with(opening))
+    });
     let o = collect_indexed(g, metrics, "open", out, run.records.len())?;
     ctx.spill.end_pass("open")?;
     Ok(o)

@@ -24,15 +24,25 @@ use crate::error::Error;
 /// kept is recomputed. See the [`crate::passes`] docs for the measurements behind the default.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Store {
-    /// Main traces, written in pass 1 and mapped by the passes that need a trace (aux, OOD,
-    /// DEEP; quotient and open too when LDEs are recomputed). Not kept: those passes
-    /// re-execute the program and rebuild the instances.
+    /// Main traces, written in pass 1 and mapped by the passes that need a trace. Not kept:
+    /// those passes re-execute the program and rebuild the instances.
     pub traces: bool,
-    /// Main, aux and quotient LDEs, each with one level of its Merkle tree
-    /// ([`stark::merkle::PartialTree`]): the quotient pass maps the main and aux LDEs, the
-    /// open pass reads its rows and rebuilds 2^[`KEPT_LEVEL`]-row subtrees. Not kept: both
-    /// passes recompute the LDEs from the traces and rehash the trees.
-    pub ldes: bool,
+    /// Which chunks keep their main, aux and quotient LDEs, each with one level of its Merkle
+    /// tree ([`stark::merkle::PartialTree`]): the quotient, OOD, DEEP and open passes map
+    /// them. A chunk that does not gets its LDEs recomputed from the traces in the quotient
+    /// and open passes (its aux trace and quotient coefficients are spilled instead).
+    pub ldes: KeepLdes,
+}
+
+/// Which chunks keep their LDEs ([`Store::ldes`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeepLdes {
+    Never,
+    Always,
+    /// Every chunk whose LDEs still fit, decided in pass 1 in generation order, leaving a
+    /// reserve for what the other chunks spill: a long run keeps what the disk holds and
+    /// recomputes the rest, instead of failing on a full disk.
+    WhileRoom,
 }
 
 /// The Merkle tree level kept next to a spilled LDE: 1/16 of the leaf digests, and 16 rows
@@ -40,26 +50,26 @@ pub struct Store {
 pub const KEPT_LEVEL: usize = 4;
 
 impl Store {
-    /// Keep nothing but what is always spilled (aux traces, quotient coefficients).
+    /// Keep nothing but what recomputed chunks need (aux traces, quotient coefficients).
     pub const RECOMPUTE: Store = Store {
         traces: false,
-        ldes: false,
+        ldes: KeepLdes::Never,
     };
 }
 
 impl Default for Store {
-    /// LDEs kept, traces re-executed (the measured choice, see [`crate::passes`]).
+    /// LDEs while they fit, traces re-executed (`auto`, the measured choice).
     fn default() -> Self {
         Store {
             traces: false,
-            ldes: true,
+            ldes: KeepLdes::WhileRoom,
         }
     }
 }
 
 impl FromStr for Store {
     type Err = String;
-    /// `recompute`, or a comma list of `trace` and `lde`.
+    /// `recompute`, or a comma list of `trace` and one of `lde`, `auto`.
     fn from_str(s: &str) -> Result<Self, String> {
         if s == "recompute" {
             return Ok(Store::RECOMPUTE);
@@ -68,10 +78,12 @@ impl FromStr for Store {
         for part in s.split(',') {
             match part.trim() {
                 "trace" => store.traces = true,
-                "lde" => store.ldes = true,
+                "lde" => store.ldes = KeepLdes::Always,
+                "auto" => store.ldes = KeepLdes::WhileRoom,
                 other => {
                     return Err(format!(
-                        "unknown store policy `{other}` (recompute, or a comma list of trace, lde)"
+                        "unknown store policy `{other}` (auto, lde, trace, recompute; \
+                         trace combines with auto or lde: trace,lde)"
                     ));
                 }
             }
@@ -82,12 +94,17 @@ impl FromStr for Store {
 
 impl fmt::Display for Store {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match (self.traces, self.ldes) {
-            (false, false) => "recompute",
-            (true, false) => "trace",
-            (false, true) => "lde",
-            (true, true) => "trace,lde",
-        })
+        let ldes = match self.ldes {
+            KeepLdes::Never => None,
+            KeepLdes::Always => Some("lde"),
+            KeepLdes::WhileRoom => Some("auto"),
+        };
+        match (self.traces, ldes) {
+            (false, None) => f.write_str("recompute"),
+            (true, None) => f.write_str("trace"),
+            (false, Some(l)) => f.write_str(l),
+            (true, Some(l)) => write!(f, "trace,{l}"),
+        }
     }
 }
 

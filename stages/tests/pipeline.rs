@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use pipeline::{Keep, Metrics, Progress, SpillDir, SpillOptions};
-use stages::{PipelineConfig, Store, prove_in_memory, prove_pipeline};
+use stages::{PipelineConfig, PipelineRun, Store, prove_in_memory, prove_pipeline};
 use stark::ProofParams;
 use vm::air::{Rv32Air, Witness};
 use vm::{Machine, Program, TraceChunk};
@@ -41,11 +41,28 @@ fn pipeline_bytes(
     keep: Keep,
     dir: &Path,
 ) -> Vec<u8> {
+    let (run, _) = run_pipeline(prog, input, chunk_rows, store, capacity, keep, None, dir);
+    run.unwrap().proof.to_bytes()
+}
+
+/// A pipeline run and the bytes it wrote into its spill dir (which is closed either way).
+#[allow(clippy::too_many_arguments)]
+fn run_pipeline(
+    prog: &Arc<Program>,
+    input: &Arc<[u8]>,
+    chunk_rows: usize,
+    store: Store,
+    capacity: usize,
+    keep: Keep,
+    limit: Option<u64>,
+    dir: &Path,
+) -> (Result<PipelineRun, stages::Error>, u64) {
     let spill = Arc::new(
         SpillDir::create(&SpillOptions {
             dir: Some(dir.to_path_buf()),
             keep,
             verify_segments: true,
+            limit,
         })
         .unwrap(),
     );
@@ -64,10 +81,79 @@ fn pipeline_bytes(
         config,
         Arc::clone(&spill),
         &metrics,
+    );
+    match &run {
+        Ok(_) => spill.finish().unwrap(),
+        Err(e) => spill.fail(e).unwrap(),
+    };
+    (run, spill.bytes_written())
+}
+
+#[test]
+fn store_auto_keeps_the_ldes_that_fit_and_recomputes_the_rest() {
+    let prog = program("fib_iterative");
+    let input: Arc<[u8]> = Arc::from(&300u32.to_le_bytes()[..]);
+    let chunk_rows = 1 << 6;
+    let reference = prove_in_memory(
+        Arc::clone(&prog),
+        Arc::clone(&input),
+        chunk_rows,
+        1 << 30,
+        &fast(),
     )
-    .unwrap();
-    spill.finish().unwrap();
-    run.proof.to_bytes()
+    .unwrap()
+    .proof
+    .to_bytes();
+    let run = |store: &str, limit: Option<u64>| {
+        let dir = scratch(&format!("auto-{store}-{limit:?}"));
+        let store = store.parse().unwrap();
+        run_pipeline(
+            &prog,
+            &input,
+            chunk_rows,
+            store,
+            0,
+            Keep::Never,
+            limit,
+            &dir,
+        )
+    };
+    let (all, lde_bytes) = run("lde", None);
+    let (none, recompute_bytes) = run("recompute", None);
+    let (all, none) = (all.unwrap(), none.unwrap());
+    assert_eq!((all.ldes_kept, none.ldes_kept), (all.instances, 0));
+    assert!(
+        recompute_bytes < lde_bytes / 2,
+        "{recompute_bytes} vs {lde_bytes}"
+    );
+
+    // Room for about half the LDEs: some chunks keep them, the others recompute, same proof.
+    let limit = (lde_bytes + recompute_bytes) / 2;
+    let (auto, written) = run("auto", Some(limit));
+    let auto = auto.unwrap();
+    assert!(
+        0 < auto.ldes_kept && auto.ldes_kept < auto.instances,
+        "kept {} of {}",
+        auto.ldes_kept,
+        auto.instances
+    );
+    assert!(
+        auto.proof.to_bytes() == reference,
+        "auto: the proof differs"
+    );
+    assert!(written > recompute_bytes, "{written}");
+
+    // `lde` in the same room stops after pass 1, saying why, before the long passes.
+    let (err, _) = run("lde", Some(limit));
+    let msg = err.err().expect("lde cannot fit").to_string();
+    assert!(
+        msg.contains("passes 2 and 3 need") && msg.contains("--store auto"),
+        "{msg}"
+    );
+
+    // Less room than recomputing everything needs: no store policy can do it.
+    let (err, _) = run("auto", Some(recompute_bytes / 2));
+    assert!(err.is_err());
 }
 
 #[test]
