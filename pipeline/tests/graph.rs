@@ -319,8 +319,14 @@ fn stats_and_progress_log_lines() {
     let src = g.source_iter("execute", 0..3u64);
     g.collect("collect", src).unwrap();
     let log = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
-    assert!(log.contains("[progress] aux/execute: 3/3 chunks (100%)"), "{log}");
-    assert!(log.contains("[progress] aux/collect: 3/3 chunks (100%)"), "{log}");
+    assert!(
+        log.contains("[progress] aux/execute: 3/3 chunks (100%)"),
+        "{log}"
+    );
+    assert!(
+        log.contains("[progress] aux/collect: 3/3 chunks (100%)"),
+        "{log}"
+    );
 }
 
 #[test]
