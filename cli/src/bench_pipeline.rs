@@ -40,6 +40,8 @@ struct Figures {
     spilled: String,
     proof: String,
     instances: String,
+    /// Chunks whose LDEs were spilled (pipeline runs).
+    kept: String,
 }
 
 /// The "total" row of the summary table: wall, cpu, cpu/w, then spilled, peak anon and peak
@@ -58,10 +60,13 @@ fn parse_summary(stdout: &str) -> anyhow::Result<Figures> {
         .find_map(|l| l.strip_prefix("proof size"))
         .map(|s| s.trim().trim_end_matches(" bytes").to_string())
         .unwrap_or_default();
-    let instances = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("chunks:"))
+    let chunks_line = stdout.lines().find_map(|l| l.strip_prefix("chunks:"));
+    let instances = chunks_line
         .and_then(|s| s.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "-".into());
+    let kept = chunks_line
+        .and_then(|s| s.split("LDEs kept for ").nth(1))
+        .map(|s| s.trim_end_matches(')').to_string())
         .unwrap_or_else(|| "-".into());
     Ok(Figures {
         wall: f[1].into(),
@@ -71,6 +76,7 @@ fn parse_summary(stdout: &str) -> anyhow::Result<Figures> {
         hwm: format!("{} {}", f[8], f[9]),
         proof,
         instances,
+        kept,
     })
 }
 
@@ -92,10 +98,11 @@ pub fn run(args: PipelineBench) -> anyhow::Result<()> {
         ))
     );
     println!(
-        "{:>12} {:<9} {:>9} {:>9} {:>9} {:>11} {:>11} {:>11} {:>11}",
+        "{:>12} {:<9} {:>9} {:>9} {:>9} {:>9} {:>11} {:>11} {:>11} {:>11}",
         "instructions",
         "prover",
         "chunks",
+        "LDEs kept",
         "wall s",
         "cpu s",
         "VmHWM",
@@ -113,10 +120,11 @@ pub fn run(args: PipelineBench) -> anyhow::Result<()> {
             for in_memory in modes {
                 let f = one_run(&exe, &elf, &tmp, instructions, in_memory, &args)?;
                 println!(
-                    "{:>12} {:<9} {:>9} {:>9} {:>9} {:>11} {:>11} {:>11} {:>11}",
+                    "{:>12} {:<9} {:>9} {:>9} {:>9} {:>9} {:>11} {:>11} {:>11} {:>11}",
                     instructions,
                     if in_memory { "in-RAM" } else { "pipeline" },
                     f.instances,
+                    f.kept,
                     f.wall,
                     f.cpu,
                     f.hwm,

@@ -620,40 +620,53 @@ fn pass_main(ctx: &Arc<Ctx>, metrics: &Metrics) -> Result<(Vec<Record>, Statemen
         }
         let committed = prover::commit_trace_view(it.data.trace.as_view(), c.log_b);
         let root = committed.root();
-        // An LDE that will not be kept is dropped here, not held in the channel.
+        // What will not be written is dropped here, not held in the channel.
         let keep = (c.config.store.ldes != KeepLdes::Never).then_some(committed);
-        Ok::<_, Error>(it.map_data(|inst| (inst, log_height, root, keep)))
+        let traces = c.config.store.traces;
+        Ok::<_, Error>(it.map_data(|inst| {
+            let (table, rows) = (inst.table, inst.rows());
+            (
+                table,
+                rows,
+                traces.then_some(inst.trace),
+                log_height,
+                root,
+                keep,
+            )
+        }))
     });
     let c = Arc::clone(ctx);
-    let spilled = g.map(
-        "spill",
-        committed,
-        move |it: Item<(Instance, u8, Digest, Option<Committed>)>| {
-            let (mut inst, log_height, main_root, committed) = it.data;
-            let mut desc = it.desc;
-            if c.config.store.traces {
-                desc = c.write(&desc, "main", kind::TRACE, &mut inst.trace)?;
-            }
-            let rows = inst.rows();
-            let table = inst.table;
-            drop(inst);
-            let committed = committed.filter(|_| c.keep_ldes(table, rows));
-            let ldes_kept = committed.is_some();
-            if let Some(committed) = committed {
-                desc = c.write_committed(&desc, "main", MAIN, committed)?;
-            }
-            Ok::<_, Error>(Item {
-                index: it.index,
-                desc: desc.clone(),
-                data: Record {
-                    desc,
-                    log_height,
-                    main_root,
-                    ldes_kept,
-                },
-            })
-        },
+    /// Table, rows, trace (when kept), log height, root, LDE and tree (unless never kept).
+    type MainCommitted = (
+        usize,
+        usize,
+        Option<RowMajorMatrix<F>>,
+        u8,
+        Digest,
+        Option<Committed>,
     );
+    let spilled = g.map("spill", committed, move |it: Item<MainCommitted>| {
+        let (table, rows, trace, log_height, main_root, committed) = it.data;
+        let mut desc = it.desc;
+        if let Some(mut trace) = trace {
+            desc = c.write(&desc, "main", kind::TRACE, &mut trace)?;
+        }
+        let committed = committed.filter(|_| c.keep_ldes(table, rows));
+        let ldes_kept = committed.is_some();
+        if let Some(committed) = committed {
+            desc = c.write_committed(&desc, "main", MAIN, committed)?;
+        }
+        Ok::<_, Error>(Item {
+            index: it.index,
+            desc: desc.clone(),
+            data: Record {
+                desc,
+                log_height,
+                main_root,
+                ldes_kept,
+            },
+        })
+    });
     let (mut records, stats) = g
         .run_with_stats("collect", spilled, Vec::new(), |v, it: Item<Record>| {
             v.push(it.data);
