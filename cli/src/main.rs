@@ -55,7 +55,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    pipeline::share_heaps();
+    pipeline::configure_allocator();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Execute(args) => execute::run(args),

@@ -34,7 +34,7 @@ pub mod metrics;
 pub mod progress;
 pub mod spill;
 
-pub use budget::{BudgetError, MemoryLimit, chunk_rows_for_budget, share_heaps};
+pub use budget::{BudgetError, MemoryLimit, chunk_rows_for_budget, configure_allocator};
 pub use descriptor::{ChunkDescriptor, DescriptorError, SegmentRef};
 pub use graph::{
     BoxError, CancelToken, Cancelled, Chunk, ChunkError, Emitter, Graph, PipelineError, Port,
