@@ -75,9 +75,9 @@ pub struct RunArgs {
     #[arg(long, value_name = "MODE", default_value_t = ProgressMode::Auto)]
     pub progress: ProgressMode,
     /// Chunks waiting between two stages. 0 (hand-over: a stage's finished chunk waits until
-    /// the next stage takes it) measured as fast as 1 and flatter in memory (fib_iterative,
-    /// 2^17-row chunks: peak RssAnon 418 MiB at 1M instructions and 443 MiB at 16M, against
-    /// 435-448 and 508-573 MiB with 1); more may help when stages' speeds vary a lot.
+    /// the next stage takes it) measured as fast as 1 and lighter (fib_iterative, 1M
+    /// instructions, 2^17-row chunks: peak RssAnon 209-213 MiB against 218-231 MiB with 1);
+    /// more may help when stages' speeds vary a lot.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub channel_capacity: usize,
     /// After the summary, print each pass's stages: chunks in and out, seconds busy, waiting

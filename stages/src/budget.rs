@@ -30,8 +30,8 @@ pub fn bytes_per_row(program: &Arc<Program>, params: &ProofParams) -> u64 {
 /// Instances whose LDEs can be alive at once in a pass: one in each of the two heavy stages
 /// (e.g. `lde` and `quotient`) and `capacity` waiting in the channel between them. The trace
 /// items ahead of them are a few times smaller and are covered by the per-row figure's margin.
-/// Checked on fib_iterative (1M instructions, capacity 1): a 512 MiB budget picks chunks of
-/// 2^16 rows, which peaked at 285 MiB RssAnon; 2^17-row chunks peaked at 450-540 MiB.
+/// Checked on fib_iterative (1M instructions, capacity 0): a 512 MiB budget picks chunks of
+/// 2^17 rows, which peaked at 210 MiB RssAnon.
 pub fn in_flight(channel_capacity: usize) -> u64 {
     2 + channel_capacity as u64
 }
