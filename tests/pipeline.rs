@@ -33,8 +33,8 @@ fn p(path: &Path) -> &str {
     path.to_str().unwrap()
 }
 
-/// `stark-pipe run fib_iterative --input-u32 N` with fast parameters and `extra` flags.
-fn prove(n: &str, chunk_rows: &str, proof: &Path, extra: &[&str], env: &[(&str, &str)]) -> Output {
+/// `stark-pipe run fib_iterative --input-u32 N --chunk-rows R` with fast parameters.
+fn run_fib(n: &str, chunk_rows: &str) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.args(["run", &elf("fib_iterative"), "--input-u32", n])
         .args([
@@ -44,8 +44,14 @@ fn prove(n: &str, chunk_rows: &str, proof: &Path, extra: &[&str], env: &[(&str, 
             "24",
             "--pow-bits",
             "4",
-        ])
-        .args(["--progress", "never", "-o", p(proof)])
+        ]);
+    cmd
+}
+
+/// [`run_fib`] without progress output, to `proof`, with `extra` flags.
+fn prove(n: &str, chunk_rows: &str, proof: &Path, extra: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = run_fib(n, chunk_rows);
+    cmd.args(["--progress", "never", "-o", p(proof)])
         .args(extra);
     for (k, v) in env {
         cmd.env(k, v);
@@ -242,9 +248,7 @@ fn a_segment_changed_on_disk_during_the_run_gives_an_error_and_no_proof() {
     let dir = scratch("changed");
     let spill = dir.join("spill");
     let proof = dir.join("fib.proof");
-    let mut child = Command::new(BIN)
-        .args(["run", &elf("fib_iterative"), "--input-u32", "100000"])
-        .args(["--chunk-rows", "2^10", "--queries", "24", "--pow-bits", "4"])
+    let mut child = run_fib("100000", "2^10")
         .args([
             "--progress",
             "never",
@@ -306,9 +310,7 @@ fn a_segment_changed_on_disk_during_the_run_gives_an_error_and_no_proof() {
 #[test]
 fn progress_always_draws_a_bar_per_stage_even_without_a_terminal() {
     let dir = scratch("bars");
-    let out = Command::new(BIN)
-        .args(["run", &elf("fib_iterative"), "--input-u32", "3000"])
-        .args(["--chunk-rows", "2^8", "--queries", "24", "--pow-bits", "4"])
+    let out = run_fib("3000", "2^8")
         .args(["--progress", "always", "-o", p(&dir.join("fib.proof"))])
         .output()
         .unwrap();
@@ -364,9 +366,7 @@ fn inspect_explains_an_interrupted_run() {
     let dir = scratch("interrupted");
     let spill = dir.join("spill");
     let proof = dir.join("fib.proof");
-    let mut child = Command::new(BIN)
-        .args(["run", &elf("fib_iterative"), "--input-u32", "200000"])
-        .args(["--chunk-rows", "2^8", "--queries", "24", "--pow-bits", "4"])
+    let mut child = run_fib("200000", "2^8")
         .args([
             "--progress",
             "never",
@@ -414,9 +414,7 @@ fn the_next_run_removes_the_default_spill_dir_of_a_killed_run() {
     let dir = scratch("stale");
     let tmpdir = dir.join("tmp");
     std::fs::create_dir_all(&tmpdir).unwrap();
-    let mut child = Command::new(BIN)
-        .args(["run", &elf("fib_iterative"), "--input-u32", "200000"])
-        .args(["--chunk-rows", "2^8", "--queries", "24", "--pow-bits", "4"])
+    let mut child = run_fib("200000", "2^8")
         .args(["--progress", "never", "--store", "trace"])
         .args(["-o", p(&dir.join("killed.proof"))])
         .env("TMPDIR", &tmpdir)

@@ -308,12 +308,7 @@ impl SpillDir {
 
     /// Delete a segment this run wrote and no longer needs, and forget it in the manifest.
     pub fn remove_segment(&self, segment: &SegmentRef) -> Result<(), SpillError> {
-        let file = segment
-            .path
-            .strip_prefix(&self.root)
-            .map_err(|_| SpillError::Outside(segment.path.to_path_buf()))?
-            .to_string_lossy()
-            .into_owned();
+        let file = self.manifest_name(&segment.path)?;
         let mut m = self.lock_manifest();
         fs::remove_file(&segment.path)
             .map_err(|e| SpillError::io(&segment.path, "remove segment", e))?;
@@ -409,14 +404,17 @@ impl SpillDir {
         )?)
     }
 
+    /// A segment file's name in the manifest: its path relative to the spill dir.
+    fn manifest_name(&self, path: &Path) -> Result<String, SpillError> {
+        let relative = path
+            .strip_prefix(&self.root)
+            .map_err(|_| SpillError::Outside(path.to_path_buf()))?;
+        Ok(relative.to_string_lossy().into_owned())
+    }
+
     /// Record a segment written into this spill dir by other means (e.g. a mapped writer).
     pub fn record_segment(&self, info: &SegmentInfo) -> Result<SegmentRef, SpillError> {
-        let file = info
-            .path
-            .strip_prefix(&self.root)
-            .map_err(|_| SpillError::Outside(info.path.clone()))?
-            .to_string_lossy()
-            .into_owned();
+        let file = self.manifest_name(&info.path)?;
         self.bytes_written.fetch_add(info.bytes, Ordering::Relaxed);
         let mut m = self.lock_manifest();
         m.record_segment(SegmentRecord::from_info(file, info));

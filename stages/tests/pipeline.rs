@@ -32,6 +32,18 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
+/// The reference proof of the in-memory prover.
+fn in_memory_bytes(prog: &Arc<Program>, input: &Arc<[u8]>, chunk_rows: usize) -> Vec<u8> {
+    let run = prove_in_memory(
+        Arc::clone(prog),
+        Arc::clone(input),
+        chunk_rows,
+        1 << 30,
+        &fast(),
+    );
+    run.unwrap().proof.to_bytes()
+}
+
 fn pipeline_bytes(
     prog: &Arc<Program>,
     input: &Arc<[u8]>,
@@ -94,16 +106,7 @@ fn store_auto_keeps_the_ldes_that_fit_and_recomputes_the_rest() {
     let prog = program("fib_iterative");
     let input: Arc<[u8]> = Arc::from(&300u32.to_le_bytes()[..]);
     let chunk_rows = 1 << 6;
-    let reference = prove_in_memory(
-        Arc::clone(&prog),
-        Arc::clone(&input),
-        chunk_rows,
-        1 << 30,
-        &fast(),
-    )
-    .unwrap()
-    .proof
-    .to_bytes();
+    let reference = in_memory_bytes(&prog, &input, chunk_rows);
     let run = |store: &str, limit: Option<u64>| {
         let dir = scratch(&format!("auto-{store}-{limit:?}"));
         let store = store.parse().unwrap();
@@ -161,16 +164,7 @@ fn pipeline_proofs_are_byte_identical_to_the_in_memory_prover() {
     let prog = program("fib_iterative");
     let input: Arc<[u8]> = Arc::from(&300u32.to_le_bytes()[..]);
     for chunk_rows in [1 << 5, 1 << 8] {
-        let reference = prove_in_memory(
-            Arc::clone(&prog),
-            Arc::clone(&input),
-            chunk_rows,
-            1 << 30,
-            &fast(),
-        )
-        .unwrap()
-        .proof
-        .to_bytes();
+        let reference = in_memory_bytes(&prog, &input, chunk_rows);
         let stores =
             ["lde", "trace", "recompute", "trace,lde"].map(|s| s.parse::<Store>().unwrap());
         for (store, capacity) in [
