@@ -207,19 +207,28 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     // OS error): shown once, not again as an error chain.
     let proven = stages::prove_pipeline(program, input, config, Arc::clone(&spill), &metrics)
         .map_err(|e| anyhow::anyhow!("cannot prove {}: {e}", args.program.display()))
-        .and_then(|run| {
+        .and_then(|mut run| {
+            let security_bits = run
+                .proof
+                .params
+                .conjectured_security_bits(run.proof.max_log_lde());
+            let proof = run.proof.to_bytes();
+            // The openings, most of a long run's proof (100 MB at 64M instructions), are not
+            // needed once serialized.
+            drop(std::mem::take(&mut run.proof.openings));
+            drop(std::mem::take(&mut run.proof.fri_openings));
             let file = ProofFile {
                 statement: run.statement.to_bytes(),
-                proof: run.proof.to_bytes(),
+                proof,
             };
             file.write(&out_path)?;
             drop(file);
             let len = std::fs::metadata(&out_path)
                 .with_context(|| format!("cannot read back {}", out_path.display()))?
                 .len();
-            Ok((run, len))
+            Ok((run, len, security_bits))
         });
-    let (run, proof_bytes) = match proven {
+    let (run, proof_bytes, security_bits) = match proven {
         Ok(v) => v,
         Err(e) => {
             match spill.fail(&format!("{e:#}")) {
@@ -232,10 +241,6 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     };
     let kept = spill.finish().context("cannot close the spill dir")?;
     let s = &run.statement;
-    let security_bits = run
-        .proof
-        .params
-        .conjectured_security_bits(run.proof.max_log_lde());
     println!("exit code:   {}", s.exit_code);
     println!("output:      {}", show_output(&s.output));
     println!("cycles:      {}", s.cycles);

@@ -10,7 +10,9 @@
 
 use std::path::Path;
 
-use crate::atomic::atomic_write;
+use std::io::Write;
+
+use crate::atomic::{AtomicFile, write_error};
 use crate::error::{FormatError, Result};
 
 const MAGIC: &[u8; 16] = b"STARKPIPE-PROOF\n";
@@ -75,12 +77,50 @@ impl ProofFile {
     }
 
     /// Writes the file atomically (temp name, fsync, rename).
+    /// The sections are written one after the other, not joined first: a 64M-instruction
+    /// proof is over 100 MB.
     pub fn write(&self, path: &Path) -> Result<()> {
-        atomic_write(path, &self.to_bytes())
+        let mut file = AtomicFile::create(path)?;
+        file.reserve(34 + (self.statement.len() + self.proof.len()) as u64)?;
+        let path = file.path().to_path_buf();
+        let mut head = MAGIC.to_vec();
+        head.extend_from_slice(&VERSION.to_le_bytes());
+        file.write_all(&head).map_err(|e| write_error(&path, e))?;
+        for section in [&self.statement, &self.proof] {
+            let len = (section.len() as u64).to_le_bytes();
+            file.write_all(&len).map_err(|e| write_error(&path, e))?;
+            file.write_all(section).map_err(|e| write_error(&path, e))?;
+        }
+        file.commit()
     }
 
     pub fn read(path: &Path) -> Result<ProofFile> {
         let bytes = std::fs::read(path).map_err(|e| FormatError::io("read", path, e))?;
         ProofFile::from_bytes(&bytes, path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_written_file_is_its_bytes_and_reads_back() {
+        let dir = std::env::temp_dir().join(format!("proof-file-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("x.proof");
+        let file = ProofFile {
+            statement: vec![1, 2, 3],
+            proof: (0..1000u32).map(|i| i as u8).collect(),
+        };
+        file.write(&path).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), file.to_bytes());
+        assert_eq!(ProofFile::read(&path).unwrap(), file);
+        let mut bytes = file.to_bytes();
+        bytes.push(0);
+        assert!(ProofFile::from_bytes(&bytes, &path).is_err());
+        bytes.truncate(40);
+        assert!(ProofFile::from_bytes(&bytes, &path).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
