@@ -51,8 +51,8 @@ pub struct RunArgs {
     pub in_memory: bool,
     /// What the first passes spill for the later ones instead of recomputing it: `auto`
     /// (each chunk's main, aux and quotient LDEs with a level of their Merkle trees, while
-    /// the spill dir has room for them, keeping a quarter of it for the other chunks),
-    /// `lde` (every chunk's, whatever the room), `recompute` (no LDEs: about a quarter of the
+    /// the spill dir has room for them; the other chunks are recomputed, and a run that cannot
+    /// fit even so stops after pass 1), `lde` (every chunk's, whatever the room), `recompute` (no LDEs: about a quarter of the
     /// disk of `lde`, 1.6 times the time), or `trace` alone or with one of those
     /// (`trace,auto`): also the main traces, so that nothing is re-executed.
     #[arg(long, value_name = "POLICY", default_value_t = Store::default())]
@@ -60,9 +60,9 @@ pub struct RunArgs {
     /// Directory for spilled segments (default: a fresh temp dir on disk, never tmpfs).
     #[arg(long, value_name = "DIR")]
     pub spill_dir: Option<PathBuf>,
-    /// Most bytes to write into the spill dir (e.g. 20Gi). `--store auto` keeps LDEs only
-    /// while they fit (the free space on its filesystem counts too); going past the limit
-    /// anyway is an error naming the segment.
+    /// Most bytes the spill dir may hold (e.g. 20Gi). `--store auto` keeps LDEs only while
+    /// they fit (the free space on its filesystem counts too); going past the limit anyway is
+    /// an error naming the segment.
     #[arg(long, value_name = "SIZE", value_parser = parse_count)]
     pub spill_limit: Option<u64>,
     /// Keep the spill dir after the run (see `stark-pipe inspect DIR`).

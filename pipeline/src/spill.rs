@@ -46,8 +46,9 @@ pub struct SpillOptions {
     pub keep: Keep,
     /// Verify each segment's checksum when it is opened (`--verify-segments`).
     pub verify_segments: bool,
-    /// Most bytes the run may write into the spill dir (`--spill-limit`); a segment that
-    /// would go past it is an error, and [`SpillDir::available_bytes`] counts it as the room.
+    /// Most bytes the spill dir may hold at once (`--spill-limit`; removed segments free
+    /// room); a segment that would go past it is an error, and [`SpillDir::available_bytes`]
+    /// counts it as the room.
     pub limit: Option<u64>,
 }
 
