@@ -633,26 +633,18 @@ impl DeepAccumulator {
         }
     }
 
-    /// Adds instance `index`'s contribution.
-    pub fn add(
-        &mut self,
+    /// Checks `ood` against `table` and derives what both ways of adding an instance use.
+    fn terms(
+        &self,
         table: &Table,
         index: usize,
-        ldes: InstanceLdes<'_>,
-        quotient: MatrixView<'_>,
         ood: &InstanceOod,
-    ) -> Result<(), ProveError> {
-        let err = |msg: &str| ProveError::Instance {
-            index,
-            msg: format!("{}: {msg}", table.name),
-        };
+    ) -> Result<DeepTerms, ProveError> {
         let log_height = self
             .shapes
             .get(index)
-            .ok_or_else(|| err("no such instance"))?
+            .ok_or_else(|| instance_error(table, index, "no such instance"))?
             .log_height as usize;
-        ldes.check(table, log_height, self.log_blowup)?;
-        check_quotient_lde(table, quotient, log_height, self.log_blowup)?;
         let widths = [
             (ood.main.len(), table.main_width),
             (ood.main_next.len(), table.main_width),
@@ -663,19 +655,48 @@ impl DeepAccumulator {
             (ood.quotient.len(), table.quotient_width()),
         ];
         if widths.iter().any(|(a, b)| a != b) {
-            return Err(err("OOD values do not match the table"));
+            return Err(instance_error(
+                table,
+                index,
+                "OOD values do not match the table",
+            ));
         }
-        let log_n = log_height + self.log_blowup;
-        let n = 1usize << log_n;
         let coeffs: Vec<EF> = self
             .beta
             .shifted_powers(self.beta.exp_u64(self.offsets[index] as u64))
             .take(deep_columns(table))
             .collect();
         let (opened, z_only) = deep_sums(&coeffs, ood);
-        let v_zg = opened_next(&coeffs, ood);
+        Ok(DeepTerms {
+            log_height,
+            v_z: opened + z_only,
+            v_zg: opened_next(&coeffs, ood),
+            zg: self.z * F::two_adic_generator(log_height),
+            coeffs,
+        })
+    }
+
+    /// Adds instance `index`'s contribution.
+    pub fn add(
+        &mut self,
+        table: &Table,
+        index: usize,
+        ldes: InstanceLdes<'_>,
+        quotient: MatrixView<'_>,
+        ood: &InstanceOod,
+    ) -> Result<(), ProveError> {
+        let DeepTerms {
+            log_height,
+            coeffs,
+            v_z,
+            v_zg,
+            zg,
+        } = self.terms(table, index, ood)?;
+        ldes.check(table, log_height, self.log_blowup)?;
+        check_quotient_lde(table, quotient, log_height, self.log_blowup)?;
+        let log_n = log_height + self.log_blowup;
+        let n = 1usize << log_n;
         let z = self.z;
-        let zg = z * F::two_adic_generator(log_height);
         let xs = lde_points(log_n);
         let mats: Vec<MatrixView<'_>> = [Some(ldes.main), ldes.prep, ldes.aux]
             .into_iter()
@@ -712,7 +733,7 @@ impl DeepAccumulator {
                     c += 1;
                 }
                 // (p(x) - p(z)) / (x - z) = (p(z) - p(x)) / (z - x)
-                *o += (opened + z_only - a - aq) * inv[2 * k] + (v_zg - a) * inv[2 * k + 1];
+                *o += (v_z - a - aq) * inv[2 * k] + (v_zg - a) * inv[2 * k + 1];
             }
             true
         });
@@ -733,15 +754,14 @@ impl DeepAccumulator {
         quotient_coeffs: MatrixView<'_>,
         ood: &InstanceOod,
     ) -> Result<(), ProveError> {
-        let err = |msg: &str| ProveError::Instance {
-            index,
-            msg: format!("{}: {msg}", table.name),
-        };
-        let log_height = self
-            .shapes
-            .get(index)
-            .ok_or_else(|| err("no such instance"))?
-            .log_height as usize;
+        let DeepTerms {
+            log_height,
+            coeffs,
+            v_z,
+            v_zg,
+            zg,
+        } = self.terms(table, index, ood)?;
+        let err = |msg: &str| instance_error(table, index, msg);
         let n = 1usize << log_height;
         let fits = |m: Option<MatrixView<'_>>, w: usize| match m {
             None => w == 0,
@@ -755,21 +775,7 @@ impl DeepAccumulator {
             return Err(err("traces do not match the table"));
         }
         let opened_cols = table.main_width + table.prep_width + table.aux_width();
-        if ood.main.len() + ood.prep.len() + ood.aux.len() != opened_cols
-            || ood.main_next.len() + ood.prep_next.len() + ood.aux_next.len() != opened_cols
-            || ood.quotient.len() != table.quotient_width()
-        {
-            return Err(err("OOD values do not match the table"));
-        }
-        let coeffs: Vec<EF> = self
-            .beta
-            .shifted_powers(self.beta.exp_u64(self.offsets[index] as u64))
-            .take(deep_columns(table))
-            .collect();
-        let (opened, z_only) = deep_sums(&coeffs, ood);
-        let v_zg = opened_next(&coeffs, ood);
         let z = self.z;
-        let zg = z * F::two_adic_generator(log_height);
 
         // A = sum r_c p_c over the opened columns, on the trace domain, then to coefficients.
         let mats: Vec<MatrixView<'_>> = [Some(traces.main), traces.prep, traces.aux]
@@ -804,7 +810,7 @@ impl DeepAccumulator {
         let p: Vec<EF> = a.iter().zip(&q).map(|(x, y)| *x + *y).collect();
         let (d1, p_z) = divide_by_linear(&p, z);
         let (d2, a_zg) = divide_by_linear(&a, zg);
-        if p_z != opened + z_only || a_zg != v_zg {
+        if p_z != v_z || a_zg != v_zg {
             return Err(err("OOD values are not these traces' evaluations"));
         }
         let flat: Vec<F> = d1
@@ -824,6 +830,24 @@ impl DeepAccumulator {
             .zip(lde.values.par_chunks_exact(2))
             .for_each(|(o, v)| *o += ext(v[0], v[1]));
         Ok(())
+    }
+}
+
+/// One instance's share of the DEEP combination: its height, the coefficient of each of its
+/// columns, and the combined values at z (every column) and z*g (the opened ones) that the
+/// combined polynomial is divided against.
+struct DeepTerms {
+    log_height: usize,
+    coeffs: Vec<EF>,
+    v_z: EF,
+    v_zg: EF,
+    zg: EF,
+}
+
+fn instance_error(table: &Table, index: usize, msg: &str) -> ProveError {
+    ProveError::Instance {
+        index,
+        msg: format!("{}: {msg}", table.name),
     }
 }
 
