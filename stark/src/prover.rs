@@ -702,6 +702,7 @@ impl DeepAccumulator {
             .into_iter()
             .flatten()
             .collect();
+        let opened_cols: usize = mats.iter().map(|m| m.width).sum();
         let acc = self
             .codewords
             .entry(log_n)
@@ -719,19 +720,8 @@ impl DeepAccumulator {
             };
             for (k, o) in out.iter_mut().enumerate() {
                 let r = r0 + k;
-                let mut a = EF::ZERO;
-                let mut c = 0;
-                for m in &mats {
-                    for v in &m.values[r * m.width..(r + 1) * m.width] {
-                        a += coeffs[c] * *v;
-                        c += 1;
-                    }
-                }
-                let mut aq = EF::ZERO;
-                for v in &quotient.values[r * quotient.width..(r + 1) * quotient.width] {
-                    aq += coeffs[c] * *v;
-                    c += 1;
-                }
+                let a = combine_row(&mats, &coeffs, r);
+                let aq = combine_row(&[quotient], &coeffs[opened_cols..], r);
                 // (p(x) - p(z)) / (x - z) = (p(z) - p(x)) / (z - x)
                 *o += (v_z - a - aq) * inv[2 * k] + (v_zg - a) * inv[2 * k + 1];
             }
@@ -786,17 +776,7 @@ impl DeepAccumulator {
         a_vals
             .par_chunks_mut(EXT_DEGREE)
             .enumerate()
-            .for_each(|(r, out)| {
-                let mut acc = EF::ZERO;
-                let mut c = 0;
-                for m in &mats {
-                    for v in &m.values[r * m.width..(r + 1) * m.width] {
-                        acc += coeffs[c] * *v;
-                        c += 1;
-                    }
-                }
-                out.copy_from_slice(&coords(acc));
-            });
+            .for_each(|(r, out)| out.copy_from_slice(&coords(combine_row(&mats, &coeffs, r))));
         let a = dft().idft_batch(RowMajorMatrix::new(a_vals, EXT_DEGREE));
         let a: Vec<EF> = a.values.chunks_exact(2).map(|c| ext(c[0], c[1])).collect();
         // Q = sum r_c q_c over the quotient columns, already in coefficient form.
@@ -842,6 +822,14 @@ struct DeepTerms {
     v_z: EF,
     v_zg: EF,
     zg: EF,
+}
+
+/// Row `r` of the matrices side by side, each value times its coefficient, summed.
+fn combine_row(mats: &[MatrixView<'_>], coeffs: &[EF], r: usize) -> EF {
+    let row = mats
+        .iter()
+        .flat_map(|m| &m.values[r * m.width..(r + 1) * m.width]);
+    row.zip(coeffs).map(|(v, c)| *c * *v).sum()
 }
 
 fn instance_error(table: &Table, index: usize, msg: &str) -> ProveError {
