@@ -227,6 +227,24 @@ fn bad_programs_are_refused_with_specific_errors() {
         &["misaligned load", "address 0x00011002"],
     );
     assert_refused(
+        &bad.join("store_rodata.elf"),
+        &[],
+        &[
+            "store to address 0x0001003c",
+            "pc 0x0001002c",
+            "read-only segment",
+        ],
+    );
+    assert_refused(
+        &bad.join("store_text.elf"),
+        &[],
+        &[
+            "store to address 0x0001001c",
+            "pc 0x00010024",
+            "read-only segment",
+        ],
+    );
+    assert_refused(
         &bad.join("unknown_syscall.elf"),
         &[],
         &["unknown system call 222"],

@@ -20,6 +20,8 @@ pub enum ProveRunError {
     Witness(#[from] WitnessError),
     #[error("the prover failed: {0}")]
     Prove(#[from] stark::ProveError),
+    #[error("the finished proof does not verify ({0}); this is a prover bug")]
+    SelfCheck(#[from] vm::air::ExecutionError),
 }
 
 /// A proof and what it took.
@@ -31,7 +33,8 @@ pub struct ProvenRun {
     pub prove_secs: f64,
 }
 
-/// Executes `program` on `input` and proves the run, with instances of at most `chunk_rows` rows.
+/// Executes `program` on `input` and proves the run, with instances of at most `chunk_rows` rows,
+/// and verifies the proof before returning it ([`crate::check::self_check`]).
 pub fn prove_in_memory(
     program: Arc<Program>,
     input: Arc<[u8]>,
@@ -42,7 +45,7 @@ pub fn prove_in_memory(
     let start = Instant::now();
     let air = Rv32Air::new(Arc::clone(&program));
     let mut witness = Witness::new(&air, chunk_rows)?;
-    let mut machine = Machine::new(program, input);
+    let mut machine = Machine::new(Arc::clone(&program), input);
     machine.set_max_cycles(max_cycles);
     let mut chunk = TraceChunk::default();
     loop {
@@ -63,6 +66,7 @@ pub fn prove_in_memory(
 
     let start = Instant::now();
     let proof = stark::prove(&tables, traces, &statement.public_inputs(), params)?;
+    crate::check::self_check(&program, &statement, &proof)?;
     Ok(ProvenRun {
         proof,
         statement,

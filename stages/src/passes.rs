@@ -68,7 +68,7 @@ use stark::proof::{
 };
 use stark::protocol;
 use stark::prover::{self, Committed, DeepAccumulator, InstanceLdes, InstanceTraces};
-use stark::{F, ProofParams, RowMajorMatrix, Table, VerifierParams};
+use stark::{F, ProofParams, RowMajorMatrix, Table};
 use vm::Program;
 use vm::air::{Rv32Air, Statement};
 
@@ -498,12 +498,7 @@ pub fn prove_pipeline(
     // written; a segment the passes read in full is not otherwise rehashed (unless
     // --verify-segments), and the open pass's tree checks only see the opened rows.
     let timer = metrics.pass("check");
-    let params = VerifierParams {
-        min_security_bits: 0,
-        max_log_height: log_max_lde as u8,
-        max_instances: usize::MAX,
-    };
-    vm::air::verify_execution(Arc::clone(&ctx.program), &statement, &proof, &params)
+    crate::check::self_check(&ctx.program, &statement, &proof)
         .map_err(|e| Error::SelfCheck(e.to_string()))?;
     timer.finish();
     let widths = table_widths(

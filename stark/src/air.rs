@@ -208,6 +208,9 @@ pub struct BusTerm {
 
 /// Longest tuple on a bus.
 pub const MAX_TUPLE_LEN: usize = 16;
+/// Most bus interactions one table may declare (per row); with
+/// [`crate::params::MAX_TOTAL_ROWS`] it bounds the bus terms of a proof below 2^48.
+pub const MAX_INTERACTIONS: usize = 256;
 
 /// Collects a table's constraints and interactions. Column accessors check their bounds and
 /// record an error (reported by setup) instead of panicking.

@@ -466,6 +466,13 @@ pub fn compile(air: &dyn Air) -> Result<Table, AirError> {
     if air.main_width() == 0 {
         return Err(invalid("a table needs at least one main column".into()));
     }
+    if b.interactions.len() > crate::air::MAX_INTERACTIONS {
+        return Err(invalid(format!(
+            "{} bus interactions > {}",
+            b.interactions.len(),
+            crate::air::MAX_INTERACTIONS
+        )));
+    }
     let mut dmemo = HashMap::new();
 
     // LogUp columns.

@@ -29,7 +29,12 @@
 //!   (<= 16) everywhere; two interactions share an aux column when their fingerprints and
 //!   multiplicities are degree 1. Public bus terms count like sends.
 //! - Multiplicities are field elements: the bus argument is sound while the total multiplicity
-//!   of any tuple stays below p (true when the total number of bus rows is below 2^63).
+//!   of any tuple stays below p. The verifier enforces the sizes this needs: at most
+//!   [`params::MAX_TOTAL_ROWS`] = 2^40 rows over all instances and at most
+//!   [`air::MAX_INTERACTIONS`] = 256 interactions per table, so fewer than 2^48 bus terms. An
+//!   AIR keeps its multiplicities boolean (constrained) except in lookup tables whose tuples are
+//!   fixed: then any tuple outside such a table is matched only by terms of multiplicity 0 or
+//!   +-1, fewer than p of them, and so must balance as integers.
 //! - [`debug::check_constraints`] / [`debug::check_buses`] find witness bugs with row numbers.
 //!
 //! # Pass structure and its soundness

@@ -66,6 +66,12 @@ impl ProofParams {
     }
 }
 
+/// Most rows (the sum of every instance's height) a proof may have, whatever the verifier
+/// parameters: with at most [`crate::air::MAX_INTERACTIONS`] bus terms per row, a proof has
+/// fewer than 2^48 bus terms, far below p, which the LogUp argument needs (a tuple's
+/// multiplicities must not wrap around p). AIRs that count rows (clocks, chains) rely on it too.
+pub const MAX_TOTAL_ROWS: u64 = 1 << 40;
+
 /// What the verifier accepts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct VerifierParams {

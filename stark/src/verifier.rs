@@ -10,6 +10,7 @@ use crate::domain::{MAX_LOG_LDE, lde_point};
 use crate::field::{EF, F, Field, PrimeCharacteristicRing, TwoAdicField, ext};
 use crate::fri::{fold_pair, fold_point, pair_leaf};
 use crate::merkle::{Digest, hash_row, verify_batch};
+use crate::params::MAX_TOTAL_ROWS;
 use crate::params::VerifierParams;
 use crate::proof::{InstanceOod, Proof, TreeOpening};
 use crate::protocol::{self, PublicInputs};
@@ -44,6 +45,12 @@ pub enum VerifyError {
     Fri { query: usize, layer: usize },
     #[error("a challenge hit a degenerate value")]
     Degenerate,
+    #[error("the proof has {value} {what}, above the bound {bound} the soundness argument assumes")]
+    Bound {
+        what: &'static str,
+        value: u64,
+        bound: u64,
+    },
 }
 
 /// A successful verification.
@@ -83,6 +90,17 @@ pub fn verify(
         {
             return shape_err(format!("instance {i}: log height {}", s.log_height));
         }
+    }
+    let total_rows: u64 = proof
+        .instances
+        .iter()
+        .fold(0u64, |acc, s| acc.saturating_add(1 << s.log_height));
+    if total_rows > MAX_TOTAL_ROWS {
+        return Err(VerifyError::Bound {
+            what: "rows in all instances",
+            value: total_rows,
+            bound: MAX_TOTAL_ROWS,
+        });
     }
     let log_max_lde = proof
         .instances

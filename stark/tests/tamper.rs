@@ -417,3 +417,41 @@ fn structural_mutations_are_rejected() {
         }
     }
 }
+
+/// The LogUp argument needs fewer than p bus terms in all; the verifier caps the total rows at
+/// `MAX_TOTAL_ROWS` before anything else, whatever `max_instances` allows.
+#[test]
+fn shapes_above_the_total_row_bound_are_refused() {
+    use stark::VerifyError;
+    use stark::params::MAX_TOTAL_ROWS;
+    use stark::proof::InstanceShape;
+
+    let airs: [&dyn Air; 1] = [&Fib];
+    let (traces, end) = fib_traces(&[3]);
+    let public = fib_public(end);
+    let mut proof = prove(&airs, traces, &public, &params()).unwrap();
+    let vp = VerifierParams {
+        min_security_bits: 0,
+        ..VerifierParams::default()
+    };
+    verify(&airs, &proof, &public, &vp).unwrap();
+    let shape = InstanceShape {
+        table: 0,
+        log_height: 26,
+    };
+    let at_bound = (MAX_TOTAL_ROWS >> 26) as usize;
+    proof.instances = vec![shape; at_bound + 1];
+    match verify(&airs, &proof, &public, &vp) {
+        Err(VerifyError::Bound { value, bound, .. }) => {
+            assert_eq!(bound, MAX_TOTAL_ROWS);
+            assert_eq!(value, MAX_TOTAL_ROWS + (1 << 26));
+        }
+        other => panic!("expected the row bound, got {other:?}"),
+    }
+    // At the bound itself the shapes pass this check (and fail later, being no real proof).
+    proof.instances = vec![shape; at_bound];
+    assert!(!matches!(
+        verify(&airs, &proof, &public, &vp),
+        Err(VerifyError::Bound { .. }) | Ok(_)
+    ));
+}

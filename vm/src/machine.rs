@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use crate::checkpoint::Checkpoint;
 use crate::decode::{DecodeError, Instruction, Opcode};
-use crate::memory::{Memory, MissingPage};
+use crate::memory::{Memory, MemoryFault};
 use crate::program::Program;
 
 /// Linux system call numbers the machine implements.
@@ -93,6 +93,10 @@ pub enum VmError {
         "access to address {addr:#010x} at pc {pc:#010x}, outside the program's segments (a segmentation fault under Linux)"
     )]
     Unmapped { pc: u32, addr: u32 },
+    #[error(
+        "store to address {addr:#010x} at pc {pc:#010x}, in a read-only segment (a segmentation fault under Linux)"
+    )]
+    ReadOnly { pc: u32, addr: u32 },
     #[error(
         "re-execution from a checkpoint touched address {addr:#010x} (pc {pc:#010x}), whose page the checkpoint does not hold"
     )]
@@ -215,8 +219,10 @@ impl Machine {
     /// A machine at the program's entry with its image loaded and the given input stream.
     pub fn new(program: Arc<Program>, input: Arc<[u8]>) -> Machine {
         let mut memory = Memory::new();
+        for page in program.pages() {
+            memory.map(page);
+        }
         for seg in &program.segments {
-            memory.map(seg.vaddr, seg.mem_size);
             memory
                 .write_bytes(seg.vaddr, &seg.data)
                 .expect("segment pages were just mapped");
@@ -242,12 +248,16 @@ impl Machine {
     /// A machine in the state a checkpoint recorded, holding only the checkpoint's pages: it can
     /// re-execute that chunk (and reports [`VmError::CheckpointDiverged`] if it strays outside).
     pub fn resume(program: Arc<Program>, checkpoint: &Checkpoint, input: Arc<[u8]>) -> Machine {
+        let memory = Memory::from_pages(
+            &program.pages(),
+            checkpoint.pages.iter().map(|(n, p)| (*n, &**p)),
+        );
         Machine {
             program,
             regs: checkpoint.regs,
             pc: checkpoint.pc,
             cycle: checkpoint.cycle,
-            memory: Memory::from_pages(checkpoint.pages.iter().map(|(n, p)| (*n, &**p))),
+            memory,
             input,
             input_pos: checkpoint.input_pos as usize,
             stdout: Vec::new(),
@@ -396,7 +406,7 @@ impl Machine {
                 ($e:expr) => {
                     match $e {
                         Ok(v) => v,
-                        Err(MissingPage { addr }) => fault!(self.missing(pc, addr)),
+                        Err(f) => fault!(self.fault(pc, f)),
                     }
                 };
             }
@@ -569,12 +579,14 @@ impl Machine {
         result
     }
 
-    /// The error for an access to an absent page.
-    fn missing(&self, pc: u32, addr: u32) -> VmError {
-        if self.resumed {
-            VmError::CheckpointDiverged { pc, addr }
-        } else {
-            VmError::Unmapped { pc, addr }
+    /// The error for a refused access.
+    fn fault(&self, pc: u32, fault: MemoryFault) -> VmError {
+        match fault {
+            MemoryFault::Missing { addr } if self.resumed => {
+                VmError::CheckpointDiverged { pc, addr }
+            }
+            MemoryFault::Missing { addr } => VmError::Unmapped { pc, addr },
+            MemoryFault::ReadOnly { addr } => VmError::ReadOnly { pc, addr },
         }
     }
 
@@ -618,7 +630,7 @@ impl Machine {
                     let byte = self
                         .memory
                         .load_byte::<TRACE>(addr)
-                        .map_err(|_| self.missing(pc, addr))?;
+                        .map_err(|f| self.fault(pc, f))?;
                     data.push(byte);
                 }
                 if a0 == 1 {
@@ -660,7 +672,7 @@ impl Machine {
                     let addr = a1 + k as u32;
                     self.memory
                         .store_byte::<TRACE>(addr, byte)
-                        .map_err(|_| self.missing(pc, addr))?;
+                        .map_err(|f| self.fault(pc, f))?;
                 }
                 self.input_pos += n;
                 self.regs[reg::A0] = n as u32;

@@ -2,10 +2,14 @@
 //!
 //! Only the pages that the program's PT_LOAD segments overlap exist, as under Linux (and
 //! qemu-riscv32), where touching any other address is a segmentation fault; so the memory a proof
-//! must account for is bounded by the ELF, never by the run. Each page
+//! must account for is bounded by the ELF, never by the run. A page is writable when a segment
+//! with PF_W overlaps it ([`crate::Program::pages`]); storing into any other page is a
+//! segmentation fault too. Each page
 //! remembers the *epoch* (chunk number) in which it was last touched, which is what makes cheap
 //! chunk checkpoints possible: while tracing, the first access of a chunk to a page copies the page
 //! as it was when the chunk began, and that set of copies is all a re-execution of the chunk needs.
+
+use crate::program::PageInfo;
 
 /// Bytes per page.
 pub const PAGE_BYTES: u32 = 4096;
@@ -19,15 +23,19 @@ pub type PageWords = [u32; PAGE_WORDS];
 
 struct Page {
     words: PageWords,
+    writable: bool,
     /// The capture epoch in which this page was last snapshotted (0: never).
     epoch: u32,
 }
 
-/// An access to a page the memory does not hold: outside the program's segments, or (for a machine
-/// resumed from a checkpoint) outside what the checkpoint captured.
+/// An access the memory refuses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct MissingPage {
-    pub addr: u32,
+pub enum MemoryFault {
+    /// A page the memory does not hold: outside the program's segments, or (for a machine
+    /// resumed from a checkpoint) outside what the checkpoint captured.
+    Missing { addr: u32 },
+    /// A store into a page no writable segment overlaps.
+    ReadOnly { addr: u32 },
 }
 
 /// The machine's memory.
@@ -60,22 +68,19 @@ impl Memory {
         }
     }
 
-    /// Maps zero-filled pages over `[addr, addr + len)` (pages already mapped are kept).
-    pub fn map(&mut self, addr: u32, len: u32) {
-        if len == 0 {
-            return;
-        }
-        let first = addr >> PAGE_SHIFT;
-        let last = (addr as u64 + len as u64 - 1) >> PAGE_SHIFT;
-        for number in first as usize..=last as usize {
-            if self.table[number] == 0 {
-                self.pages.push(Page {
-                    words: [0; PAGE_WORDS],
-                    epoch: 0,
-                });
-                self.table[number] = self.pages.len() as u32;
-            }
-        }
+    /// Maps a zero-filled page.
+    pub fn map(&mut self, page: PageInfo) {
+        self.insert(page, [0; PAGE_WORDS]);
+    }
+
+    fn insert(&mut self, page: PageInfo, words: PageWords) {
+        debug_assert_eq!(self.table[page.number as usize], 0, "page mapped twice");
+        self.pages.push(Page {
+            words,
+            writable: page.writable,
+            epoch: 0,
+        });
+        self.table[page.number as usize] = self.pages.len() as u32;
     }
 
     /// Whether the page holding `addr` is mapped.
@@ -83,15 +88,18 @@ impl Memory {
         self.table[(addr >> PAGE_SHIFT) as usize] != 0
     }
 
-    /// Memory holding exactly the given pages; any other page is off limits.
-    pub fn from_pages<'a>(pages: impl IntoIterator<Item = (u32, &'a PageWords)>) -> Memory {
+    /// Memory holding exactly the given pages, with the permissions `layout` (the program's
+    /// [`crate::Program::pages`]) gives them; any other page is off limits.
+    pub fn from_pages<'a>(
+        layout: &[PageInfo],
+        pages: impl IntoIterator<Item = (u32, &'a PageWords)>,
+    ) -> Memory {
         let mut mem = Memory::new();
         for (number, words) in pages {
-            mem.pages.push(Page {
-                words: *words,
-                epoch: 0,
-            });
-            mem.table[number as usize] = mem.pages.len() as u32;
+            let writable = layout
+                .binary_search_by_key(&number, |p| p.number)
+                .is_ok_and(|i| layout[i].writable);
+            mem.insert(PageInfo { number, writable }, *words);
         }
         mem
     }
@@ -117,11 +125,11 @@ impl Memory {
 
     /// The page holding `addr`; with `CAPTURE`, snapshotted on first touch in the current epoch.
     #[inline(always)]
-    fn page_mut<const CAPTURE: bool>(&mut self, addr: u32) -> Result<&mut Page, MissingPage> {
+    fn page_mut<const CAPTURE: bool>(&mut self, addr: u32) -> Result<&mut Page, MemoryFault> {
         let number = (addr >> PAGE_SHIFT) as usize;
         let slot = self.table[number];
         if slot == 0 {
-            return Err(MissingPage { addr });
+            return Err(MemoryFault::Missing { addr });
         }
         let page = &mut self.pages[slot as usize - 1];
         if CAPTURE && page.epoch != self.epoch {
@@ -133,25 +141,29 @@ impl Memory {
 
     /// Reads the aligned word containing `addr`.
     #[inline(always)]
-    pub fn load_word<const CAPTURE: bool>(&mut self, addr: u32) -> Result<u32, MissingPage> {
+    pub fn load_word<const CAPTURE: bool>(&mut self, addr: u32) -> Result<u32, MemoryFault> {
         let index = ((addr >> 2) as usize) & (PAGE_WORDS - 1);
         Ok(self.page_mut::<CAPTURE>(addr)?.words[index])
     }
 
-    /// Replaces the aligned word containing `addr`, returning the old word.
+    /// Replaces the aligned word containing `addr`, returning the old word; refused (and nothing
+    /// changed) when its page is not writable.
     #[inline(always)]
     pub fn store_word<const CAPTURE: bool>(
         &mut self,
         addr: u32,
         value: u32,
-    ) -> Result<u32, MissingPage> {
+    ) -> Result<u32, MemoryFault> {
         let index = ((addr >> 2) as usize) & (PAGE_WORDS - 1);
-        let slot = &mut self.page_mut::<CAPTURE>(addr)?.words[index];
-        Ok(std::mem::replace(slot, value))
+        let page = self.page_mut::<CAPTURE>(addr)?;
+        if !page.writable {
+            return Err(MemoryFault::ReadOnly { addr });
+        }
+        Ok(std::mem::replace(&mut page.words[index], value))
     }
 
     /// Reads one byte (for system calls).
-    pub fn load_byte<const CAPTURE: bool>(&mut self, addr: u32) -> Result<u8, MissingPage> {
+    pub fn load_byte<const CAPTURE: bool>(&mut self, addr: u32) -> Result<u8, MemoryFault> {
         Ok((self.load_word::<CAPTURE>(addr)? >> ((addr & 3) * 8)) as u8)
     }
 
@@ -160,7 +172,7 @@ impl Memory {
         &mut self,
         addr: u32,
         value: u8,
-    ) -> Result<(), MissingPage> {
+    ) -> Result<(), MemoryFault> {
         let shift = (addr & 3) * 8;
         let old = self.load_word::<CAPTURE>(addr)?;
         let new = (old & !(0xff << shift)) | ((value as u32) << shift);
@@ -168,10 +180,15 @@ impl Memory {
         Ok(())
     }
 
-    /// Copies bytes into mapped memory without capture (loading the program image).
-    pub fn write_bytes(&mut self, addr: u32, bytes: &[u8]) -> Result<(), MissingPage> {
+    /// Copies bytes into mapped memory, read-only pages included, without capture (loading the
+    /// program image).
+    pub fn write_bytes(&mut self, addr: u32, bytes: &[u8]) -> Result<(), MemoryFault> {
         for (k, &b) in bytes.iter().enumerate() {
-            self.store_byte::<false>(addr.wrapping_add(k as u32), b)?;
+            let a = addr.wrapping_add(k as u32);
+            let shift = (a & 3) * 8;
+            let word =
+                &mut self.page_mut::<false>(a)?.words[((a >> 2) as usize) & (PAGE_WORDS - 1)];
+            *word = (*word & !(0xff << shift)) | ((b as u32) << shift);
         }
         Ok(())
     }

@@ -31,6 +31,14 @@ impl Segment {
     }
 }
 
+/// A page of the program's memory (see [`Program::pages`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PageInfo {
+    /// Page number (address / [`crate::memory::PAGE_BYTES`]).
+    pub number: u32,
+    pub writable: bool,
+}
+
 /// A loaded program: its image and its pre-decoded code.
 #[derive(Clone, Debug)]
 pub struct Program {
@@ -279,6 +287,27 @@ impl Program {
             words,
             fetchable,
         }
+    }
+
+    /// The pages the program's segments overlap, in address order, each with whether it is
+    /// writable: a page is writable when a segment with PF_W overlaps it (segments that share a
+    /// page share its permissions, as the page is the unit of protection). The executor's memory
+    /// and the AIR's image table are both built from this list.
+    pub fn pages(&self) -> Vec<PageInfo> {
+        let mut pages: Vec<PageInfo> = Vec::new();
+        for seg in self.segments.iter().filter(|s| s.mem_size > 0) {
+            let first = seg.vaddr / crate::memory::PAGE_BYTES;
+            let last = ((seg.end() - 1) / crate::memory::PAGE_BYTES as u64) as u32;
+            for number in first..=last {
+                pages.push(PageInfo {
+                    number,
+                    writable: seg.writable,
+                });
+            }
+        }
+        pages.sort_unstable_by_key(|p| (p.number, !p.writable));
+        pages.dedup_by_key(|p| p.number);
+        pages
     }
 
     /// Total bytes of the program image in memory.

@@ -1,52 +1,30 @@
 //! Regression tests for forgeries a soundness review found (each was accepted before its fix).
 
-use std::path::PathBuf;
+mod common;
+
 use std::sync::Arc;
 
+use common::{Forgery, fixture, witness};
 use stark::field::{F, PrimeCharacteristicRing};
-use stark::{InstanceTrace, ProofParams, RowMajorMatrix, VerifierParams};
-use vm::air::{Rv32Air, Statement, Witness, ecall, io, lt, table, verify_execution};
-use vm::{Machine, Opcode, Program, TraceChunk};
-
-fn fixture(name: &str) -> Arc<Program> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../fixtures/elf")
-        .join(format!("{name}.elf"));
-    Arc::new(Program::from_file(&path).unwrap())
-}
-
-fn witness(program: &Arc<Program>, input: &[u8]) -> (Vec<InstanceTrace>, Statement) {
-    let air = Rv32Air::new(Arc::clone(program));
-    let mut w = Witness::new(&air, 1 << 10).unwrap();
-    let mut m = Machine::new(Arc::clone(program), Arc::from(input));
-    let mut chunk = TraceChunk::default();
-    while !m.trace_chunk(1 << 10, &mut chunk).unwrap() {
-        w.push_chunk(&chunk).unwrap();
-    }
-    w.push_chunk(&chunk).unwrap();
-    w.finish().unwrap()
-}
+use stark::{InstanceTrace, RowMajorMatrix};
+use vm::air::{ExecutionError, Rv32Air, Statement, ecall, io, lt, program_digest, table};
+use vm::{Machine, Opcode, Program, VmError};
 
 /// Proves the (possibly forged) witness and statement and runs the full verifier.
 fn verifies(program: &Arc<Program>, traces: Vec<InstanceTrace>, statement: &Statement) -> bool {
-    let air = Rv32Air::new(Arc::clone(program));
-    let params = ProofParams {
-        log_blowup: 1,
-        num_queries: 20,
-        pow_bits: 4,
-    };
-    let proof = stark::prove(&air.tables(), traces, &statement.public_inputs(), &params).unwrap();
-    let vp = VerifierParams {
-        min_security_bits: 0,
-        ..VerifierParams::default()
-    };
-    verify_execution(Arc::clone(program), statement, &proof, &vp).is_ok()
+    Forgery {
+        program: Arc::clone(program),
+        traces,
+        statement: statement.clone(),
+    }
+    .verify()
+    .is_ok()
 }
 
 #[test]
 fn fixed_tables_must_have_their_one_instance() {
     let program = fixture("fib_iterative");
-    let (traces, statement) = witness(&program, &10u32.to_le_bytes());
+    let (traces, statement) = witness(&program, &10u32.to_le_bytes(), 1 << 10);
     assert!(
         verifies(&program, traces.clone(), &statement),
         "the honest proof verifies"
@@ -80,7 +58,7 @@ fn output_writes_cannot_be_reordered() {
     // sort writes "40", " ", "1627278255", "\n": swap the positions of the one-byte writes " " and
     // "\n", consistently in the ECALL and IO rows and in the statement.
     let program = fixture("sort");
-    let (mut traces, mut statement) = witness(&program, &40u32.to_le_bytes());
+    let (mut traces, mut statement) = witness(&program, &40u32.to_le_bytes(), 1 << 10);
     assert_eq!(statement.output, b"40 1627278255\n");
     let rows = |traces: &[InstanceTrace], t: usize| -> Vec<(usize, usize)> {
         traces
@@ -205,4 +183,164 @@ fn a_negative_operand_cannot_claim_a_positive_sign() {
         d >> 16,
     ];
     assert!(!lt_row_balances(&row, 0, &old_lookups));
+}
+
+/// Goldilocks' modulus.
+const P: u64 = 0xffff_ffff_0000_0001;
+
+fn cpu_rows(forged: &Forgery) -> u64 {
+    forged.rows(table::CPU).len() as u64
+}
+
+#[test]
+fn a_cycle_count_aliased_mod_p_is_refused() {
+    let program = fixture("sub");
+    let mut forged = Forgery::honest(&program, &[], 1 << 10);
+    forged.verify().expect("the honest proof verifies");
+    // cycles + p is the same field element: every bus still balances, so only the bound on the
+    // statement can refuse it (this proof verified before the bound, claiming 2^64 - 2^32 + 12
+    // instructions for an 11-instruction run).
+    forged.statement.cycles += P;
+    forged.buses_balance().unwrap();
+    let err = Statement::from_bytes(&forged.statement.to_bytes()).unwrap_err();
+    assert!(err.to_string().contains("MAX_CYCLES"), "{err}");
+    let err = forged.verify().unwrap_err();
+    assert!(matches!(err, ExecutionError::StatementBounds(_)), "{err}");
+    assert!(err.to_string().contains("MAX_CYCLES"), "{err}");
+
+    forged.statement.cycles = 0;
+    assert!(Statement::from_bytes(&forged.statement.to_bytes()).is_err());
+    assert!(matches!(
+        forged.verify(),
+        Err(ExecutionError::StatementBounds(_))
+    ));
+    forged.statement.cycles = vm::air::MAX_CYCLES + 1;
+    assert!(Statement::from_bytes(&forged.statement.to_bytes()).is_err());
+}
+
+#[test]
+fn cycles_are_bounded_by_the_cpu_rows_and_must_be_the_runs() {
+    let mut forged = Forgery::honest(&fixture("sub"), &[], 1 << 10);
+    let honest = forged.statement.cycles;
+    let rows = cpu_rows(&forged);
+    forged.statement.cycles = rows + 1;
+    let err = forged.verify().unwrap_err();
+    assert!(
+        matches!(err, ExecutionError::CyclesAboveRows { cycles, rows: r } if cycles == rows + 1 && r == rows),
+        "{err}"
+    );
+    // Within the rows but not the run's count: the CHAIN bus does not close.
+    forged.statement.cycles = honest + 1;
+    assert!(forged.buses_balance().is_err());
+    assert!(matches!(
+        forged.verify(),
+        Err(ExecutionError::Invalid(stark::VerifyError::LogUpSum))
+    ));
+}
+
+/// An IO row that moves no bytes (first byte = last + 1) receives and sends the same IO token,
+/// so it needs no system call, and its clk is free: a pass-through access to any word at any
+/// timestamp. Spliced after a word's last access (image final token moved to it, lookups
+/// counted), every bus balances; such proofs verified before the "first byte moves" constraint.
+#[test]
+fn an_io_row_that_moves_no_bytes_is_refused() {
+    use stark::field::canonical;
+    use vm::air::image::{self, ImageLayout};
+
+    let program = fixture("fib_iterative");
+    let mut forged = Forgery::honest(&program, &10u32.to_le_bytes(), 1 << 10);
+    let write = forged
+        .rows(table::IO)
+        .into_iter()
+        .rfind(|&at| forged.get(at, io::IS_OUT) == F::ONE)
+        .unwrap();
+    let word_addr = canonical(forged.get(write, io::WORD_ADDR));
+    let layout = ImageLayout::new(&program);
+    let image_at = (
+        forged.find(table::IMAGE, |_| true).unwrap().0,
+        layout.row_of(word_addr as u32).unwrap(),
+    );
+    let value = canonical(forged.get(image_at, image::FINAL_VAL)) as u32;
+    let prev_ts = canonical(forged.get(image_at, image::FINAL_TS));
+    let clk = forged.statement.cycles - 1;
+    let now = 4 * clk + 3;
+    assert!(now > prev_ts + 1);
+    let gap = now - prev_ts - 1;
+
+    let at = forged.free_row(table::IO, |r| r.iter().all(|v| *v == F::ZERO));
+    let f = F::from_u64;
+    for (col, v) in [
+        (io::IS_OUT, 1),
+        (io::CLK, clk),
+        (io::START, word_addr + 1),
+        (io::REMAINING, 0),
+        (io::POS, 0),
+        (io::WORD_ADDR, word_addr),
+        (io::E0 + 1, 1),
+        (io::Z0, 1),
+        (io::COUNT, 0),
+        (io::PREV_TS, prev_ts),
+        (io::T_LO, gap & 0xffff),
+        (io::T_HI, gap >> 16),
+    ] {
+        forged.set(at, col, f(v));
+    }
+    let b = value.to_le_bytes();
+    for i in 0..4 {
+        forged.set(at, io::M0 + i, f(b[i] as u64));
+        forged.set(at, io::N0 + i, f(b[i] as u64));
+    }
+    forged.set(image_at, image::FINAL_TS, f(now));
+    forged.range_lookups(gap & 0xffff, 1);
+    forged.range_lookups(gap >> 16, 1);
+    forged.byte_lookups(vm::air::bytes::PAIR, b[0], b[1], 2);
+    forged.byte_lookups(vm::air::bytes::PAIR, b[2], b[3], 2);
+
+    forged
+        .buses_balance()
+        .expect("the free access balances every bus");
+    let err = forged.constraints_hold().unwrap_err();
+    assert!(err.starts_with("io:"), "{err}");
+    assert!(forged.verify().is_err());
+}
+
+#[test]
+fn a_store_into_read_only_memory_cannot_be_proven() {
+    use vm::air::memory;
+
+    let real = common::bad_fixture("store_rodata");
+    let mut machine = Machine::new(Arc::clone(&real), Arc::from(&[][..]));
+    assert_eq!(
+        machine.run().unwrap_err(),
+        VmError::ReadOnly {
+            pc: 0x1002c,
+            addr: 0x1003c
+        }
+    );
+    // A cheating prover runs it with every page writable, then claims the real program.
+    let mut patched = (*real).clone();
+    patched.segments.iter_mut().for_each(|s| s.writable = true);
+    let mut forged = Forgery::honest(&Arc::new(patched), &[], 1 << 10);
+    forged.program = Arc::clone(&real);
+    forged.statement.program_digest = program_digest(&real);
+
+    // As run, the store addresses the word untagged, and the real image has no such token.
+    assert!(forged.buses_balance().is_err());
+    assert!(forged.verify().is_err());
+
+    // With every access to the word tagged read-only the buses balance, and what is left is
+    // the store's `ro = 0` constraint.
+    let accesses: Vec<_> = forged
+        .rows(table::MEMORY)
+        .into_iter()
+        .filter(|&at| forged.get(at, memory::WORD_ADDR) == F::from_u64(0x1003c))
+        .collect();
+    assert_eq!(accesses.len(), 3, "load, store, load");
+    for at in accesses {
+        forged.set(at, memory::RO, F::ONE);
+    }
+    forged.buses_balance().unwrap();
+    let err = forged.constraints_hold().unwrap_err();
+    assert!(err.starts_with("memory:"), "{err}");
+    assert!(forged.verify().is_err());
 }

@@ -2,9 +2,16 @@
 //! the program's memory (the pages its PT_LOAD segments overlap, as the executor maps them).
 //!
 //! # Columns
-//! Preprocessed: `addr` (2^40 + r for register r, else a 4-aligned byte address), `init` (0 for
-//! registers; the word of the ELF image, zero-filled past the file bytes). Padding rows have
-//! `addr = 2^41`, an address no access can form, so using them changes nothing.
+//! Preprocessed: `addr` (2^40 + r for register r; a 4-aligned byte address for a word of a
+//! writable page; [`READ_ONLY_TAG`] + the byte address for a word of a read-only page), `init`
+//! (0 for registers; the word of the ELF image, zero-filled past the file bytes). Padding rows
+//! have `addr = 2^41`, an address no access can form, so using them changes nothing.
+//!
+//! **Permissions.** A read-only word's tokens carry the tagged address, which only a load (or
+//! the read of a `write` buffer) forms, by adding the tag through a boolean `ro` column that
+//! stores and `read` buffers must leave 0 (see [`super::memory`], [`super::io`]). A store's
+//! address is below 2^33 and so never the tagged one: nothing can change a read-only word, and
+//! its final value is its initial one.
 //! Main: `used` (1 when the execution touched the address), `final_val`, `final_ts` (its value and
 //! timestamp after the last access).
 //!
@@ -22,7 +29,7 @@ use stark::RowMajorMatrix;
 use stark::air::{Air, AirBuilder};
 use stark::field::F;
 
-use super::{REG_BASE, bus, c, f};
+use super::{READ_ONLY_TAG, REG_BASE, bus, c, f};
 use crate::memory::PAGE_BYTES;
 use crate::program::Program;
 
@@ -43,30 +50,24 @@ pub struct ImageLayout {
     pub init: Vec<u32>,
     /// Byte address of each memory row (index = row - 32).
     pub word_addr: Vec<u32>,
+    /// Whether each memory row's page is writable (index = row - 32).
+    writable: Vec<bool>,
     /// First row of each mapped page.
     page_row: HashMap<u32, usize>,
 }
 
 impl ImageLayout {
     pub fn new(program: &Program) -> ImageLayout {
-        let mut pages: Vec<u32> = Vec::new();
-        for seg in &program.segments {
-            if seg.mem_size == 0 {
-                continue;
-            }
-            let first = seg.vaddr / PAGE_BYTES;
-            let last = ((seg.end() - 1) / PAGE_BYTES as u64) as u32;
-            pages.extend(first..=last);
-        }
-        pages.sort_unstable();
-        pages.dedup();
+        let pages = program.pages();
         let words_per_page = (PAGE_BYTES / 4) as usize;
         let mut init = vec![0u32; 32 + pages.len() * words_per_page];
         let mut word_addr = Vec::with_capacity(pages.len() * words_per_page);
+        let mut writable = Vec::with_capacity(pages.len() * words_per_page);
         let mut page_row = HashMap::new();
-        for (k, &page) in pages.iter().enumerate() {
-            page_row.insert(page, 32 + k * words_per_page);
-            word_addr.extend((0..words_per_page as u32).map(|w| page * PAGE_BYTES + 4 * w));
+        for (k, page) in pages.iter().enumerate() {
+            page_row.insert(page.number, 32 + k * words_per_page);
+            word_addr.extend((0..words_per_page as u32).map(|w| page.number * PAGE_BYTES + 4 * w));
+            writable.extend(std::iter::repeat_n(page.writable, words_per_page));
         }
         for seg in &program.segments {
             for (i, &byte) in seg.data.iter().enumerate() {
@@ -78,6 +79,7 @@ impl ImageLayout {
         ImageLayout {
             init,
             word_addr,
+            writable,
             page_row,
         }
     }
@@ -98,12 +100,17 @@ impl ImageLayout {
             .map(|base| base + ((addr % PAGE_BYTES) / 4) as usize)
     }
 
-    /// The memory-argument address of a row.
+    /// Whether a row is a word of a read-only page.
+    pub fn is_read_only(&self, row: usize) -> bool {
+        row >= 32 && !self.writable[row - 32]
+    }
+
+    /// The memory-argument address of a row (tagged for read-only words).
     pub fn address(&self, row: usize) -> u64 {
         if row < 32 {
             REG_BASE + row as u64
         } else {
-            self.word_addr[row - 32] as u64
+            self.word_addr[row - 32] as u64 + self.is_read_only(row) as u64 * READ_ONLY_TAG
         }
     }
 }

@@ -11,21 +11,28 @@
 //! Kind flags `is_read, is_out, is_err`; `clk, start, remaining, pos, word_addr`; `e0..e3` (one-hot
 //! offset of `start` in the word), `z0..z3` (one-hot offset of the last byte moved), `k0..k3`
 //! (which bytes move), `count`; `m0..m3, n0..n3` (the word's bytes before and after);
-//! `prev_ts, t_lo, t_hi`; `out0..out3` (`k_i * is_out`).
+//! `prev_ts, t_lo, t_hi`; `out0..out3` (`k_i * is_out`); `ro` (the word is on a read-only page).
 //!
 //! # Constraints
-//! - kind flags boolean, at most one (`is_real`); `e_i, z_i, k_i` boolean; `sum e = sum z = is_real`.
+//! - kind flags boolean, at most one (`is_real`); `e_i, z_i, k_i, ro` boolean;
+//!   `sum e = sum z = is_real`.
 //! - `start = word_addr + sum i e_i`; `k_i = sum_{j<=i} e_j - sum_{j<i} z_j` (the run from the
-//!   first to the last byte; k boolean forces last >= first); `count = sum k_i`.
+//!   first to the last byte; k boolean forces last >= first - 1); `count = sum k_i`.
+//! - `sum e_i k_i = is_real`: the first byte moves, so a real row moves at least one byte
+//!   (last >= first). A row moving none would receive and send the same IO token, needing no
+//!   system call behind it, and its `clk` would be free: a memory access at any timestamp.
+//!   A call that moves no bytes has no IO rows: its start and end tokens are equal and cancel.
 //! - `(remaining - count)(1 - z3) = 0`: a run that stops before the word's end ends the transfer
 //!   (a longer claim leaves a negative remainder that no end token matches).
 //! - `(1 - is_read)(n_i - m_i) = 0`, `(1 - k_i)(n_i - m_i) = 0`: only a read changes memory, and
 //!   only the buffer's bytes (with any byte values: the input is private).
 //! - `out_i = k_i is_out`; on real rows `4clk + 3 - prev_ts - 1 = t_lo + 2^16 t_hi`.
+//! - `is_read ro = 0`: `read` fills only writable words (a `write` may read any).
 //!
 //! # Bus interactions (multiplicity `is_real` unless noted)
 //! - IO: receive and send the chain tokens above, `kind = is_out + 2 is_err`.
-//! - MEMORY: receive `(word_addr, sum m_i 256^i, prev_ts)`, send `(word_addr, sum n_i 256^i, 4clk+3)`.
+//! - MEMORY: receive `(addr, sum m_i 256^i, prev_ts)`, send `(addr, sum n_i 256^i, 4clk+3)`,
+//!   `addr = word_addr + READ_ONLY_TAG ro` (see [`super::image`]).
 //! - RANGE16: `t_lo, t_hi`. BYTE PAIR: `(m0, m1), (m2, m3), (n0, n1), (n2, n3)`.
 //! - OUTPUT (`out_i`): send `(pos + i - offset, m_i)`: byte i is output byte number pos + i - offset,
 //!   matched by the statement's output bytes.
@@ -33,7 +40,7 @@
 use stark::air::{Air, AirBuilder, Expr};
 use stark::field::{F, PrimeCharacteristicRing};
 
-use super::{LIMB, bus, bytes, c, f, timestamp};
+use super::{LIMB, READ_ONLY_TAG, bus, bytes, c, f, timestamp};
 
 pub const IS_READ: usize = 0;
 pub const IS_OUT: usize = 1;
@@ -53,7 +60,8 @@ pub const PREV_TS: usize = 29;
 pub const T_LO: usize = 30;
 pub const T_HI: usize = 31;
 pub const OUT0: usize = 32;
-pub const WIDTH: usize = 36;
+pub const RO: usize = 36;
+pub const WIDTH: usize = 37;
 
 /// The IO table.
 pub struct IoTable;
@@ -105,6 +113,8 @@ impl Air for IoTable {
         }
         let count = m(b, COUNT);
         b.assert_zero(count.clone() - sum(&k));
+        let first_moves = (0..4).fold(c(0), |acc, i| acc + e[i].clone() * k[i].clone());
+        b.assert_zero(first_moves - is_real.clone());
         b.assert_zero((remaining.clone() - count.clone()) * (c(1) - z[3].clone()));
         let (mb, nb, out) = (cols(b, M0), cols(b, N0), cols(b, OUT0));
         for i in 0..4 {
@@ -113,6 +123,10 @@ impl Air for IoTable {
             b.assert_zero((c(1) - k[i].clone()) * changed);
             b.assert_zero(out[i].clone() - k[i].clone() * is_out.clone());
         }
+        let ro = m(b, RO);
+        b.assert_zero(ro.bool_check());
+        b.assert_zero(is_read.clone() * ro.clone());
+        let mem_addr = word_addr.clone() + ro * c(READ_ONLY_TAG);
         let (prev_ts, t_lo, t_hi) = (m(b, PREV_TS), m(b, T_LO), m(b, T_HI));
         let now = clk.clone() * c(4) + c(3);
         b.assert_zero(
@@ -146,10 +160,10 @@ impl Air for IoTable {
         );
         b.receive(
             bus::MEMORY,
-            &[word_addr.clone(), word(&mb), prev_ts],
+            &[mem_addr.clone(), word(&mb), prev_ts],
             is_real.clone(),
         );
-        b.send(bus::MEMORY, &[word_addr, word(&nb), now], is_real.clone());
+        b.send(bus::MEMORY, &[mem_addr, word(&nb), now], is_real.clone());
         b.send(bus::RANGE16, &[t_lo], is_real.clone());
         b.send(bus::RANGE16, &[t_hi], is_real.clone());
         for pair in [
@@ -185,6 +199,8 @@ pub struct IoRow {
     pub before: u32,
     pub after: u32,
     pub prev_ts: u64,
+    /// The word is on a read-only page.
+    pub read_only: bool,
 }
 
 impl IoRow {
@@ -208,6 +224,7 @@ impl IoRow {
             r[OUT0 + i] = f((moved && self.kind == super::ecall::KIND_OUT) as u64);
         }
         r[COUNT] = f((self.last - self.first + 1) as u64);
+        r[RO] = f(self.read_only as u64);
         let gap = timestamp(self.clk, 3) - self.prev_ts - 1;
         r[PREV_TS] = f(self.prev_ts);
         r[T_LO] = f(gap & 0xffff);

@@ -8,14 +8,17 @@
 //! `prev_ts, t_lo, t_hi` (previous access and the 16-bit limbs of the gap);
 //! `m0..m3` (bytes of the word before), `r0..r3` (bytes of rs2, stores only), `mem_after`;
 //! `sel_byte, low7, sbit` (the addressed byte, its low 7 bits and sign bit);
-//! `sel_half, low15, hbit` (the addressed halfword likewise).
+//! `sel_half, low15, hbit` (the addressed halfword likewise); `ro` (the word is on a read-only
+//! page).
 //!
 //! # Constraints
-//! - flags boolean, at most one set (`is_real`); `e_i, carry, sbit, hbit` boolean;
+//! - flags boolean, at most one set (`is_real`); `e_i, carry, sbit, hbit, ro` boolean;
 //!   `e0 + e1 + e2 + e3 = is_real`.
 //! - address: `word_addr + e1 + 2 e2 + 3 e3 + 2^32 carry = a + imm`. word_addr needs no range
 //!   check: only 4-aligned addresses of the image have an initial memory token.
 //! - alignment: `(f_lw + f_sw)(e1 + e2 + e3) = 0`, `(f_lh + f_lhu + f_sh)(e1 + e3) = 0`.
+//! - permissions: `(f_sb + f_sh + f_sw) ro = 0`: a store addresses the untagged word, which a
+//!   read-only page does not have (see [`super::image`]).
 //! - stores: `(f_sb + f_sh + f_sw)(rs2_val - sum r_i 256^i) = 0`.
 //! - `mem_after = sum 256^i new_i`, where new_i is m_i for loads, and for stores the rs2 byte that
 //!   lands on byte i (SB: `e_i r0 + (1 - e_i) m_i`; SH at offset 0 or 2; SW: `r_i`).
@@ -27,8 +30,8 @@
 //!
 //! # Bus interactions
 //! - ALU (`is_real`): receive `(opcode, pc, clk, a, rs2_val, imm, rd_val, pc + 4)`.
-//! - MEMORY (`is_real`): receive `(word_addr, word, prev_ts)`, send `(word_addr, mem_after, 4clk+3)`
-//!   with `word = sum m_i 256^i`.
+//! - MEMORY (`is_real`): receive `(addr, word, prev_ts)`, send `(addr, mem_after, 4clk+3)`
+//!   with `word = sum m_i 256^i` and `addr = word_addr + READ_ONLY_TAG ro`.
 //! - RANGE16 (`is_real`): `t_lo, t_hi, 2 low15`.
 //! - BYTE PAIR: `(m0, m1), (m2, m3), (2 low7, 0)` with `is_real`; `(r0, r1), (r2, r3)` with
 //!   the store flags' sum.
@@ -36,7 +39,7 @@
 use stark::air::{Air, AirBuilder, Expr};
 use stark::field::{F, PrimeCharacteristicRing};
 
-use super::{AluTuple, LIMB, bus, bytes, c, chip_row, f, opcode_flags, timestamp};
+use super::{AluTuple, LIMB, READ_ONLY_TAG, bus, bytes, c, chip_row, f, opcode_flags, timestamp};
 use crate::Opcode;
 
 pub const F_LB: usize = 0;
@@ -68,7 +71,8 @@ pub const SBIT: usize = 34;
 pub const SEL_HALF: usize = 35;
 pub const LOW15: usize = 36;
 pub const HBIT: usize = 37;
-pub const WIDTH: usize = 38;
+pub const RO: usize = 38;
+pub const WIDTH: usize = 39;
 
 const FLAGS: [(usize, Opcode); 8] = [
     (F_LB, Opcode::Lb),
@@ -117,7 +121,7 @@ impl Air for MemoryChip {
         let e: Vec<Expr> = (0..4).map(|i| b.main(E0 + i)).collect();
         let mb: Vec<Expr> = (0..4).map(|i| b.main(M0 + i)).collect();
         let r: Vec<Expr> = (0..4).map(|i| b.main(R0 + i)).collect();
-        for col in [E0, E0 + 1, E0 + 2, E0 + 3, CARRY, SBIT, HBIT] {
+        for col in [E0, E0 + 1, E0 + 2, E0 + 3, CARRY, SBIT, HBIT, RO] {
             let v = b.main(col);
             b.assert_zero(v.bool_check());
         }
@@ -128,6 +132,9 @@ impl Air for MemoryChip {
         b.assert_zero((lw.clone() + sw.clone()) * (e[1].clone() + e[2].clone() + e[3].clone()));
         b.assert_zero((lh.clone() + lhu.clone() + sh.clone()) * (e[1].clone() + e[3].clone()));
         b.assert_zero(is_store.clone() * (rs2_val.clone() - word(&r)));
+        let ro = m(b, RO);
+        b.assert_zero(is_store.clone() * ro.clone());
+        let bus_addr = word_addr + ro * c(READ_ONLY_TAG);
 
         let before = word(&mb);
         let sh_bytes = [
@@ -174,10 +181,10 @@ impl Air for MemoryChip {
         );
         b.receive(
             bus::MEMORY,
-            &[word_addr.clone(), before, prev_ts],
+            &[bus_addr.clone(), before, prev_ts],
             is_real.clone(),
         );
-        b.send(bus::MEMORY, &[word_addr, mem_after, now], is_real.clone());
+        b.send(bus::MEMORY, &[bus_addr, mem_after, now], is_real.clone());
         b.send(bus::RANGE16, &[t_lo], is_real.clone());
         b.send(bus::RANGE16, &[t_hi], is_real.clone());
         b.send(bus::RANGE16, &[low15 * c(2)], is_real.clone());
@@ -214,7 +221,7 @@ impl Air for MemoryChip {
     }
 }
 
-/// What a memory row needs besides the step: the word's previous access timestamp.
+/// The lookups a memory row makes.
 pub struct Lookups {
     /// 16-bit values sent to RANGE16.
     pub range16: [u64; 3],
@@ -222,7 +229,8 @@ pub struct Lookups {
     pub pairs: [(u8, u8); 5],
 }
 
-/// The chip row for one load or store.
+/// The chip row for one load or store of the word whose previous access was at `prev_ts`, on a
+/// read-only page when `read_only`.
 #[allow(clippy::too_many_arguments)]
 pub fn row(
     op: Opcode,
@@ -235,6 +243,7 @@ pub fn row(
     before: u32,
     after: u32,
     prev_ts: u64,
+    read_only: bool,
 ) -> ([F; WIDTH], Lookups) {
     let store = matches!(op, Opcode::Sb | Opcode::Sh | Opcode::Sw);
     let sum = a as u64 + imm as u64;
@@ -271,6 +280,7 @@ pub fn row(
     r[SEL_HALF] = f(sel_half);
     r[LOW15] = f(sel_half & 0x7fff);
     r[HBIT] = f(sel_half >> 15);
+    r[RO] = f(read_only as u64);
     let lookups = Lookups {
         range16: [gap & 0xffff, gap >> 16, 2 * (sel_half & 0x7fff)],
         pairs: [

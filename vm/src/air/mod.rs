@@ -45,6 +45,31 @@
 //! cannot be accessed. Instruction at clk accesses rs1 at 4clk+1, rs2 at 4clk+2, memory at 4clk+3
 //! and rd at 4clk+4.
 //!
+//! **Bounds the arguments rely on** (each enforced by the verifier, [`verify_execution`]):
+//! 1. *Bus counts.* Every multiplicity outside the fixed lookup tables (program, range16, bytes)
+//!    is boolean by its table's constraints, and the verifier caps the total rows of a proof at
+//!    [`stark::params::MAX_TOTAL_ROWS`] = 2^40, each with at most [`stark::air::MAX_INTERACTIONS`]
+//!    bus terms: fewer than 2^48 < p terms in all, so a tuple's sends and receives balancing in
+//!    the field balance as integers. A fixed table's multiplicities are free field elements, but
+//!    its tuples are the verifier's own (preprocessed or constant), so a tuple outside the table is
+//!    matched only by boolean terms, whose count is below p: it cannot be looked up.
+//! 2. *Clock.* The statement's cycle count is at least 1 and at most [`MAX_CYCLES`] = 2^36
+//!    (refused when decoded and by the verifier), and at most the CPU table's total height. The
+//!    CHAIN tokens then form one path of exactly `cycles` rows from (entry, 0) to (HALT_PC,
+//!    cycles): a closed loop of k rows would need k = 0 mod p, and the total rows are below p. So
+//!    every CPU row's clk is an integer in [0, cycles), every chip row's clk is a CPU row's (the
+//!    ALU bus), every IO row's is its ECALL's (the IO chain, whose `start` grows by >= 1 byte per
+//!    row, so it cannot close a loop either), and every access timestamp `4 clk + slot` is an
+//!    integer in [1, 2^38 + 4], below [`FINAL_TS`] = 2^40.
+//! 3. *Time order.* Each access consumes a token (addr, v, t_old) some other interaction sent, so
+//!    t_old is 0, FINAL_TS or another access's timestamp, all below 2^41. The range check
+//!    `t_now - t_old - 1 = lo + 2^16 hi < 2^32` in the field then holds as integers (both sides
+//!    are far below p - 2^41), so t_old < t_now: each address's tokens form one chain from its
+//!    image row's initial token to its final token in strictly increasing time, and every read
+//!    returns the last write. Two accesses to one address at one timestamp are impossible.
+//! 4. *Gaps.* An address untouched for 2^30 cycles or more cannot be proven (its gap would not
+//!    fit in two 16-bit limbs); the witness builder reports such a run as too long.
+//!
 //! **Values.** Registers and memory hold u32 values as field elements. They are u32 by induction:
 //! initial values are bytes of the ELF or zero, and every chip range checks the rd value it
 //! produces. x0 is never written (the program table's writes_rd is 0 for rd = x0), so it reads 0.
@@ -95,9 +120,18 @@ pub const OUTPUT_CURSOR: u64 = REG_BASE + 32;
 /// The timestamp of the output cursor's final token, sent by the exit call: above every
 /// instruction's timestamps.
 pub const FINAL_TS: u64 = 1 << 40;
+/// The most instructions a statement may claim: keeps every access timestamp (at most
+/// 4 * MAX_CYCLES + 4) below [`FINAL_TS`] and far below p (see "Bounds" above).
+pub const MAX_CYCLES: u64 = 1 << 36;
+/// The most output bytes a statement may claim: every output position is then far below p.
+pub const MAX_OUTPUT_BYTES: u64 = 1 << 36;
 /// The pc token the exit ECALL passes on: no program address (nor pc + 4 of any), so nothing
 /// can follow it.
 pub const HALT_PC: u64 = 1 << 40;
+/// Added to the address of every word of a read-only page in the memory argument (see
+/// [`image`]): above registers (2^40 + r) and padding (2^41), and unreachable from a store's
+/// address (below 2^33).
+pub const READ_ONLY_TAG: u64 = 1 << 42;
 /// 2^16, the limb base of range checks.
 pub const LIMB: u64 = 1 << 16;
 

@@ -24,6 +24,12 @@ pub enum ExecutionError {
         found: String,
         log_height: u32,
     },
+    #[error("the statement is out of bounds: {0}")]
+    StatementBounds(#[from] super::witness::StatementFormatError),
+    #[error(
+        "the statement claims {cycles} cycles, but the proof's CPU instances have {rows} rows in all (the bound: one row per cycle)"
+    )]
+    CyclesAboveRows { cycles: u64, rows: u64 },
     #[error("the proof does not verify: {0}")]
     Invalid(#[from] stark::VerifyError),
 }
@@ -32,10 +38,12 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Checks that `proof` proves `statement` for `program`: the statement must name this program,
-/// the tables are rebuilt from the ELF (so the program and memory image are the verifier's own),
-/// the fixed tables have exactly the shape the verifier expects, and the STARK must verify with
-/// the statement's public inputs.
+/// Checks that `proof` proves `statement` for `program`: the statement must name this program
+/// and stay within the bounds the AIR's argument assumes (cycles and output length, and no more
+/// cycles than CPU rows; the stark verifier bounds the total rows), the tables are rebuilt from
+/// the ELF (so the program and memory image are the verifier's own), the fixed tables have
+/// exactly the shape the verifier expects, and the STARK must verify with the statement's
+/// public inputs.
 pub fn verify_execution(
     program: Arc<Program>,
     statement: &Statement,
@@ -53,6 +61,20 @@ pub fn verify_execution(
         return Err(ExecutionError::WrongEntry {
             claimed: statement.entry,
             actual: program.entry,
+        });
+    }
+    statement.check_bounds()?;
+    let cpu_rows: u64 = proof
+        .instances
+        .iter()
+        .filter(|s| s.table as usize == table::CPU)
+        .fold(0u64, |acc, s| {
+            acc.saturating_add(1u64.checked_shl(s.log_height as u32).unwrap_or(u64::MAX))
+        });
+    if statement.cycles > cpu_rows {
+        return Err(ExecutionError::CyclesAboveRows {
+            cycles: statement.cycles,
+            rows: cpu_rows,
         });
     }
     let air = Rv32Air::new(program);

@@ -16,8 +16,8 @@ use super::image::{ImageLayout, ImageTable};
 use super::program::{ProgramTable, register_fields};
 use super::range::{self, RangeTable};
 use super::{
-    FINAL_TS, HALT_PC, LIMB, OUTPUT_CURSOR, add, bitwise, branch, bus, bytes, cpu, div, ecall, f,
-    image, io, jump, lt, memory, mul, shift, table, timestamp,
+    FINAL_TS, HALT_PC, LIMB, MAX_CYCLES, MAX_OUTPUT_BYTES, OUTPUT_CURSOR, add, bitwise, branch,
+    bus, bytes, cpu, div, ecall, f, image, io, jump, lt, memory, mul, shift, table, timestamp,
 };
 use crate::machine::{Exit, IoEvent, TraceChunk, reg, syscall};
 use crate::program::Program;
@@ -124,7 +124,7 @@ impl Statement {
 /// A byte string that is not a serialized statement.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("malformed statement: {0}")]
-pub struct StatementFormatError(&'static str);
+pub struct StatementFormatError(String);
 
 impl Statement {
     /// Little-endian serialization: program digest, entry, exit code, cycles, output length and
@@ -142,22 +142,45 @@ impl Statement {
 
     /// Parses [`Statement::to_bytes`] output, rejecting anything else.
     pub fn from_bytes(bytes: &[u8]) -> Result<Statement, StatementFormatError> {
+        let err = |msg: String| Err(StatementFormatError(msg));
         if bytes.len() < 56 {
-            return Err(StatementFormatError("shorter than its header"));
+            return err("shorter than its header".into());
         }
         let u32_at = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
         let u64_at = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
         let len = u64_at(48);
         if len != (bytes.len() - 56) as u64 {
-            return Err(StatementFormatError("output length does not match"));
+            return err("output length does not match".into());
         }
-        Ok(Statement {
+        let statement = Statement {
             program_digest: bytes[..32].try_into().expect("32 bytes"),
             entry: u32_at(32),
             exit_code: u32_at(36),
             cycles: u64_at(40),
             output: bytes[56..].to_vec(),
-        })
+        };
+        statement.check_bounds().map(|()| statement)
+    }
+
+    /// The bounds the AIR's soundness argument needs of a statement (see [`super`], "Bounds"):
+    /// 1 <= cycles <= [`MAX_CYCLES`] and output length <= [`MAX_OUTPUT_BYTES`]. Field elements
+    /// are taken mod p, so a larger count would alias a smaller one in the proof.
+    pub fn check_bounds(&self) -> Result<(), StatementFormatError> {
+        if self.cycles == 0 || self.cycles > MAX_CYCLES {
+            return Err(StatementFormatError(format!(
+                "cycle count {} outside 1..=2^{} (MAX_CYCLES)",
+                self.cycles,
+                MAX_CYCLES.trailing_zeros()
+            )));
+        }
+        if self.output.len() as u64 > MAX_OUTPUT_BYTES {
+            return Err(StatementFormatError(format!(
+                "output of {} bytes above 2^{} (MAX_OUTPUT_BYTES)",
+                self.output.len(),
+                MAX_OUTPUT_BYTES.trailing_zeros()
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -190,7 +213,9 @@ pub enum WitnessError {
     UnsupportedSyscall { number: u32, pc: u32, cycle: u64 },
     #[error("pc {pc:#010x} (cycle {cycle}) is not a program address")]
     NotInProgram { pc: u32, cycle: u64 },
-    #[error("the run is too long: timestamps past 2^32 cannot be range checked")]
+    #[error(
+        "the run is too long to prove: an address went 2^30 or more cycles without an access, or the run passed 2^36 cycles or 2^36 output bytes"
+    )]
     TooLong,
     #[error("chunk {got} arrived where chunk {expected} was expected")]
     OutOfOrder { expected: u64, got: u64 },
@@ -489,6 +514,7 @@ impl Witness {
                     step.mem_before,
                     step.mem_after,
                     prev,
+                    self.layout.is_read_only(row),
                 );
                 for v in lookups.range16 {
                     self.range16(v)?;
@@ -611,6 +637,7 @@ impl Witness {
                 before,
                 after,
                 prev_ts,
+                read_only: self.layout.is_read_only(image_row),
             };
             let (cells, limbs) = row.cells();
             for v in limbs {
@@ -658,6 +685,9 @@ impl Witness {
             output: self.output,
             cycles: exit.cycles,
         };
+        statement
+            .check_bounds()
+            .map_err(|_| WitnessError::TooLong)?;
         let program_height = self.program.code.len().next_power_of_two().max(2);
         let mut program = vec![F::ZERO; program_height];
         for (row, &m) in self.program_mult.iter().enumerate() {

@@ -1,0 +1,211 @@
+//! What the soundness tests share: fixtures, honest witnesses, and a [`Forgery`]: a witness and
+//! statement a test edits cell by cell as a cheating prover would, then proves without any
+//! self-check and hands to the unmodified verifier.
+#![allow(dead_code)] // each test file uses its own part
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use stark::field::{F, PrimeCharacteristicRing};
+use stark::{InstanceTrace, Proof, ProofParams, RowMajorMatrix, VerifierParams};
+use vm::air::{ExecutionError, Rv32Air, Statement, Witness, bytes, table, verify_execution};
+use vm::{Machine, Program, TraceChunk};
+
+fn load(dir: &str, name: &str) -> Arc<Program> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../fixtures")
+        .join(dir)
+        .join(format!("{name}.elf"));
+    Arc::new(Program::from_file(&path).unwrap())
+}
+
+/// A committed fixture ELF (`fixtures/elf`).
+pub fn fixture(name: &str) -> Arc<Program> {
+    load("elf", name)
+}
+
+/// A program that must be refused (`fixtures/bad`).
+pub fn bad_fixture(name: &str) -> Arc<Program> {
+    load("bad", name)
+}
+
+/// The honest witness and statement of `program` on `input`, in instances of `chunk_rows` rows.
+pub fn witness(
+    program: &Arc<Program>,
+    input: &[u8],
+    chunk_rows: usize,
+) -> (Vec<InstanceTrace>, Statement) {
+    let air = Rv32Air::new(Arc::clone(program));
+    let mut w = Witness::new(&air, chunk_rows).unwrap();
+    let mut m = Machine::new(Arc::clone(program), Arc::from(input));
+    let mut chunk = TraceChunk::default();
+    loop {
+        let done = m.trace_chunk(chunk_rows, &mut chunk).unwrap();
+        w.push_chunk(&chunk).unwrap();
+        if done {
+            break;
+        }
+    }
+    w.finish().unwrap()
+}
+
+/// Small, fast proofs: the tests are about the constraints, not the query count.
+pub fn params() -> ProofParams {
+    ProofParams {
+        log_blowup: 1,
+        num_queries: 20,
+        pow_bits: 4,
+    }
+}
+
+pub fn verifier_params() -> VerifierParams {
+    VerifierParams {
+        min_security_bits: 0,
+        ..VerifierParams::default()
+    }
+}
+
+/// A cell: (instance index in the trace list, row).
+pub type At = (usize, usize);
+
+/// A witness being forged, for the program the verifier will check it against.
+#[derive(Clone)]
+pub struct Forgery {
+    pub program: Arc<Program>,
+    pub traces: Vec<InstanceTrace>,
+    pub statement: Statement,
+}
+
+impl Forgery {
+    pub fn honest(program: &Arc<Program>, input: &[u8], chunk_rows: usize) -> Forgery {
+        let (traces, statement) = witness(program, input, chunk_rows);
+        Forgery {
+            program: Arc::clone(program),
+            traces,
+            statement,
+        }
+    }
+
+    /// Every row (padding included) of every instance of `table`, in order.
+    pub fn rows(&self, table: usize) -> Vec<At> {
+        self.traces
+            .iter()
+            .enumerate()
+            .filter(|(_, it)| it.table == table)
+            .flat_map(|(i, it)| (0..it.trace.values.len() / it.trace.width).map(move |r| (i, r)))
+            .collect()
+    }
+
+    /// The first row of `table` that `pred` accepts.
+    pub fn find(&self, table: usize, pred: impl Fn(&[F]) -> bool) -> Option<At> {
+        self.rows(table).into_iter().find(|&at| pred(self.row(at)))
+    }
+
+    pub fn row(&self, (i, r): At) -> &[F] {
+        let w = self.traces[i].trace.width;
+        &self.traces[i].trace.values[r * w..(r + 1) * w]
+    }
+
+    pub fn get(&self, at: At, col: usize) -> F {
+        self.row(at)[col]
+    }
+
+    pub fn set(&mut self, (i, r): At, col: usize, v: F) {
+        let w = self.traces[i].trace.width;
+        self.traces[i].trace.values[r * w + col] = v;
+    }
+
+    pub fn add(&mut self, at: At, col: usize, delta: F) {
+        let v = self.get(at, col);
+        self.set(at, col, v + delta);
+    }
+
+    /// The only instance of a fixed table.
+    fn fixed(&self, table: usize) -> usize {
+        self.traces.iter().position(|it| it.table == table).unwrap()
+    }
+
+    /// Adds `delta` lookups of `v` to the range table's multiplicities.
+    pub fn range_lookups(&mut self, v: u64, delta: i64) {
+        let i = self.fixed(table::RANGE16);
+        self.traces[i].trace.values[v as usize] += signed(delta);
+    }
+
+    /// Adds `delta` lookups of `(op, a, b)` to the byte table's multiplicities.
+    pub fn byte_lookups(&mut self, op: u64, a: u8, b: u8, delta: i64) {
+        let i = self.fixed(table::BYTES);
+        let at = bytes::row_of(a, b) * bytes::MAIN_WIDTH + bytes::M_PAIR + op as usize;
+        self.traces[i].trace.values[at] += signed(delta);
+    }
+
+    /// A zero row of `table` to fill: the first padding row of its last instance, which is
+    /// doubled in height when it has none.
+    pub fn free_row(&mut self, table: usize, is_padding: impl Fn(&[F]) -> bool) -> At {
+        if let Some(at) = self
+            .rows(table)
+            .into_iter()
+            .rev()
+            .take_while(|&at| is_padding(self.row(at)))
+            .last()
+        {
+            return at;
+        }
+        let i = self.rows(table).last().unwrap().0;
+        let m = &mut self.traces[i].trace;
+        let rows = m.values.len() / m.width;
+        m.values.resize(2 * m.values.len(), F::ZERO);
+        (i, rows)
+    }
+
+    /// Proves the forged witness (no self-check) for the program's AIR.
+    pub fn prove(&self) -> Proof {
+        let air = Rv32Air::new(Arc::clone(&self.program));
+        stark::prove(
+            &air.tables(),
+            self.traces.clone(),
+            &self.statement.public_inputs(),
+            &params(),
+        )
+        .unwrap()
+    }
+
+    /// Proves, round-trips the proof through its bytes, and runs the full verifier.
+    pub fn verify(&self) -> Result<stark::Verified, ExecutionError> {
+        let proof = Proof::from_bytes(&self.prove().to_bytes()).unwrap();
+        verify_execution(
+            Arc::clone(&self.program),
+            &self.statement,
+            &proof,
+            &verifier_params(),
+        )
+    }
+
+    /// Whether every table's polynomial constraints hold (buses aside).
+    pub fn constraints_hold(&self) -> Result<(), String> {
+        let air = Rv32Air::new(Arc::clone(&self.program));
+        let tables = air.tables();
+        for it in &self.traces {
+            stark::debug::check_constraints(tables[it.table], &it.trace)?;
+        }
+        Ok(())
+    }
+
+    /// Whether every bus balances with the statement's public terms.
+    pub fn buses_balance(&self) -> Result<(), String> {
+        let air = Rv32Air::new(Arc::clone(&self.program));
+        stark::debug::check_buses(&air.tables(), &self.traces, &self.statement.public_inputs())
+    }
+}
+
+fn signed(delta: i64) -> F {
+    if delta >= 0 {
+        F::from_u64(delta as u64)
+    } else {
+        -F::from_u64(delta.unsigned_abs())
+    }
+}
+
+/// An all-zero matrix of `rows` x `width` (a padding-only instance).
+pub fn zeros(rows: usize, width: usize) -> RowMajorMatrix<F> {
+    RowMajorMatrix::new(vec![F::ZERO; rows * width], width)
+}
