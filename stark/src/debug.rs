@@ -2,7 +2,7 @@
 //! every bus as plain multisets, with messages that name the failing row. Not part of the
 //! protocol; the prover does not call them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use p3_matrix::dense::RowMajorMatrix;
 
@@ -63,12 +63,31 @@ pub fn check_buses(
     traces: &[InstanceTrace],
     public: &PublicInputs,
 ) -> Result<(), String> {
+    let bad: Vec<String> = bus_imbalance(airs, traces, public)?
+        .iter()
+        .take(5)
+        .map(|((bus, t), m)| format!("bus {bus} tuple {t:?}: net multiplicity {}", canonical(*m)))
+        .collect();
+    if bad.is_empty() {
+        Ok(())
+    } else {
+        Err(bad.join("; "))
+    }
+}
+
+/// Every (bus, tuple) whose signed multiplicities (sends positive, public terms included) do
+/// not cancel, with its net multiplicity.
+pub fn bus_imbalance(
+    airs: &[&dyn Air],
+    traces: &[InstanceTrace],
+    public: &PublicInputs,
+) -> Result<BTreeMap<(u32, Vec<u64>), F>, String> {
     let tables: Vec<Table> = airs
         .iter()
         .map(|a| compile(*a))
         .collect::<Result<_, _>>()
         .map_err(|e| e.to_string())?;
-    let mut sums: BTreeMap<(u32, Vec<u64>), F> = BTreeMap::new();
+    let mut sums: HashMap<(u32, Vec<u64>), F> = HashMap::new();
     for term in &public.boundary {
         *sums
             .entry((term.bus, term.tuple.iter().map(|v| canonical(*v)).collect()))
@@ -94,26 +113,18 @@ pub fn check_buses(
             prog.eval_block(&src, &[r], &[r], &[], EF::ZERO, &mut s);
             let mut o = 0;
             for inter in &table.interactions {
-                let tuple: Vec<u64> = (0..inter.values.len())
-                    .map(|k| canonical(prog.output_base(&s, o + k, 0)))
-                    .collect();
-                o += inter.values.len();
-                let m = prog.output_base(&s, o, 0);
-                o += 1;
-                *sums.entry((inter.bus, tuple)).or_insert(F::ZERO) +=
-                    if inter.is_send { m } else { -m };
+                let len = inter.values.len();
+                let m = prog.output_base(&s, o + len, 0);
+                if m != F::ZERO {
+                    let tuple: Vec<u64> = (0..len)
+                        .map(|k| canonical(prog.output_base(&s, o + k, 0)))
+                        .collect();
+                    *sums.entry((inter.bus, tuple)).or_insert(F::ZERO) +=
+                        if inter.is_send { m } else { -m };
+                }
+                o += len + 1;
             }
         }
     }
-    let bad: Vec<String> = sums
-        .iter()
-        .filter(|(_, m)| **m != F::ZERO)
-        .take(5)
-        .map(|((bus, t), m)| format!("bus {bus} tuple {t:?}: net multiplicity {}", canonical(*m)))
-        .collect();
-    if bad.is_empty() {
-        Ok(())
-    } else {
-        Err(bad.join("; "))
-    }
+    Ok(sums.into_iter().filter(|(_, m)| *m != F::ZERO).collect())
 }
