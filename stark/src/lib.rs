@@ -63,6 +63,12 @@
 //!   the layer of its size (see [`fri`]). Query soundness follows the ethSTARK conjecture,
 //!   estimated by [`ProofParams::conjectured_security_bits`].
 //!
+//! - Sizes: the verifier refuses, before any other work, a proof with more than
+//!   [`params::MAX_TOTAL_ROWS`] rows in all (the LogUp count bound above), instance heights
+//!   outside 2..=2^`max_log_height` or whose LDE passes 2^32, and more instances than
+//!   `max_instances`; [`VerifyError::Bound`] names the bound. AIRs add their own (the RV32IM
+//!   machine's are in `vm::air`, "Bounds").
+//!
 //! Because nothing is drawn between two instances of the same pass, the per-instance steps of
 //! one pass can run in any order and on any thread; only the absorption order is canonical,
 //! which makes proofs byte-identical for any thread count. The DEEP accumulator assigns each
@@ -134,4 +140,4 @@ pub use prove::{InstanceTrace, prove, prove_checked};
 #[doc(hidden)]
 pub use prove::{Tamper, prove_with_tamper};
 pub use prover::ProveError;
-pub use verifier::{Verified, VerifyError, verify};
+pub use verifier::{PreprocessedCache, Verified, VerifyError, verify, verify_cached};

@@ -12,7 +12,7 @@ use crate::fri::{fold_pair, fold_point, pair_leaf};
 use crate::merkle::{Digest, hash_row, verify_batch};
 use crate::params::MAX_TOTAL_ROWS;
 use crate::params::VerifierParams;
-use crate::proof::{InstanceOod, Proof, TreeOpening};
+use crate::proof::{InstanceOod, InstanceShape, Proof, TreeOpening};
 use crate::protocol::{self, PublicInputs};
 use crate::prover::{commit_preprocessed, deep_columns, deep_sums, opened_next};
 
@@ -63,12 +63,32 @@ fn shape_err<T>(msg: impl Into<String>) -> Result<T, VerifyError> {
     Err(VerifyError::Shape(msg.into()))
 }
 
+/// Preprocessed roots the verifier has computed, kept across verifications against the same
+/// AIRs: they depend only on the table, its height and the blowup, and recomputing them (an LDE
+/// and a Merkle tree of every fixed table) is most of the work of verifying a small proof.
+/// Use one cache per AIR list.
+#[derive(Clone, Debug, Default)]
+pub struct PreprocessedCache {
+    roots: HashMap<(u32, u8, u8), Digest>,
+}
+
 /// Verifies `proof` for `airs` and the public inputs.
 pub fn verify(
     airs: &[&dyn Air],
     proof: &Proof,
     public: &PublicInputs,
     vp: &VerifierParams,
+) -> Result<Verified, VerifyError> {
+    verify_cached(airs, proof, public, vp, &mut PreprocessedCache::default())
+}
+
+/// [`verify`], reusing (and extending) `cache`, which must only ever have seen these `airs`.
+pub fn verify_cached(
+    airs: &[&dyn Air],
+    proof: &Proof,
+    public: &PublicInputs,
+    vp: &VerifierParams,
+    cache: &mut PreprocessedCache,
 ) -> Result<Verified, VerifyError> {
     let params = proof.params;
     params.validate().map_err(VerifyError::Params)?;
@@ -124,21 +144,23 @@ pub fn verify(
     check_shape(proof, &tables, log_max_lde)?;
 
     // Preprocessed roots are recomputed, never read from the proof.
-    let mut prep_roots: HashMap<(u32, u8), Digest> = HashMap::new();
     for s in &proof.instances {
         let table = &tables[s.table as usize];
-        if table.prep_width > 0 && !prep_roots.contains_key(&(s.table, s.log_height)) {
+        let key = (s.table, s.log_height, log_b as u8);
+        if table.prep_width > 0 && !cache.roots.contains_key(&key) {
             let c = commit_preprocessed(airs[s.table as usize], table, s.log_height, log_b)
                 .map_err(VerifyError::Preprocessed)?
                 .ok_or_else(|| VerifyError::Preprocessed("missing".into()))?;
-            prep_roots.insert((s.table, s.log_height), c.root());
+            cache.roots.insert(key, c.root());
         }
     }
+    let prep_roots = &cache.roots;
+    let prep_root = |s: &InstanceShape| prep_roots.get(&(s.table, s.log_height, log_b as u8));
 
     // Replay the transcript.
     let mut t = protocol::start(&tables, &params, public, &proof.instances);
     for (s, r) in proof.instances.iter().zip(&proof.main_roots) {
-        protocol::observe_main(&mut t, prep_roots.get(&(s.table, s.log_height)), r);
+        protocol::observe_main(&mut t, prep_root(s), r);
     }
     let lookup = protocol::draw_lookup_challenges(&mut t);
     proof
@@ -253,11 +275,8 @@ pub fn verify(
             }
         };
         check("main", &proof.main_roots[i], Some(&op.main), t.main_width)?;
-        let prep_root = prep_roots
-            .get(&(s.table, s.log_height))
-            .copied()
-            .unwrap_or_default();
-        check("preprocessed", &prep_root, op.prep.as_ref(), t.prep_width)?;
+        let prep = prep_root(s).copied().unwrap_or_default();
+        check("preprocessed", &prep, op.prep.as_ref(), t.prep_width)?;
         let aux_root = proof.aux[i].map(|a| a.root).unwrap_or_default();
         check("aux", &aux_root, op.aux.as_ref(), t.aux_width())?;
         check(

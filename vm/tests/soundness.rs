@@ -238,64 +238,13 @@ fn cycles_are_bounded_by_the_cpu_rows_and_must_be_the_runs() {
     ));
 }
 
-/// An IO row that moves no bytes (first byte = last + 1) receives and sends the same IO token,
-/// so it needs no system call, and its clk is free: a pass-through access to any word at any
-/// timestamp. Spliced after a word's last access (image final token moved to it, lookups
-/// counted), every bus balances; such proofs verified before the "first byte moves" constraint.
+/// A free IO row ([`Forgery::splice_free_io_row`]): such proofs verified before the "first
+/// byte moves" constraint.
 #[test]
 fn an_io_row_that_moves_no_bytes_is_refused() {
-    use stark::field::canonical;
-    use vm::air::image::{self, ImageLayout};
-
     let program = fixture("fib_iterative");
     let mut forged = Forgery::honest(&program, &10u32.to_le_bytes(), 1 << 10);
-    let write = forged
-        .rows(table::IO)
-        .into_iter()
-        .rfind(|&at| forged.get(at, io::IS_OUT) == F::ONE)
-        .unwrap();
-    let word_addr = canonical(forged.get(write, io::WORD_ADDR));
-    let layout = ImageLayout::new(&program);
-    let image_at = (
-        forged.find(table::IMAGE, |_| true).unwrap().0,
-        layout.row_of(word_addr as u32).unwrap(),
-    );
-    let value = canonical(forged.get(image_at, image::FINAL_VAL)) as u32;
-    let prev_ts = canonical(forged.get(image_at, image::FINAL_TS));
-    let clk = forged.statement.cycles - 1;
-    let now = 4 * clk + 3;
-    assert!(now > prev_ts + 1);
-    let gap = now - prev_ts - 1;
-
-    let at = forged.free_row(table::IO, |r| r.iter().all(|v| *v == F::ZERO));
-    let f = F::from_u64;
-    for (col, v) in [
-        (io::IS_OUT, 1),
-        (io::CLK, clk),
-        (io::START, word_addr + 1),
-        (io::REMAINING, 0),
-        (io::POS, 0),
-        (io::WORD_ADDR, word_addr),
-        (io::E0 + 1, 1),
-        (io::Z0, 1),
-        (io::COUNT, 0),
-        (io::PREV_TS, prev_ts),
-        (io::T_LO, gap & 0xffff),
-        (io::T_HI, gap >> 16),
-    ] {
-        forged.set(at, col, f(v));
-    }
-    let b = value.to_le_bytes();
-    for i in 0..4 {
-        forged.set(at, io::M0 + i, f(b[i] as u64));
-        forged.set(at, io::N0 + i, f(b[i] as u64));
-    }
-    forged.set(image_at, image::FINAL_TS, f(now));
-    forged.range_lookups(gap & 0xffff, 1);
-    forged.range_lookups(gap >> 16, 1);
-    forged.byte_lookups(vm::air::bytes::PAIR, b[0], b[1], 2);
-    forged.byte_lookups(vm::air::bytes::PAIR, b[2], b[3], 2);
-
+    forged.splice_free_io_row();
     forged
         .buses_balance()
         .expect("the free access balances every bus");

@@ -16,7 +16,8 @@
 //! timestamp after the last access).
 //!
 //! # Constraints
-//! - `used` is boolean: each address has at most one initial token, hence one linear history.
+//! - `used` is boolean: each address has at most one initial token, hence one linear history
+//!   (given the bounds on counts and timestamps in [`super`], "Bounds").
 //!
 //! # Bus interactions
 //! - MEMORY: send `(addr, init, 0)` and receive `(addr, final_val, final_ts)`, both with

@@ -176,7 +176,7 @@ pub use witness::{
 };
 
 mod verify;
-pub use verify::{ExecutionError, verify_execution};
+pub use verify::{ExecutionError, ExecutionVerifier, verify_execution};
 
 /// What a chip receives from the CPU on the ALU bus, as expressions over the chip's row.
 pub struct AluTuple {

@@ -50,41 +50,70 @@ pub fn verify_execution(
     proof: &Proof,
     params: &VerifierParams,
 ) -> Result<stark::Verified, ExecutionError> {
-    let digest = program_digest(&program);
-    if digest != statement.program_digest {
-        return Err(ExecutionError::WrongProgram {
-            claimed: hex(&statement.program_digest[..8]),
-            actual: hex(&digest[..8]),
-        });
+    ExecutionVerifier::new(program).verify(statement, proof, params)
+}
+
+/// A verifier for one program that keeps what it derives from the ELF (its digest, tables and
+/// preprocessed commitments) across proofs: [`verify_execution`] for many proofs.
+pub struct ExecutionVerifier {
+    digest: [u8; 32],
+    entry: u32,
+    air: Rv32Air,
+    prep: stark::PreprocessedCache,
+}
+
+impl ExecutionVerifier {
+    pub fn new(program: Arc<Program>) -> ExecutionVerifier {
+        ExecutionVerifier {
+            digest: program_digest(&program),
+            entry: program.entry,
+            air: Rv32Air::new(program),
+            prep: stark::PreprocessedCache::default(),
+        }
     }
-    if statement.entry != program.entry {
-        return Err(ExecutionError::WrongEntry {
-            claimed: statement.entry,
-            actual: program.entry,
-        });
+
+    /// See [`verify_execution`].
+    pub fn verify(
+        &mut self,
+        statement: &Statement,
+        proof: &Proof,
+        params: &VerifierParams,
+    ) -> Result<stark::Verified, ExecutionError> {
+        if self.digest != statement.program_digest {
+            return Err(ExecutionError::WrongProgram {
+                claimed: hex(&statement.program_digest[..8]),
+                actual: hex(&self.digest[..8]),
+            });
+        }
+        if statement.entry != self.entry {
+            return Err(ExecutionError::WrongEntry {
+                claimed: statement.entry,
+                actual: self.entry,
+            });
+        }
+        statement.check_bounds()?;
+        let cpu_rows: u64 = proof
+            .instances
+            .iter()
+            .filter(|s| s.table as usize == table::CPU)
+            .fold(0u64, |acc, s| {
+                acc.saturating_add(1u64.checked_shl(s.log_height as u32).unwrap_or(u64::MAX))
+            });
+        if statement.cycles > cpu_rows {
+            return Err(ExecutionError::CyclesAboveRows {
+                cycles: statement.cycles,
+                rows: cpu_rows,
+            });
+        }
+        check_fixed_tables(&self.air, proof)?;
+        Ok(stark::verify_cached(
+            &self.air.tables(),
+            proof,
+            &statement.public_inputs(),
+            params,
+            &mut self.prep,
+        )?)
     }
-    statement.check_bounds()?;
-    let cpu_rows: u64 = proof
-        .instances
-        .iter()
-        .filter(|s| s.table as usize == table::CPU)
-        .fold(0u64, |acc, s| {
-            acc.saturating_add(1u64.checked_shl(s.log_height as u32).unwrap_or(u64::MAX))
-        });
-    if statement.cycles > cpu_rows {
-        return Err(ExecutionError::CyclesAboveRows {
-            cycles: statement.cycles,
-            rows: cpu_rows,
-        });
-    }
-    let air = Rv32Air::new(program);
-    check_fixed_tables(&air, proof)?;
-    Ok(stark::verify(
-        &air.tables(),
-        proof,
-        &statement.public_inputs(),
-        params,
-    )?)
 }
 
 /// The lookup and image tables must appear once, at the height the verifier derives itself: a

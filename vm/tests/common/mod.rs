@@ -233,9 +233,9 @@ impl Forgery {
             self.set(at, col, f(v));
         }
         let b = value.to_le_bytes();
-        for i in 0..4 {
-            self.set(at, io::M0 + i, f(b[i] as u64));
-            self.set(at, io::N0 + i, f(b[i] as u64));
+        for (i, &byte) in b.iter().enumerate() {
+            self.set(at, io::M0 + i, f(byte as u64));
+            self.set(at, io::N0 + i, f(byte as u64));
         }
         self.set(image_at, image::FINAL_TS, f(now));
         self.range_lookups(gap & 0xffff, 1);
