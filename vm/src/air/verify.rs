@@ -24,7 +24,7 @@ pub enum ExecutionError {
         found: String,
         log_height: u32,
     },
-    #[error("the statement is out of bounds: {0}")]
+    #[error(transparent)]
     StatementBounds(#[from] super::witness::StatementFormatError),
     #[error(
         "the statement claims {cycles} cycles, but the proof's CPU instances have {rows} rows in all (the bound: one row per cycle)"
