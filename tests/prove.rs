@@ -203,3 +203,43 @@ fn m_extension_programs_prove_and_verify_through_the_binary() {
         assert!(out.status.success(), "{name}: {}", text(&out.stderr));
     }
 }
+
+/// An output path that cannot be written is refused before any execution or proving (a run of
+/// 40M instructions would take minutes), with one message naming the path; nothing is left.
+#[test]
+fn an_unwritable_output_is_refused_before_proving() {
+    for (out, why) in [
+        ("/nonexistent-dir/x.proof", "No such file or directory"),
+        ("/proc/x.proof", ""),
+    ] {
+        let result = stark_pipe(&[
+            "run",
+            elf("fib_iterative").to_str().unwrap(),
+            "--input-u32",
+            "10000000",
+            "-o",
+            out,
+        ]);
+        let stderr = text(&result.stderr);
+        assert_eq!(result.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains(&format!("cannot write the proof to {out}")) && stderr.contains(why),
+            "{stderr}"
+        );
+        assert_eq!(stderr.matches("os error").count(), 1, "said once: {stderr}");
+        assert!(!text(&result.stdout).contains("cycles:"), "nothing ran");
+    }
+}
+
+#[test]
+fn version_names_the_proof_formats() {
+    let out = stark_pipe(&["--version"]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success());
+    assert!(
+        stdout.starts_with(&format!("stark-pipe {}", env!("CARGO_PKG_VERSION")))
+            && stdout.contains("proof file format 1")
+            && stdout.contains("STARK proof format 1"),
+        "{stdout}"
+    );
+}

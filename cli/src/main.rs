@@ -11,6 +11,16 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// The version line: the crate's, and the formats of the proofs it writes and reads.
+static VERSION: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "{} (proof file format {}, STARK proof format {})",
+        env!("CARGO_PKG_VERSION"),
+        formats::proof_file::VERSION,
+        stark::proof::FORMAT_VERSION
+    )
+});
+
 /// Out-of-core STARK prover and verifier for RV32IM programs.
 ///
 /// stark-pipe proves that a static RV32IM ELF ran to completion on a given input and produced a
@@ -18,7 +28,7 @@ use clap::{Parser, Subcommand};
 /// write (fd 1: the public output; fd 2: diagnostics) and exit, so they run unchanged under
 /// qemu-riscv32.
 #[derive(Parser)]
-#[command(name = "stark-pipe", version, max_term_width = 100)]
+#[command(name = "stark-pipe", version = VERSION.as_str(), max_term_width = 100)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -163,6 +163,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             .map_or("program".into(), |s| s.to_string_lossy().into_owned());
         PathBuf::from(format!("{stem}.proof"))
     });
+    // A proof that cannot be written is found out now, not after the proving.
+    formats::probe_writable(&out_path)
+        .with_context(|| format!("cannot write the proof to {}", out_path.display()))?;
     let params = ProofParams {
         num_queries: args.queries,
         pow_bits: args.pow_bits,

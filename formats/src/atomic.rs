@@ -184,13 +184,19 @@ pub fn atomic_write(path: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
     file.commit()
 }
 
+/// Checks, before any work, that a file can be written at `path` the way [`AtomicFile`] will
+/// write it: its directory exists and takes a new file. Leaves nothing behind.
+pub fn probe_writable(path: impl AsRef<Path>) -> Result<()> {
+    AtomicFile::create(path).map(drop)
+}
+
 /// Map a write error to [`FormatError`], recognising a full disk.
 pub(crate) fn write_error(path: &Path, e: io::Error) -> FormatError {
     if e.raw_os_error() == Some(libc::ENOSPC) || e.raw_os_error() == Some(libc::EDQUOT) {
         FormatError::NoSpace {
             path: path.to_path_buf(),
             needed: 0,
-            source: e,
+            error: e,
         }
     } else {
         FormatError::io("write", path, e)
@@ -233,7 +239,7 @@ fn reserve_error(path: &Path, len: u64, err: io::Error) -> FormatError {
         Some(libc::ENOSPC) | Some(libc::EDQUOT) | Some(libc::EFBIG) => FormatError::NoSpace {
             path: path.to_path_buf(),
             needed: len,
-            source: err,
+            error: err,
         },
         _ => FormatError::io("reserve space for", path, err),
     }

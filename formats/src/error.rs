@@ -5,35 +5,33 @@ use std::path::PathBuf;
 
 use crate::checksum::Checksum;
 
-/// An error reading or writing a file; always names the file.
+/// An error reading or writing a file; always names the file. The OS or Arrow error is part of
+/// the message (and not also a `source()`, so that a chain printer does not repeat it).
 #[derive(Debug, thiserror::Error)]
 pub enum FormatError {
     /// An I/O call failed (`action` says which: "create", "read", "fsync", ...).
-    #[error("{action} {}: {source}", path.display())]
+    #[error("{action} {}: {error}", path.display())]
     Io {
         action: &'static str,
         path: PathBuf,
-        #[source]
-        source: io::Error,
+        error: io::Error,
     },
     /// The disk (or quota, or file size limit) cannot hold the file; detected when reserving
     /// space, before writing. `needed` is 0 when it surfaced in a write instead.
     #[error(
-        "not enough disk space for {}: needed {needed} bytes ({source})",
+        "not enough disk space for {}: needed {needed} bytes ({error})",
         path.display()
     )]
     NoSpace {
         path: PathBuf,
         needed: u64,
-        #[source]
-        source: io::Error,
+        error: io::Error,
     },
     /// Arrow could not encode or decode the file.
-    #[error("arrow error in {}: {source}", path.display())]
+    #[error("arrow error in {}: {error}", path.display())]
     Arrow {
         path: PathBuf,
-        #[source]
-        source: arrow_schema::ArrowError,
+        error: arrow_schema::ArrowError,
     },
     /// The file is not what it claims to be (truncated, bad footer, wrong schema, ...).
     #[error("corrupt file {}: {reason}", path.display())]
@@ -55,7 +53,7 @@ impl FormatError {
         FormatError::Io {
             action,
             path: path.into(),
-            source,
+            error: source,
         }
     }
 
@@ -77,7 +75,7 @@ impl FormatError {
     pub fn is_no_space(&self) -> bool {
         match self {
             FormatError::NoSpace { .. } => true,
-            FormatError::Io { source, .. } => source.raw_os_error() == Some(libc::ENOSPC),
+            FormatError::Io { error, .. } => error.raw_os_error() == Some(libc::ENOSPC),
             _ => false,
         }
     }

@@ -17,7 +17,7 @@ pub mod mapped;
 pub mod proof_file;
 pub mod segment;
 
-pub use atomic::{AtomicFile, atomic_write, reserve_space};
+pub use atomic::{AtomicFile, atomic_write, probe_writable, reserve_space};
 pub use checksum::Checksum;
 pub use error::{FormatError, Result};
 pub use inspect::{FileStatus, Report, RunState, inspect_spill_dir};

@@ -77,7 +77,7 @@ fn encode_template(
 ) -> Result<Template> {
     let arrow = |e| FormatError::Arrow {
         path: path.to_path_buf(),
-        source: e,
+        error: e,
     };
     let values_per_buffer = match layout {
         Layout::Columnar => rows,

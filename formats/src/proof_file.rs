@@ -16,7 +16,9 @@ use crate::atomic::{AtomicFile, write_error};
 use crate::error::{FormatError, Result};
 
 const MAGIC: &[u8; 16] = b"STARKPIPE-PROOF\n";
-const VERSION: u16 = 1;
+/// The proof file's format version (the STARK proof inside has its own,
+/// `stark::proof::FORMAT_VERSION`).
+pub const VERSION: u16 = 1;
 
 /// The two sections of a proof file, as bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]

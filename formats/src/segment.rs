@@ -271,10 +271,10 @@ pub fn write_segment(
     })
 }
 
-fn arrow_error(path: &Path, source: ArrowError) -> FormatError {
+fn arrow_error(path: &Path, error: ArrowError) -> FormatError {
     FormatError::Arrow {
         path: path.to_path_buf(),
-        source,
+        error,
     }
 }
 
