@@ -1,4 +1,4 @@
-//! The out-of-core prover: the passes of DESIGN.md section 3, each a [`pipeline::Graph`] of
+//! The out-of-core prover: the passes of `docs/architecture.md`, each a [`pipeline::Graph`] of
 //! stages on bounded channels, producing the same proof bytes as [`crate::prove_in_memory`].
 //!
 //! For chunks that keep their LDEs (the default store, `auto`, while the spill dir has room):

@@ -73,8 +73,8 @@
 //! one pass can run in any order and on any thread; only the absorption order is canonical,
 //! which makes proofs byte-identical for any thread count. The DEEP accumulator assigns each
 //! instance's coefficients from fixed offsets, so it too is order-independent.
-//! (A per-chunk transcript fork, as sketched in DESIGN.md "Fewer passes", would let aux,
-//! quotient, OOD and DEEP run in one visit per chunk; it is sound only if each fork is seeded
+//! (A per-chunk transcript fork, one transcript per chunk after the LogUp challenges, would let
+//! aux, quotient, OOD and DEEP run in one visit per chunk; it is sound only if each fork is seeded
 //! with a state that already binds every main root and the global LogUp challenges, and the
 //! final FRI batching challenge binds every fork's outputs. We do not use it here.)
 //!

@@ -1,5 +1,5 @@
-//! Per-instance prover steps (DESIGN.md section 3). Each function takes one instance's data and
-//! the challenges it needs, so a caller may drop an instance's LDE after a step and recompute
+//! Per-instance prover steps (the passes of `docs/architecture.md`). Each function takes one
+//! instance's data and the challenges it needs, so a caller may drop an instance's LDE after a step and recompute
 //! it later (every step is deterministic). [`crate::prove`] composes them in memory; an
 //! out-of-core driver does the same, visiting instances in canonical order (table, chunk):
 //!
