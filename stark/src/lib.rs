@@ -104,6 +104,11 @@
 //! stark::verify(&airs, &proof, &public, &VerifierParams::default()).unwrap();
 //! ```
 //!
+//! # Tall columns out of core
+//! [`ntt`] computes the same coset LDE chunk by chunk (the four-step decomposition, chunks as
+//! blocks, at most one chunk's rows of every column per step), the building block for proving
+//! a table as one instance whose height exceeds what fits in memory.
+//!
 //! # Memory per step (one instance of height n, blowup b, w main columns)
 //! main: trace + LDE (n*b*w base) + tree; aux: the aux trace and its LDE; quotient: the LDEs
 //! read + n*qf extension values; ood: reads n rows of each LDE; deep: one extension codeword
@@ -120,6 +125,7 @@ pub mod domain;
 pub mod field;
 pub mod fri;
 pub mod merkle;
+pub mod ntt;
 pub mod params;
 pub mod proof;
 pub mod protocol;

@@ -1,0 +1,317 @@
+//! The coset LDE of a tall column computed chunk by chunk: the four-step (Bailey) decomposition
+//! with the pipeline's chunks as its blocks, so that no step holds more than one chunk's worth
+//! of rows of every column. No I/O: callers hand in and take out matrices; an out-of-core driver
+//! reads them from segments and writes them back.
+//!
+//! # Notation
+//! A table of height N = 2^n is cut into K = 2^k chunks of B = 2^b rows; trace row `t = c B + i`
+//! is row `i` of chunk `c`. The blowup is L = 2^l, the LDE has M = L N rows, `w = w_N` and
+//! `w_X` is the primitive X-th root of unity. The LDE lives on the L cosets `theta_u <w>`,
+//! `theta_u = s w_M^u` with `s` = [`crate::domain::lde_shift`].
+//!
+//! # Output layout: natural coset chunks
+//! The LDE comes out as L x K chunks of B rows: chunk `(u, c)` row `i` holds the value at
+//! `theta_u w^(c B + i)`. Inside a chunk the order is natural, so the LDE's "next row" (the
+//! point times `w`) of a row is the row after it. The same value sits at row
+//! ```text
+//! rev_l(u) N + rev_b(i) K + rev_k(c)
+//! ```
+//! of the bit-reversed LDE that [`crate::domain::lde`] builds in memory (its row r is the point
+//! `s w_M^rev_(n+l)(r)`; write r = u' N + v, then rev(r) = rev_n(v) L + rev_l(u'), and
+//! rev_n(c B + i) = rev_b(i) K + rev_k(c)). [`ChunkGeometry::lde_row`] is this map. Fixing
+//! (u, i) and running over c gives K consecutive rows of the bit-reversed LDE: one subtree of
+//! its Merkle tree.
+//!
+//! # The three steps
+//! The interpolation (values on `<w>` to coefficients, output index `j = j1 + K j2`) and the
+//! evaluation on a coset (input `j = j1 + K j2`, output `t = t1 + B t2`) split as
+//! ```text
+//! a[j1 + K j2] = 1/B sum_i w_B^(-i j2) w^(-i j1) * (1/K sum_c w_K^(-c j1) x[c B + i])
+//! X[t1 + B t2] = sum_j1 w_K^(j1 t2) w^(j1 t1) * (sum_j2 a[j1 + K j2] theta^(j1 + K j2) w_B^(j2 t1))
+//! ```
+//! 1. [`cross_inverse`]: for each row `i` of a slab of rows, a size-K inverse DFT across the K
+//!    chunks; output `j1` goes to intermediate block `j1` at the same rows. Reads the same slab
+//!    of every chunk, in order: sequential in every segment.
+//! 2. [`local_extend`]: one block `j1` in memory: twiddle `w^(-i j1)`, size-B inverse DFT (the
+//!    coefficients `a[j1 + K j2]`), and for each coset u: scale by `theta_u^(j1 + K j2)`, size-B
+//!    DFT, twiddle `w^(j1 t1)`: L blocks out.
+//! 3. [`cross_forward`]: for each row `t1` of a slab, a size-K DFT across the K blocks of one
+//!    coset; output `t2` is LDE chunk `(u, t2)` at the same rows.
+//!
+//! Steps 1 and 3 hold K x S rows (a slab of S rows of each chunk; S = B / K keeps that to one
+//! chunk's size); step 2 holds one block and its L outputs. The arithmetic is exact, so the
+//! values are those of the in-memory LDE, bit for bit.
+
+use p3_dft::TwoAdicSubgroupDft;
+use p3_matrix::Matrix;
+use p3_matrix::dense::{RowMajorMatrix, RowMajorMatrixView};
+
+use crate::domain::{dft, lde_shift};
+use crate::field::{F, Field, PrimeCharacteristicRing, TwoAdicField, reverse_bits};
+
+/// How a table of `2^log_height` rows is cut into chunks of `2^log_chunk` rows and extended by
+/// `2^log_blowup`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChunkGeometry {
+    pub log_height: usize,
+    pub log_chunk: usize,
+    pub log_blowup: usize,
+}
+
+impl ChunkGeometry {
+    /// The geometry of a table of `2^log_height` rows in chunks of at most `2^log_chunk` rows.
+    pub fn new(log_height: usize, log_chunk: usize, log_blowup: usize) -> ChunkGeometry {
+        ChunkGeometry {
+            log_height,
+            log_chunk: log_chunk.min(log_height),
+            log_blowup,
+        }
+    }
+
+    fn log_chunks(&self) -> usize {
+        self.log_height - self.log_chunk
+    }
+
+    /// K, the number of chunks.
+    pub fn chunks(&self) -> usize {
+        1 << self.log_chunks()
+    }
+
+    /// B, the rows of a chunk.
+    pub fn chunk_rows(&self) -> usize {
+        1 << self.log_chunk
+    }
+
+    /// L, the number of cosets.
+    pub fn cosets(&self) -> usize {
+        1 << self.log_blowup
+    }
+
+    /// The slab height that keeps steps 1 and 3 to one chunk's rows: B / K, at least 1.
+    pub fn slab_rows(&self) -> usize {
+        (self.chunk_rows() >> self.log_chunks()).max(1)
+    }
+
+    /// `theta_u = s w_M^u`, the shift of coset `u`.
+    pub fn coset_shift(&self, u: usize) -> F {
+        lde_shift() * F::two_adic_generator(self.log_height + self.log_blowup).exp_u64(u as u64)
+    }
+
+    /// The row of the bit-reversed in-memory LDE holding row `row` of LDE chunk (`coset`,
+    /// `chunk`).
+    pub fn lde_row(&self, coset: usize, chunk: usize, row: usize) -> usize {
+        (reverse_bits(coset, self.log_blowup) << self.log_height)
+            + (reverse_bits(row, self.log_chunk) << self.log_chunks())
+            + reverse_bits(chunk, self.log_chunks())
+    }
+}
+
+/// Stacks the same slab of K matrices as the K rows of one matrix (a DFT of size K runs down
+/// its columns).
+fn stack(slabs: &[RowMajorMatrixView<'_, F>]) -> RowMajorMatrix<F> {
+    let len = slabs[0].values.len();
+    let mut values = Vec::with_capacity(len * slabs.len());
+    for s in slabs {
+        assert_eq!(s.values.len(), len, "slabs of one step have one shape");
+        values.extend_from_slice(s.values);
+    }
+    RowMajorMatrix::new(values, len)
+}
+
+/// Cuts the K rows of a stacked matrix back into K slabs of `width` columns.
+fn unstack(m: RowMajorMatrix<F>, width: usize) -> Vec<RowMajorMatrix<F>> {
+    let len = m.width;
+    m.values
+        .chunks_exact(len)
+        .map(|row| RowMajorMatrix::new(row.to_vec(), width))
+        .collect()
+}
+
+/// Step 1: the same slab of rows of every trace chunk (in chunk order) to the same slab of
+/// every intermediate block (in block order).
+pub fn cross_inverse(
+    geo: &ChunkGeometry,
+    slabs: &[RowMajorMatrixView<'_, F>],
+) -> Vec<RowMajorMatrix<F>> {
+    assert_eq!(slabs.len(), geo.chunks(), "one slab per chunk");
+    let width = slabs[0].width;
+    if slabs.len() == 1 {
+        return vec![slabs[0].to_row_major_matrix()];
+    }
+    unstack(dft().idft_batch(stack(slabs)), width)
+}
+
+/// Multiplies row r of `m` by `start * ratio^r`.
+fn scale_rows(m: &mut RowMajorMatrix<F>, start: F, ratio: F) {
+    let width = m.width;
+    let mut factor = start;
+    for row in m.values.chunks_exact_mut(width) {
+        row.iter_mut().for_each(|v| *v *= factor);
+        factor *= ratio;
+    }
+}
+
+/// Step 2: intermediate block `j1` (all B rows) to block `j1` of each coset's step-3 input, in
+/// coset order.
+pub fn local_extend(
+    geo: &ChunkGeometry,
+    j1: usize,
+    mut block: RowMajorMatrix<F>,
+) -> Vec<RowMajorMatrix<F>> {
+    assert_eq!(block.values.len(), geo.chunk_rows() * block.width);
+    let w = F::two_adic_generator(geo.log_height);
+    let w_j1 = w.exp_u64(j1 as u64);
+    scale_rows(&mut block, F::ONE, w_j1.inverse());
+    let coeffs = dft().idft_batch(block);
+    let k = geo.chunks() as u64;
+    (0..geo.cosets())
+        .map(|u| {
+            let theta = geo.coset_shift(u);
+            let mut c = coeffs.clone();
+            scale_rows(&mut c, theta.exp_u64(j1 as u64), theta.exp_u64(k));
+            let mut out = dft().dft_batch(c).to_row_major_matrix();
+            scale_rows(&mut out, F::ONE, w_j1);
+            out
+        })
+        .collect()
+}
+
+/// Step 3: the same slab of rows of every block of one coset (in block order) to the same slab
+/// of that coset's LDE chunks (in chunk order).
+pub fn cross_forward(
+    geo: &ChunkGeometry,
+    slabs: &[RowMajorMatrixView<'_, F>],
+) -> Vec<RowMajorMatrix<F>> {
+    assert_eq!(slabs.len(), geo.chunks(), "one slab per block");
+    let width = slabs[0].width;
+    if slabs.len() == 1 {
+        return vec![slabs[0].to_row_major_matrix()];
+    }
+    unstack(dft().dft_batch(stack(slabs)).to_row_major_matrix(), width)
+}
+
+/// The whole LDE of a chunked column set through the three steps, in memory: `out[u][c]` is
+/// LDE chunk (u, c). Slabs of [`ChunkGeometry::slab_rows`] rows, as an out-of-core driver
+/// would read them. The reference for such drivers.
+pub fn lde_chunked(
+    geo: &ChunkGeometry,
+    chunks: &[RowMajorMatrix<F>],
+) -> Vec<Vec<RowMajorMatrix<F>>> {
+    let (k, b) = (geo.chunks(), geo.chunk_rows());
+    assert_eq!(chunks.len(), k, "one matrix per chunk");
+    let width = chunks[0].width;
+    let slab = geo.slab_rows();
+    fn slab_of(m: &RowMajorMatrix<F>, at: usize, rows: usize) -> RowMajorMatrixView<'_, F> {
+        RowMajorMatrixView::new(&m.values[at * m.width..(at + rows) * m.width], m.width)
+    }
+    // Step 1, slab by slab, into K intermediate blocks.
+    let mut blocks = vec![Vec::with_capacity(b * width); k];
+    for at in (0..b).step_by(slab) {
+        let views: Vec<_> = chunks.iter().map(|c| slab_of(c, at, slab)).collect();
+        for (block, part) in blocks.iter_mut().zip(cross_inverse(geo, &views)) {
+            block.extend_from_slice(&part.values);
+        }
+    }
+    // Step 2, block by block: per coset, K blocks.
+    let mut per_coset: Vec<Vec<RowMajorMatrix<F>>> = vec![Vec::with_capacity(k); geo.cosets()];
+    for (j1, block) in blocks.into_iter().enumerate() {
+        for (u, out) in local_extend(geo, j1, RowMajorMatrix::new(block, width))
+            .into_iter()
+            .enumerate()
+        {
+            per_coset[u].push(out);
+        }
+    }
+    // Step 3, coset by coset and slab by slab.
+    per_coset
+        .iter()
+        .map(|z| {
+            let mut lde = vec![Vec::with_capacity(b * width); k];
+            for at in (0..b).step_by(slab) {
+                let views: Vec<_> = z.iter().map(|m| slab_of(m, at, slab)).collect();
+                for (chunk, part) in lde.iter_mut().zip(cross_forward(geo, &views)) {
+                    chunk.extend_from_slice(&part.values);
+                }
+            }
+            lde.into_iter()
+                .map(|v| RowMajorMatrix::new(v, width))
+                .collect()
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::lde;
+
+    fn trace(rows: usize, width: usize, seed: u64) -> RowMajorMatrix<F> {
+        let mut x = seed;
+        let values = (0..rows * width)
+            .map(|_| {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                F::from_u64(x >> 1)
+            })
+            .collect();
+        RowMajorMatrix::new(values, width)
+    }
+
+    /// Every value of the chunked LDE sits where `lde_row` says in the in-memory LDE.
+    fn matches_in_memory(log_height: usize, log_chunk: usize, log_blowup: usize, width: usize) {
+        let geo = ChunkGeometry::new(log_height, log_chunk, log_blowup);
+        let full = trace(
+            1 << log_height,
+            width,
+            log_height as u64 * 31 + log_chunk as u64,
+        );
+        let reference = lde(full.clone(), log_blowup);
+        let b = geo.chunk_rows();
+        let chunks: Vec<_> = full
+            .values
+            .chunks_exact(b * width)
+            .map(|c| RowMajorMatrix::new(c.to_vec(), width))
+            .collect();
+        let out = lde_chunked(&geo, &chunks);
+        for (u, coset) in out.iter().enumerate() {
+            for (c, chunk) in coset.iter().enumerate() {
+                for i in 0..b {
+                    let r = geo.lde_row(u, c, i);
+                    assert_eq!(
+                        &chunk.values[i * width..(i + 1) * width],
+                        &reference.values[r * width..(r + 1) * width],
+                        "n={log_height} b={log_chunk} l={log_blowup}: chunk ({u}, {c}) row {i}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn chunked_lde_is_the_in_memory_lde() {
+        matches_in_memory(10, 6, 1, 3); // K = 16 < B = 64
+        matches_in_memory(10, 5, 1, 2); // K = B
+        matches_in_memory(10, 3, 2, 2); // K = 128 > B = 8 (slabs of one row)
+        matches_in_memory(8, 8, 1, 4); // K = 1: step 2 is the whole LDE
+        matches_in_memory(9, 4, 3, 1); // blowup 8
+    }
+
+    #[test]
+    fn natural_coset_chunks_put_the_next_point_on_the_next_row() {
+        let geo = ChunkGeometry::new(6, 3, 1);
+        let w = F::two_adic_generator(6);
+        for u in 0..2 {
+            for c in 0..geo.chunks() {
+                for i in 0..geo.chunk_rows() {
+                    let t = (c * geo.chunk_rows() + i) as u64;
+                    let r = geo.lde_row(u, c, i);
+                    assert_eq!(
+                        geo.coset_shift(u) * w.exp_u64(t),
+                        crate::domain::lde_point(7, r)
+                    );
+                }
+            }
+        }
+    }
+}
