@@ -34,7 +34,7 @@ pub struct ProvenRun {
 }
 
 /// Executes `program` on `input` and proves the run, with instances of at most `chunk_rows` rows,
-/// and verifies the proof before returning it ([`crate::check::self_check`]).
+/// and verifies the proof before returning it ([`crate::passes::check::self_check`]).
 pub fn prove_in_memory(
     program: Arc<Program>,
     input: Arc<[u8]>,
@@ -66,7 +66,7 @@ pub fn prove_in_memory(
 
     let start = Instant::now();
     let proof = stark::prove(&tables, traces, &statement.public_inputs(), params)?;
-    crate::check::self_check(&program, &statement, &proof)?;
+    crate::passes::check::self_check(&program, &statement, &proof)?;
     Ok(ProvenRun {
         proof,
         statement,

@@ -9,10 +9,8 @@
 //! * [`budget`]: chunk rows from a memory budget (`--mem-budget`).
 //! * [`in_memory`]: the in-RAM reference prover ([`prove_in_memory`]).
 //! * [`widths`]: each table's committed columns and rows (`run --widths`).
-//! * [`check`]: the verifier run on every proof before it is handed out.
 
 pub mod budget;
-pub mod check;
 pub mod error;
 pub mod generate;
 pub mod in_memory;
