@@ -243,3 +243,93 @@ fn version_names_the_proof_formats() {
         "{stdout}"
     );
 }
+
+/// `verify --output-file` writes the proven output exactly (here 1500 binary bytes, past the 512
+/// the text report shows), and `run --json` / `verify --json` parse and agree with it.
+#[test]
+fn verify_writes_the_proven_output_and_json_reports_parse() {
+    let dir = scratch("json");
+    let input: Vec<u8> = (0..1500u32).map(|i| (i * 7919 % 256) as u8).collect();
+    let input_path = dir.join("input.bin");
+    std::fs::write(&input_path, &input).unwrap();
+    let proof = dir.join("echo.proof");
+    let mut args = vec![
+        "run",
+        elf("echo").to_str().unwrap().to_owned().leak(),
+        "--input",
+        input_path.to_str().unwrap(),
+        "--chunk-rows",
+        "2^10",
+        "--json",
+        "-o",
+        proof.to_str().unwrap(),
+    ];
+    args.extend(FAST);
+    let out = stark_pipe(&args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let run: serde_json::Value = serde_json::from_slice(&out.stdout).expect("run --json is JSON");
+    let hex: String = input.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(run["statement"]["output_hex"], hex);
+    assert_eq!(run["statement"]["output_len"], 1500);
+    assert_eq!(run["statement"]["exit_code"], 0);
+    assert_eq!(run["proof"]["path"], proof.to_str().unwrap());
+    assert_eq!(
+        run["proof"]["bytes"],
+        std::fs::metadata(&proof).unwrap().len()
+    );
+    let passes: Vec<&str> = run["passes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        passes,
+        [
+            "main", "aux", "quotient", "ood", "deep", "fri", "open", "check"
+        ]
+    );
+
+    let written = dir.join("out.bin");
+    let out = stark_pipe(&[
+        "verify",
+        proof.to_str().unwrap(),
+        elf("echo").to_str().unwrap(),
+        "--min-security",
+        "0",
+        "--json",
+        "--output-file",
+        written.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(std::fs::read(&written).unwrap(), input);
+    let verified: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(verified["valid"], true);
+    assert_eq!(verified["statement"], run["statement"]);
+    assert_eq!(
+        verified["statement"]["output_text"],
+        serde_json::Value::Null
+    );
+    assert_eq!(verified["security_bits"], run["proof"]["security_bits"]);
+
+    // Refused: JSON with the reason, exit 1, and no output file.
+    let not_written = dir.join("refused.bin");
+    let out = stark_pipe(&[
+        "verify",
+        proof.to_str().unwrap(),
+        elf("sub").to_str().unwrap(),
+        "--json",
+        "--output-file",
+        not_written.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let refused: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(refused["valid"], false);
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap()
+            .contains("another program")
+    );
+    assert!(!not_written.exists());
+}

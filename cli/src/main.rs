@@ -4,6 +4,7 @@ mod bench;
 mod bench_pipeline;
 mod execute;
 mod inspect;
+mod json;
 mod prove;
 mod units;
 

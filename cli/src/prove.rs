@@ -84,6 +84,10 @@ pub struct RunArgs {
     /// for input and blocked on a full output channel (which stage bounds a pass).
     #[arg(long)]
     pub stage_stats: bool,
+    /// Print one JSON object on stdout instead of the text report: the statement, the proof's
+    /// path, size and security, and per-pass figures (fields in docs/json.md).
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(clap::Args)]
@@ -95,6 +99,15 @@ pub struct VerifyArgs {
     /// Refuse proofs whose conjectured security is below this many bits.
     #[arg(long, default_value_t = VerifierParams::default().min_security_bits)]
     pub min_security: u32,
+    /// Print one JSON object on stdout instead of text: `valid`, the proven `statement`
+    /// (digest, exit code, cycles, output as hex and as text when UTF-8), `security_bits`, or
+    /// `error` when refused (fields in docs/json.md).
+    #[arg(long)]
+    pub json: bool,
+    /// Write the proven output (the bytes the program wrote to fd 1) to FILE, exactly; only when
+    /// the proof is valid.
+    #[arg(long, value_name = "FILE")]
+    pub output_file: Option<PathBuf>,
 }
 
 /// The public output as a person reads it: text when it is printable UTF-8, hex otherwise.
@@ -244,6 +257,19 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     };
     let kept = spill.finish().context("cannot close the spill dir")?;
     let s = &run.statement;
+    if args.json {
+        let summary = metrics.summary(Vec::new());
+        let report = crate::json::proven(
+            s,
+            &out_path.display().to_string(),
+            proof_bytes,
+            security_bits,
+            run.instances,
+            &summary,
+        );
+        println!("{report}");
+        return Ok(ExitCode::SUCCESS);
+    }
     println!("exit code:   {}", s.exit_code);
     println!("output:      {}", show_output(&s.output));
     println!("cycles:      {}", s.cycles);
@@ -320,6 +346,20 @@ fn run_in_memory(
     let total = start.elapsed().as_secs_f64();
     let s = &run.statement;
     let summary = run.proof.summary(&[]);
+    let proof_bytes = file.len();
+    if args.json {
+        let instances = run.proof.instances.len();
+        let report = crate::json::proven(
+            s,
+            &out_path.display().to_string(),
+            proof_bytes,
+            summary.security_bits,
+            instances,
+            &metrics.summary(Vec::new()),
+        );
+        println!("{report}");
+        return Ok(ExitCode::SUCCESS);
+    }
     println!("exit code:   {}", s.exit_code);
     println!("output:      {}", show_output(&s.output));
     println!("cycles:      {}", s.cycles);
@@ -330,7 +370,7 @@ fn run_in_memory(
     println!(
         "proof:       {} ({} bytes, {} bits conjectured security)",
         out_path.display(),
-        file.to_bytes().len(),
+        proof_bytes,
         summary.security_bits
     );
     if args.widths {
@@ -340,10 +380,7 @@ fn run_in_memory(
         println!("peak RSS:    {:.1} MiB (VmHWM)", hwm as f64 / 1024.0);
     }
     let summary = metrics.summary(vec![
-        (
-            "proof size".into(),
-            format!("{} bytes", file.to_bytes().len()),
-        ),
+        ("proof size".into(), format!("{proof_bytes} bytes")),
         (
             "security".into(),
             format!("{} bits (conjectured)", summary.security_bits),
@@ -400,20 +437,43 @@ fn read_proof(path: &Path) -> anyhow::Result<(Statement, Proof)> {
 }
 
 pub fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
-    let (statement, proof) = read_proof(&args.proof)?;
-    let program = Arc::new(load_program(&args.program)?);
-    let params = VerifierParams {
-        min_security_bits: args.min_security,
-        ..VerifierParams::default()
-    };
     let start = Instant::now();
-    verify_execution(program, &statement, &proof, &params).with_context(|| {
-        format!(
-            "{} is not a valid proof for {}",
-            args.proof.display(),
-            args.program.display()
-        )
-    })?;
+    let checked = read_proof(&args.proof).and_then(|(statement, proof)| {
+        let program = Arc::new(load_program(&args.program)?);
+        let params = VerifierParams {
+            min_security_bits: args.min_security,
+            ..VerifierParams::default()
+        };
+        let verified =
+            verify_execution(program, &statement, &proof, &params).with_context(|| {
+                format!(
+                    "{} is not a valid proof for {}",
+                    args.proof.display(),
+                    args.program.display()
+                )
+            })?;
+        Ok((statement, verified))
+    });
+    let seconds = start.elapsed().as_secs_f64();
+    let (statement, verified) = match checked {
+        Ok(v) => v,
+        Err(e) if args.json => {
+            println!("{}", crate::json::refused(&format!("{e:#}")));
+            return Ok(ExitCode::FAILURE);
+        }
+        Err(e) => return Err(e),
+    };
+    if let Some(path) = &args.output_file {
+        formats::atomic_write(path, &statement.output)
+            .with_context(|| format!("cannot write the output to {}", path.display()))?;
+    }
+    if args.json {
+        println!(
+            "{}",
+            crate::json::verified(&statement, verified.security_bits, seconds)
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     println!(
         "verified:    {} runs {} instructions and exits with {}",
         args.program.display(),
@@ -421,6 +481,6 @@ pub fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         statement.exit_code
     );
     println!("output:      {}", show_output(&statement.output));
-    println!("time:        {:.3} s", start.elapsed().as_secs_f64());
+    println!("time:        {seconds:.3} s");
     Ok(ExitCode::SUCCESS)
 }

@@ -27,9 +27,21 @@ pub struct ProofFile {
     pub proof: Vec<u8>,
 }
 
+/// Magic, version and the two section lengths.
+const HEADER_BYTES: usize = 16 + 2 + 8 + 8;
+
 impl ProofFile {
+    /// The file's size in bytes.
+    pub fn len(&self) -> u64 {
+        (HEADER_BYTES + self.statement.len() + self.proof.len()) as u64
+    }
+
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(34 + self.statement.len() + self.proof.len());
+        let mut out = Vec::with_capacity(self.len() as usize);
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&VERSION.to_le_bytes());
         for section in [&self.statement, &self.proof] {
@@ -83,7 +95,7 @@ impl ProofFile {
     /// proof is over 100 MB.
     pub fn write(&self, path: &Path) -> Result<()> {
         let mut file = AtomicFile::create(path)?;
-        file.reserve(34 + (self.statement.len() + self.proof.len()) as u64)?;
+        file.reserve(self.len())?;
         let path = file.path().to_path_buf();
         let mut head = MAGIC.to_vec();
         head.extend_from_slice(&VERSION.to_le_bytes());

@@ -269,9 +269,12 @@ pub fn row(
         }
     }
     let halts = matches!(number, syscall::EXIT | syscall::EXIT_GROUP);
+    // Every call carries the cursor's value in its IO tokens (its IO rows' `pos`), whether or
+    // not it moves the cursor: a read or a write to fd 2 after some output must match rows
+    // whose `pos` is that output's length.
+    r[POS0] = f(inputs.pos0);
+    r[POS_END] = f(inputs.pos0 + if out { rd_val as u64 } else { 0 });
     if out || halts {
-        r[POS0] = f(inputs.pos0);
-        r[POS_END] = f(inputs.pos0 + if out { rd_val as u64 } else { 0 });
         r[CUR_PREV_TS] = f(inputs.cursor_prev_ts);
     }
     if out {
