@@ -25,7 +25,7 @@
 //! * [`spill`]: [`SpillDir`], segments plus manifest, tmpfs detection, cleanup.
 //! * [`progress`]: per-stage bars or log lines.
 //! * [`budget`]: memory limit (cgroup, MemTotal) and chunk size from a byte budget.
-//! * [`metrics`]: per-pass wall/CPU time, peak RSS (VmHWM) and sampled RssAnon, bytes spilled.
+//! * [`metrics`]: per-pass wall/CPU time, sampled peak RSS and RssAnon (run peak: VmHWM), bytes spilled.
 
 pub mod budget;
 pub mod descriptor;

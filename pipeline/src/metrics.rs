@@ -1,9 +1,11 @@
 //! Run metrics: wall and CPU time per pass, peak memory, bytes spilled.
 //!
-//! Two peak-memory figures, because they answer different questions: `VmHWM` (peak resident set)
-//! counts the pages of mapped segment files the kernel happened to keep resident, which is
-//! reclaimable page cache; `RssAnon` counts only anonymous memory (heap, stacks), i.e. what the
-//! process really holds. The kernel keeps no peak for RssAnon, so a background thread samples it.
+//! Two peak-memory figures, because they answer different questions: the resident set (VmRSS,
+//! whose run peak is VmHWM) counts the pages of mapped segment files the kernel happened to keep
+//! resident, which is reclaimable page cache; `RssAnon` counts only anonymous memory (heap,
+//! stacks), i.e. what the process really holds. Per-pass peaks come from a background thread
+//! sampling both; the kernel's counters are never reset, so VmHWM, getrusage and
+//! `/usr/bin/time -v` agree with the run's own peak.
 
 use std::fmt;
 use std::fs;
@@ -67,34 +69,37 @@ pub fn cpu_time() -> Duration {
     tv(ru.ru_utime) + tv(ru.ru_stime)
 }
 
-/// Reset VmHWM to the current RSS (`echo 5 > /proc/self/clear_refs`), so the next reading is
-/// the peak of what follows. False where not permitted.
-pub fn reset_peak_rss() -> bool {
-    fs::write("/proc/self/clear_refs", "5").is_ok()
-}
-
-/// Background thread sampling RssAnon, keeping the run's peak and a resettable window peak.
+/// A background thread sampling RssAnon and VmRSS, keeping the run's peaks and a resettable
+/// window peak of each. Sampling, rather than resetting the kernel's high-water mark
+/// (`/proc/self/clear_refs`), leaves VmHWM, getrusage's maxrss and so `/usr/bin/time -v` true.
 pub struct RssSampler {
-    peak: Arc<AtomicU64>,
-    window_peak: Arc<AtomicU64>,
+    /// Peaks since start: RssAnon, VmRSS.
+    peak: Arc<[AtomicU64; 2]>,
+    /// Peaks since the last window: RssAnon, VmRSS.
+    window_peak: Arc<[AtomicU64; 2]>,
     stop: Option<Sender<()>>,
     handle: Option<JoinHandle<()>>,
 }
 
+/// The current (RssAnon, VmRSS), 0 where unreadable.
+fn current_rss() -> [u64; 2] {
+    read_proc_status().map_or([0, 0], |s| [s.rss_anon.unwrap_or(0), s.vm_rss.unwrap_or(0)])
+}
+
 impl RssSampler {
     pub fn start(interval: Duration) -> RssSampler {
-        let peak = Arc::new(AtomicU64::new(0));
-        let window_peak = Arc::new(AtomicU64::new(0));
-        let (stop, stopped) = bounded::<()>(0);
+        let peak: Arc<[AtomicU64; 2]> = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
+        let window_peak: Arc<[AtomicU64; 2]> = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
         let sample = {
             let (peak, window_peak) = (peak.clone(), window_peak.clone());
             move || {
-                if let Some(anon) = read_proc_status().ok().and_then(|s| s.rss_anon) {
-                    peak.fetch_max(anon, Ordering::Relaxed);
-                    window_peak.fetch_max(anon, Ordering::Relaxed);
+                for (k, v) in current_rss().into_iter().enumerate() {
+                    peak[k].fetch_max(v, Ordering::Relaxed);
+                    window_peak[k].fetch_max(v, Ordering::Relaxed);
                 }
             }
         };
+        let (stop, stopped) = bounded::<()>(0);
         sample();
         let handle = std::thread::Builder::new()
             .name("rss-sampler".into())
@@ -118,22 +123,29 @@ impl RssSampler {
 
     /// Highest RssAnon seen since start.
     pub fn peak(&self) -> u64 {
-        self.peak.load(Ordering::Relaxed)
+        self.peak[0].load(Ordering::Relaxed)
     }
 
-    /// Highest RssAnon since the last call, then start a new window at the current value.
-    pub fn take_window_peak(&self) -> u64 {
-        let current = read_proc_status()
-            .ok()
-            .and_then(|s| s.rss_anon)
-            .unwrap_or(0);
-        self.peak.fetch_max(current, Ordering::Relaxed);
-        self.window_peak
-            .swap(current, Ordering::Relaxed)
-            .max(current)
+    /// Highest VmRSS seen since start.
+    pub fn peak_rss(&self) -> u64 {
+        self.peak[1].load(Ordering::Relaxed)
     }
 
-    /// Stop sampling and return the peak.
+    /// Highest (RssAnon, VmRSS) since the last call, then start a new window at the current
+    /// values.
+    pub fn take_window_peak(&self) -> [u64; 2] {
+        let current = current_rss();
+        let mut out = [0; 2];
+        for k in 0..2 {
+            self.peak[k].fetch_max(current[k], Ordering::Relaxed);
+            out[k] = self.window_peak[k]
+                .swap(current[k], Ordering::Relaxed)
+                .max(current[k]);
+        }
+        out
+    }
+
+    /// Stop sampling and return the RssAnon peak.
     pub fn stop(mut self) -> u64 {
         self.shutdown();
         self.peak()
@@ -163,7 +175,7 @@ pub struct PassMetrics {
     pub spilled_bytes: u64,
     /// Highest sampled RssAnon during the pass.
     pub peak_rss_anon: u64,
-    /// VmHWM at the end of the pass, reset at its start when the kernel allows.
+    /// Highest sampled VmRSS during the pass (mapped segments' resident pages included).
     pub peak_rss: Option<u64>,
 }
 
@@ -175,8 +187,6 @@ pub struct Metrics {
     spilled: Option<Arc<AtomicU64>>,
     passes: Mutex<Vec<PassMetrics>>,
     stages: Mutex<Vec<(String, Vec<StageStats>)>>,
-    peak_rss: AtomicU64,
-    hwm_resettable: bool,
 }
 
 impl Metrics {
@@ -189,8 +199,6 @@ impl Metrics {
             spilled,
             passes: Mutex::new(Vec::new()),
             stages: Mutex::new(Vec::new()),
-            peak_rss: AtomicU64::new(0),
-            hwm_resettable: reset_peak_rss(),
         }
     }
 
@@ -200,18 +208,8 @@ impl Metrics {
             .map_or(0, |c| c.load(Ordering::Relaxed))
     }
 
-    fn note_hwm(&self) -> Option<u64> {
-        let hwm = read_proc_status().ok().and_then(|s| s.vm_hwm)?;
-        self.peak_rss.fetch_max(hwm, Ordering::Relaxed);
-        Some(hwm)
-    }
-
     /// Start timing a pass; call [`PassTimer::finish`] when it ends.
     pub fn pass(&self, name: &str) -> PassTimer<'_> {
-        self.note_hwm();
-        if self.hwm_resettable {
-            reset_peak_rss();
-        }
         self.sampler.take_window_peak();
         PassTimer {
             metrics: self,
@@ -240,12 +238,14 @@ impl Metrics {
 
     /// Stop measuring. `extra` rows (e.g. proof size) are printed after the totals.
     pub fn summary(self, extra: Vec<(String, String)>) -> RunSummary {
-        self.note_hwm();
         let passes = self.passes();
+        // VmHWM is never reset, so it is the run's true peak (what /usr/bin/time reports);
+        // the sampled VmRSS peak stands in where it cannot be read.
+        let hwm = read_proc_status().ok().and_then(|s| s.vm_hwm);
         RunSummary {
             wall: self.start.elapsed(),
             cpu: cpu_time().saturating_sub(self.cpu_start),
-            peak_rss: Some(self.peak_rss.load(Ordering::Relaxed)).filter(|&v| v > 0),
+            peak_rss: Some(hwm.unwrap_or(0).max(self.sampler.peak_rss())).filter(|&v| v > 0),
             peak_rss_anon: self.sampler.stop(),
             spilled_bytes: self
                 .spilled
@@ -270,14 +270,14 @@ pub struct PassTimer<'a> {
 impl PassTimer<'_> {
     pub fn finish(self) -> PassMetrics {
         let m = self.metrics;
-        let hwm = m.note_hwm();
+        let [anon, rss] = m.sampler.take_window_peak();
         let pass = PassMetrics {
             name: self.name,
             wall: self.start.elapsed(),
             cpu: cpu_time().saturating_sub(self.cpu_start),
             spilled_bytes: m.spilled_now().saturating_sub(self.spilled_start),
-            peak_rss_anon: m.sampler.take_window_peak(),
-            peak_rss: if m.hwm_resettable { hwm } else { None },
+            peak_rss_anon: anon,
+            peak_rss: Some(rss).filter(|&v| v > 0),
         };
         m.passes
             .lock()
