@@ -1,61 +1,23 @@
 //! The RV32 AIR end to end: executions of fixtures are proven and verified at several chunk
 //! sizes, and forged witnesses or statements are rejected.
 
-use std::path::PathBuf;
+mod common;
+
 use std::sync::Arc;
 
-use stark::{InstanceTrace, Proof, ProofParams, PublicInputs, VerifierParams};
-use vm::air::{Rv32Air, Statement, Witness};
-use vm::{Machine, Program, TraceChunk};
-
-fn fixture(name: &str) -> Arc<Program> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../fixtures/elf")
-        .join(format!("{name}.elf"));
-    Arc::new(Program::from_file(&path).unwrap())
-}
-
-/// Fast parameters for tests (the verifier's minimum security is lowered to match).
-fn params() -> (ProofParams, VerifierParams) {
-    let p = ProofParams {
-        log_blowup: 1,
-        num_queries: 20,
-        pow_bits: 4,
-    };
-    let vp = VerifierParams {
-        min_security_bits: 0,
-        ..VerifierParams::default()
-    };
-    (p, vp)
-}
-
-fn witness(
-    program: &Arc<Program>,
-    input: &[u8],
-    chunk_rows: usize,
-) -> (Vec<InstanceTrace>, Statement) {
-    let air = Rv32Air::new(Arc::clone(program));
-    let mut w = Witness::new(&air, chunk_rows).unwrap();
-    let mut m = Machine::new(Arc::clone(program), Arc::from(input));
-    let mut chunk = TraceChunk::default();
-    loop {
-        let done = m.trace_chunk(chunk_rows, &mut chunk).unwrap();
-        w.push_chunk(&chunk).unwrap();
-        if done {
-            break;
-        }
-    }
-    w.finish().unwrap()
-}
+use common::{fixture, params, verifier_params, witness};
+use stark::{InstanceTrace, Proof, PublicInputs};
+use vm::Program;
+use vm::air::{Rv32Air, Statement};
 
 fn prove(program: &Arc<Program>, traces: Vec<InstanceTrace>, public: &PublicInputs) -> Proof {
     let air = Rv32Air::new(Arc::clone(program));
-    stark::prove(&air.tables(), traces, public, &params().0).unwrap()
+    stark::prove(&air.tables(), traces, public, &params()).unwrap()
 }
 
 fn verify(program: &Arc<Program>, proof: &Proof, public: &PublicInputs) -> Result<(), String> {
     let air = Rv32Air::new(Arc::clone(program));
-    stark::verify(&air.tables(), proof, public, &params().1)
+    stark::verify(&air.tables(), proof, public, &verifier_params())
         .map(|_| ())
         .map_err(|e| e.to_string())
 }
@@ -144,7 +106,7 @@ fn assert_forgery_rejected(
     mutate(&mut traces, &mut statement);
     let public = statement.public_inputs();
     let air = Rv32Air::new(Arc::clone(&program));
-    let proof = stark::prove(&air.tables(), traces, &public, &params().0).expect("the prover runs");
+    let proof = stark::prove(&air.tables(), traces, &public, &params()).expect("the prover runs");
     assert!(
         verify(&program, &proof, &public).is_err(),
         "forgery accepted: {what}"
