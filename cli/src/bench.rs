@@ -116,15 +116,11 @@ fn executor(instructions: u64, chunk_rows: u64) -> anyhow::Result<()> {
     println!(
         "chunks: {chunks} of {chunk_rows} rows; checkpoints: {ckpt_bytes} bytes in all, {ckpt_max} at most"
     );
-    if let Some(hwm) = vm_hwm_kib() {
-        println!("peak RSS (VmHWM): {:.1} MiB", hwm as f64 / 1024.0);
+    if let Some(hwm) = pipeline::metrics::read_proc_status()
+        .ok()
+        .and_then(|s| s.vm_hwm)
+    {
+        println!("peak RSS (VmHWM): {}", pipeline::metrics::human_bytes(hwm));
     }
     Ok(())
-}
-
-/// Peak resident set size in KiB, from /proc/self/status.
-fn vm_hwm_kib() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
 }

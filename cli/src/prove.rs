@@ -376,9 +376,6 @@ fn run_in_memory(
     if args.widths {
         print_widths(&run.widths, s.cycles);
     }
-    if let Some(hwm) = peak_rss_kib() {
-        println!("peak RSS:    {:.1} MiB (VmHWM)", hwm as f64 / 1024.0);
-    }
     let summary = metrics.summary(vec![
         ("proof size".into(), format!("{proof_bytes} bytes")),
         (
@@ -413,18 +410,6 @@ fn print_widths(widths: &[stages::TableWidth], cycles: u64) {
         "committed witness cells (main + aux): {total}, {:.1} per instruction",
         total as f64 / cycles.max(1) as f64
     );
-}
-
-/// Peak resident set size in KiB, from /proc/self/status.
-fn peak_rss_kib() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
 }
 
 fn read_proof(path: &Path) -> anyhow::Result<(Statement, Proof)> {
