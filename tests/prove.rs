@@ -333,3 +333,27 @@ fn verify_writes_the_proven_output_and_json_reports_parse() {
     );
     assert!(!not_written.exists());
 }
+
+/// A spill dir that cannot be created is refused at once, naming it, the OS error said once.
+#[test]
+fn an_impossible_spill_dir_is_refused_before_proving() {
+    let dir = scratch("bad-spill");
+    let out = stark_pipe(&[
+        "run",
+        elf("fib_iterative").to_str().unwrap(),
+        "--input-u32",
+        "10000000",
+        "--spill-dir",
+        "/proc/no-such-dir/spill",
+        "-o",
+        dir.join("x.proof").to_str().unwrap(),
+    ]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("spill dir /proc/no-such-dir/spill"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.matches("os error").count(), 1, "said once: {stderr}");
+    assert!(!dir.join("x.proof").exists());
+}

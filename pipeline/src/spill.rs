@@ -142,12 +142,13 @@ pub enum SpillError {
         dir.display()
     )]
     NotEmpty { dir: PathBuf },
-    #[error("spill dir {}: {action}: {source}", dir.display())]
+    /// The OS error is in the message only (not also a `source()`, which a chain printer
+    /// would repeat).
+    #[error("spill dir {}: {action}: {error}", dir.display())]
     Io {
         dir: PathBuf,
         action: &'static str,
-        #[source]
-        source: io::Error,
+        error: io::Error,
     },
     #[error(
         "segment {}: writing {bytes} more bytes would pass the spill limit of {limit} bytes \
@@ -169,11 +170,11 @@ pub enum SpillError {
 }
 
 impl SpillError {
-    fn io(dir: &Path, action: &'static str, source: io::Error) -> Self {
+    fn io(dir: &Path, action: &'static str, error: io::Error) -> Self {
         SpillError::Io {
             dir: dir.to_path_buf(),
             action,
-            source,
+            error,
         }
     }
 }
