@@ -312,6 +312,22 @@ fn verify_writes_the_proven_output_and_json_reports_parse() {
     );
     assert_eq!(verified["security_bits"], run["proof"]["security_bits"]);
 
+    // inspect --json: the same statement, sections that add up to the file.
+    let out = stark_pipe(&["inspect", proof.to_str().unwrap(), "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let inspected: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(inspected["kind"], "proof");
+    assert_eq!(inspected["statement"], run["statement"]);
+    assert_eq!(inspected["file_bytes"], run["proof"]["bytes"]);
+    let sections: u64 = inspected["sizes"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert!(sections < inspected["file_bytes"].as_u64().unwrap());
+    assert_eq!(inspected["tables"].as_array().unwrap().len(), 16);
+
     // Refused: JSON with the reason, exit 1, and no output file.
     let not_written = dir.join("refused.bin");
     let out = stark_pipe(&[
@@ -356,4 +372,48 @@ fn an_impossible_spill_dir_is_refused_before_proving() {
     );
     assert_eq!(stderr.matches("os error").count(), 1, "said once: {stderr}");
     assert!(!dir.join("x.proof").exists());
+}
+
+#[test]
+fn inspect_json_describes_a_kept_spill_dir() {
+    let dir = scratch("inspect-json");
+    let spill = dir.join("spill");
+    let proof = dir.join("sub.proof");
+    let mut args = vec![
+        "run",
+        elf("sub").to_str().unwrap().to_owned().leak(),
+        "--keep-spill",
+        "--spill-dir",
+        spill.to_str().unwrap(),
+        "--progress",
+        "never",
+        "-o",
+        proof.to_str().unwrap(),
+    ];
+    args.extend(FAST);
+    assert!(stark_pipe(&args).status.success());
+    let out = stark_pipe(&["inspect", spill.to_str().unwrap(), "--json", "--verify"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["kind"], "spill-dir");
+    assert_eq!(v["state"], "finished");
+    assert_eq!(v["verified"], true);
+    let segments = v["segments"].as_array().unwrap();
+    assert!(!segments.is_empty());
+    assert!(
+        segments
+            .iter()
+            .all(|s| s["ok"] == true && s["status"] == "ok"),
+        "{v}"
+    );
+    let passes: Vec<&str> = v["passes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        passes.starts_with(&["main", "aux", "quotient"]),
+        "{passes:?}"
+    );
 }

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
+use formats::inspect::RunState;
 use formats::{MANIFEST_FILE, ProofFile};
 use stark::Proof;
 use stark::proof::TreeOpening;
@@ -20,6 +21,9 @@ pub struct InspectArgs {
     /// For a spill dir: hash every segment and compare with the manifest's checksum.
     #[arg(long)]
     pub verify: bool,
+    /// Print one JSON object on stdout instead of text (fields in docs/json.md).
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
@@ -33,14 +37,46 @@ pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
                 path.display()
             );
         }
-        return spill_dir(path, args.verify);
+        return spill_dir(path, args.verify, args.json);
     }
-    proof(path)
+    proof(path, args.json)
 }
 
-fn spill_dir(path: &Path, verify: bool) -> anyhow::Result<ExitCode> {
+fn spill_dir(path: &Path, verify: bool, json: bool) -> anyhow::Result<ExitCode> {
     let report = formats::inspect_spill_dir(path, verify)?;
-    emit(&report.to_string());
+    if json {
+        let segments: Vec<serde_json::Value> = report
+            .segments
+            .iter()
+            .map(|(r, status)| {
+                let mut v = serde_json::to_value(r).expect("a segment record serializes");
+                v["status"] = status.to_string().into();
+                v["ok"] = status.is_ok().into();
+                v
+            })
+            .collect();
+        let value = serde_json::json!({
+            "kind": "spill-dir",
+            "dir": path.display().to_string(),
+            "state": match &report.state {
+                RunState::Finished => "finished",
+                RunState::Failed { .. } => "failed",
+                RunState::Running { .. } => "running",
+                RunState::Interrupted { .. } => "interrupted",
+            },
+            "owner_pid": report.manifest.owner.pid,
+            "run_id": report.manifest.run_id,
+            "status": serde_json::to_value(report.manifest.status).expect("serializes"),
+            "error": report.manifest.error,
+            "passes": serde_json::to_value(&report.manifest.passes).expect("serializes"),
+            "segments": segments,
+            "verified": report.verified,
+            "partial_files": report.partial_files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+        });
+        emit(&format!("{value}\n"));
+    } else {
+        emit(&report.to_string());
+    }
     let bad: Vec<String> = report
         .segments
         .iter()
@@ -62,7 +98,7 @@ fn table_names() -> Vec<String> {
     air.tables().iter().map(|t| t.name().to_string()).collect()
 }
 
-fn proof(path: &Path) -> anyhow::Result<ExitCode> {
+fn proof(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
     let file = ProofFile::read(path).with_context(|| {
         format!(
             "{} is neither a stark-pipe proof file nor a spill dir",
@@ -75,12 +111,43 @@ fn proof(path: &Path) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("{}: bad proof section", path.display()))?;
     let names = table_names();
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    if json {
+        let summary = proof.summary(&refs);
+        let sizes = summary.sizes;
+        let value = serde_json::json!({
+            "kind": "proof",
+            "file": path.display().to_string(),
+            "file_bytes": file.len(),
+            "format_version": summary.version,
+            "statement": crate::json::statement(&statement),
+            "params": {
+                "log_blowup": summary.params.log_blowup,
+                "num_queries": summary.params.num_queries,
+                "pow_bits": summary.params.pow_bits,
+            },
+            "security_bits": summary.security_bits,
+            "tables": summary.tables.iter().map(|t| serde_json::json!({
+                "table": t.table, "name": t.name, "log_heights": t.log_heights,
+            })).collect::<Vec<_>>(),
+            "fri_layers": summary.fri_layers,
+            "sizes": {
+                "header": sizes.header,
+                "commitments": sizes.commitments,
+                "ood": sizes.ood,
+                "fri_commitments": sizes.fri_commitments,
+                "trace_openings": sizes.trace_openings,
+                "fri_openings": sizes.fri_openings,
+            },
+        });
+        emit(&format!("{value}\n"));
+        return Ok(ExitCode::SUCCESS);
+    }
     let mut out = String::new();
     writeln!(
         out,
         "file         {} ({} bytes)",
         path.display(),
-        file.to_bytes().len()
+        file.len()
     )?;
     let digest: String = statement
         .program_digest
