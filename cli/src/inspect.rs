@@ -117,7 +117,7 @@ fn proof(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
         let value = serde_json::json!({
             "kind": "proof",
             "file": path.display().to_string(),
-            "file_bytes": file.len(),
+            "file_bytes": file.size_bytes(),
             "format_version": summary.version,
             "statement": crate::json::statement(&statement),
             "params": {
@@ -147,7 +147,7 @@ fn proof(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
         out,
         "file         {} ({} bytes)",
         path.display(),
-        file.len()
+        file.size_bytes()
     )?;
     let digest: String = statement
         .program_digest

@@ -346,7 +346,7 @@ fn run_in_memory(
     let total = start.elapsed().as_secs_f64();
     let s = &run.statement;
     let summary = run.proof.summary(&[]);
-    let proof_bytes = file.len();
+    let proof_bytes = file.size_bytes();
     if args.json {
         let instances = run.proof.instances.len();
         let report = crate::json::proven(

@@ -32,16 +32,12 @@ const HEADER_BYTES: usize = 16 + 2 + 8 + 8;
 
 impl ProofFile {
     /// The file's size in bytes.
-    pub fn len(&self) -> u64 {
+    pub fn size_bytes(&self) -> u64 {
         (HEADER_BYTES + self.statement.len() + self.proof.len()) as u64
     }
 
-    pub fn is_empty(&self) -> bool {
-        false
-    }
-
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.len() as usize);
+        let mut out = Vec::with_capacity(self.size_bytes() as usize);
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&VERSION.to_le_bytes());
         for section in [&self.statement, &self.proof] {
@@ -95,7 +91,7 @@ impl ProofFile {
     /// proof is over 100 MB.
     pub fn write(&self, path: &Path) -> Result<()> {
         let mut file = AtomicFile::create(path)?;
-        file.reserve(self.len())?;
+        file.reserve(self.size_bytes())?;
         let path = file.path().to_path_buf();
         let mut head = MAGIC.to_vec();
         head.extend_from_slice(&VERSION.to_le_bytes());

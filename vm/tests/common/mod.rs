@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use stark::field::{F, PrimeCharacteristicRing};
-use stark::{InstanceTrace, Proof, ProofParams, RowMajorMatrix, VerifierParams};
+use stark::{InstanceTrace, Proof, ProofParams, VerifierParams};
 use vm::air::{ExecutionError, Rv32Air, Statement, Witness, bytes, table, verify_execution};
 use vm::{Machine, Program, TraceChunk};
 
@@ -290,9 +290,4 @@ fn signed(delta: i64) -> F {
     } else {
         -F::from_u64(delta.unsigned_abs())
     }
-}
-
-/// An all-zero matrix of `rows` x `width` (a padding-only instance).
-pub fn zeros(rows: usize, width: usize) -> RowMajorMatrix<F> {
-    RowMajorMatrix::new(vec![F::ZERO; rows * width], width)
 }
