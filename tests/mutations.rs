@@ -129,16 +129,7 @@ fn mutate_proof(rng: &mut StdRng, p: &mut Proof) -> bool {
             let Some(i) = pick(rng, &mut p.ood) else {
                 return false;
             };
-            let o = &mut p.ood[i];
-            let cols = [
-                &mut o.main,
-                &mut o.main_next,
-                &mut o.prep,
-                &mut o.prep_next,
-                &mut o.aux,
-                &mut o.aux_next,
-                &mut o.quotient,
-            ];
+            let cols = p.ood[i].columns_mut();
             let k = rng.random_range(0..cols.len());
             let v = cols.into_iter().nth(k).unwrap();
             let Some(j) = pick(rng, v) else { return false };

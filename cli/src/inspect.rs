@@ -196,14 +196,7 @@ fn print_breakdown(out: &mut String, proof: &Proof, names: &[&str]) -> std::fmt:
             n += 1;
             commit += 32 + 32 + proof.aux[i].map_or(0, |_| 32 + 16);
             let o = &proof.ood[i];
-            ood += 16
-                * (o.main.len()
-                    + o.main_next.len()
-                    + o.prep.len()
-                    + o.prep_next.len()
-                    + o.aux.len()
-                    + o.aux_next.len()
-                    + o.quotient.len());
+            ood += 16 * o.columns().iter().map(|v| v.len()).sum::<usize>();
             let op = &proof.openings[i];
             open += tree_bytes(&op.main)
                 + op.prep.as_ref().map_or(0, tree_bytes)

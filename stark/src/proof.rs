@@ -69,6 +69,34 @@ pub struct TreeOpening {
     pub siblings: Vec<Digest>,
 }
 
+impl InstanceOod {
+    /// The seven value lists, in the order the proof format encodes them.
+    pub fn columns(&self) -> [&Vec<EF>; 7] {
+        [
+            &self.main,
+            &self.main_next,
+            &self.prep,
+            &self.prep_next,
+            &self.aux,
+            &self.aux_next,
+            &self.quotient,
+        ]
+    }
+
+    /// [`InstanceOod::columns`], mutable.
+    pub fn columns_mut(&mut self) -> [&mut Vec<EF>; 7] {
+        [
+            &mut self.main,
+            &mut self.main_next,
+            &mut self.prep,
+            &mut self.prep_next,
+            &mut self.aux,
+            &mut self.aux_next,
+            &mut self.quotient,
+        ]
+    }
+}
+
 /// One instance's openings at all queries.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InstanceOpening {
@@ -298,15 +326,7 @@ impl Proof {
         ends[1] = w.0.len();
         w.len(self.ood.len());
         for o in &self.ood {
-            for v in [
-                &o.main,
-                &o.main_next,
-                &o.prep,
-                &o.prep_next,
-                &o.aux,
-                &o.aux_next,
-                &o.quotient,
-            ] {
+            for v in o.columns() {
                 w.exts(v);
             }
         }

@@ -146,18 +146,11 @@ fn mutated_proof_fields_are_rejected() {
         // OOD value.
         let mut p = proof.clone();
         let o = &mut p.ood[rng.random_range(0..n)];
-        let vecs: Vec<&mut Vec<EF>> = [
-            &mut o.main,
-            &mut o.main_next,
-            &mut o.prep,
-            &mut o.prep_next,
-            &mut o.aux,
-            &mut o.aux_next,
-            &mut o.quotient,
-        ]
-        .into_iter()
-        .filter(|v| !v.is_empty())
-        .collect();
+        let vecs: Vec<&mut Vec<EF>> = o
+            .columns_mut()
+            .into_iter()
+            .filter(|v| !v.is_empty())
+            .collect();
         let k = rng.random_range(0..vecs.len());
         let v = vecs.into_iter().nth(k).unwrap();
         let j = rng.random_range(0..v.len());
