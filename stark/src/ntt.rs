@@ -133,12 +133,7 @@ pub fn cross_inverse(
     geo: &ChunkGeometry,
     slabs: &[RowMajorMatrixView<'_, F>],
 ) -> Vec<RowMajorMatrix<F>> {
-    assert_eq!(slabs.len(), geo.chunks(), "one slab per chunk");
-    let width = slabs[0].width;
-    if slabs.len() == 1 {
-        return vec![slabs[0].to_row_major_matrix()];
-    }
-    unstack(dft().idft_batch(stack(slabs)), width)
+    across(geo, slabs, |m| dft().idft_batch(m))
 }
 
 /// Multiplies row r of `m` by `start * ratio^r`.
@@ -182,12 +177,22 @@ pub fn cross_forward(
     geo: &ChunkGeometry,
     slabs: &[RowMajorMatrixView<'_, F>],
 ) -> Vec<RowMajorMatrix<F>> {
-    assert_eq!(slabs.len(), geo.chunks(), "one slab per block");
+    across(geo, slabs, |m| dft().dft_batch(m).to_row_major_matrix())
+}
+
+/// A size-K transform down the stacked slabs (one per chunk or block), cut back into K slabs
+/// (natural order); the identity when K = 1.
+fn across(
+    geo: &ChunkGeometry,
+    slabs: &[RowMajorMatrixView<'_, F>],
+    transform: impl FnOnce(RowMajorMatrix<F>) -> RowMajorMatrix<F>,
+) -> Vec<RowMajorMatrix<F>> {
+    assert_eq!(slabs.len(), geo.chunks(), "one slab per chunk");
     let width = slabs[0].width;
     if slabs.len() == 1 {
         return vec![slabs[0].to_row_major_matrix()];
     }
-    unstack(dft().dft_batch(stack(slabs)).to_row_major_matrix(), width)
+    unstack(transform(stack(slabs)), width)
 }
 
 /// The whole LDE of a chunked column set through the three steps, in memory: `out[u][c]` is
