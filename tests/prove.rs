@@ -417,3 +417,150 @@ fn inspect_json_describes_a_kept_spill_dir() {
         "{passes:?}"
     );
 }
+
+/// Mounts a tmpfs of `size` at `dir` (read-only when asked); false when this process may not
+/// mount (not root, or no CAP_SYS_ADMIN in a container).
+fn mount_tmpfs(dir: &Path, size: &str, read_only: bool) -> bool {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut opts = format!("size={size}");
+    if read_only {
+        opts += ",ro";
+    }
+    Command::new("mount")
+        .args(["-t", "tmpfs", "-o", &opts, "tmpfs", dir.to_str().unwrap()])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+struct Unmount(PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// A spill dir on a full or a read-only filesystem is refused before anything runs (the input
+/// asks for 40M instructions, minutes of proving), with one message naming the dir.
+#[test]
+fn a_spill_dir_on_a_full_or_read_only_filesystem_is_refused_at_once() {
+    let dir = scratch("fs-spill");
+    let (full, ro) = (dir.join("full"), dir.join("ro"));
+    if !mount_tmpfs(&full, "8m", false) {
+        println!("skipped: cannot mount a tmpfs here (needs root)");
+        return;
+    }
+    let _full = Unmount(full.clone());
+    assert!(mount_tmpfs(&ro, "256m", true));
+    let _ro = Unmount(ro.clone());
+    let proof = dir.join("x.proof");
+    for (spill, why) in [
+        (
+            full.join("spill"),
+            "its filesystem has 8.0 MiB free, and a run needs at least 64.0 MiB",
+        ),
+        (ro.clone(), "Read-only file system"),
+        (ro.join("spill"), "Read-only file system"),
+    ] {
+        let out = stark_pipe(&[
+            "run",
+            elf("fib_iterative").to_str().unwrap(),
+            "--input-u32",
+            "10000000",
+            "--spill-dir",
+            spill.to_str().unwrap(),
+            "-o",
+            proof.to_str().unwrap(),
+        ]);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains(why), "{}: {stderr}", spill.display());
+        assert!(
+            stderr.contains(ro.to_str().unwrap()) || stderr.contains(full.to_str().unwrap()),
+            "{stderr}"
+        );
+        assert_eq!(stderr.lines().count(), 1, "one message: {stderr}");
+        assert!(!text(&out.stdout).contains("cycles:"), "nothing ran");
+        assert!(!proof.exists());
+    }
+    assert!(
+        !full.join("spill").exists(),
+        "the refused dir is not left behind"
+    );
+}
+
+/// In a real 100x30 terminal (tmux), a whole `run` shows at most one line per pass and the
+/// overall bar (passes + 2 allowed), and never a total of 0.
+#[test]
+fn a_run_in_a_100x30_terminal_shows_one_line_per_pass() {
+    let has_tmux = Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_tmux {
+        assert!(
+            std::env::var_os("STARK_PIPE_REQUIRE_TMUX").is_none(),
+            "STARK_PIPE_REQUIRE_TMUX is set but tmux is missing"
+        );
+        println!("skipped: tmux is not installed");
+        return;
+    }
+    const PASSES: usize = 8;
+    let dir = scratch("tmux");
+    let session = format!("stark-pipe-test-{}", std::process::id());
+    let command = format!(
+        "{BIN} run {} --input-u32 200000 --chunk-rows 2^15 --queries 24 --pow-bits 4 -o {}; echo __END__; sleep 120",
+        elf("fib_iterative").display(),
+        dir.join("t.proof").display()
+    );
+    let tmux = |args: &[&str]| Command::new("tmux").args(args).output().unwrap();
+    let started = tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        &session,
+        "-x",
+        "100",
+        "-y",
+        "30",
+        &command,
+    ]);
+    assert!(started.status.success(), "{}", text(&started.stderr));
+    let (mut captures, mut spinner, mut overall) = (0, false, false);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    loop {
+        let screen = text(&tmux(&["capture-pane", "-p", "-t", &session]).stdout);
+        if screen.contains("exit code:") || screen.contains("__END__") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run did not end:\n{screen}"
+        );
+        let shown: Vec<&str> = screen.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert!(
+            shown.len() <= PASSES + 2,
+            "{} lines:\n{screen}",
+            shown.len()
+        );
+        assert!(!screen.contains("/0 "), "a total of 0:\n{screen}");
+        spinner |= screen.contains(" rows, ");
+        overall |= shown
+            .last()
+            .is_some_and(|l| l.trim_start().starts_with("total"));
+        captures += 1;
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let screen = text(&tmux(&["capture-pane", "-p", "-t", &session]).stdout);
+    tmux(&["kill-session", "-t", &session]);
+    assert!(
+        captures > 10 && spinner && overall,
+        "{captures} captures:\n{screen}"
+    );
+    assert!(screen.contains("check  done in"), "{screen}");
+    assert!(
+        screen.contains("total  [") && screen.contains("100%"),
+        "{screen}"
+    );
+    assert!(screen.contains("exit code:   0"), "{screen}");
+}

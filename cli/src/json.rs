@@ -3,8 +3,7 @@
 
 use serde_json::{Value, json};
 
-use pipeline::RunSummary;
-use vm::air::Statement;
+use stark_pipe::{RunSummary, Statement, Verified};
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -24,11 +23,17 @@ pub fn statement(s: &Statement) -> Value {
 }
 
 /// `verify --json` for a valid proof.
-pub fn verified(s: &Statement, security_bits: u32, seconds: f64) -> Value {
+pub fn verified(v: &Verified, seconds: f64) -> Value {
     json!({
         "valid": true,
-        "statement": statement(s),
-        "security_bits": security_bits,
+        "statement": statement(&Statement {
+            program_digest: v.program_digest,
+            entry: v.entry,
+            exit_code: v.exit_code,
+            output: v.output.clone(),
+            cycles: v.cycles,
+        }),
+        "security_bits": v.security_bits,
         "verify_seconds": seconds,
     })
 }

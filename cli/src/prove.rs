@@ -1,18 +1,14 @@
 //! `stark-pipe run` (prove) and `stark-pipe verify`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{Context, bail};
-use formats::ProofFile;
-use pipeline::{Keep, MemoryLimit, Metrics, Progress, ProgressMode, SpillDir, SpillOptions};
-use stages::{PipelineConfig, Store};
-use stark::{Proof, ProofParams, VerifierParams};
-use vm::air::{Statement, verify_execution};
+use anyhow::Context;
+use stark::{ProofParams, VerifierParams};
+use stark_pipe::{Program, Progress, ProgressMode, Proof, Prover, Store, verify_with};
 
-use crate::execute::{InputArgs, load_program};
+use crate::execute::InputArgs;
 use crate::units::parse_count;
 
 #[derive(clap::Args)]
@@ -125,50 +121,9 @@ fn show_output(bytes: &[u8]) -> String {
     }
 }
 
-/// Chunk rows from the flags: --chunk-rows, else --mem-budget, else 2^20; a cgroup memory
-/// limit caps the budget (and lowers the default to fit).
-fn choose_chunk_rows(
-    args: &RunArgs,
-    program: &Arc<vm::Program>,
-    params: &ProofParams,
-) -> anyhow::Result<usize> {
-    if let Some(rows) = args.chunk_rows {
-        let rows = usize::try_from(rows).context("--chunk-rows too large")?;
-        if rows < 2 || !rows.is_power_of_two() {
-            bail!("--chunk-rows must be a power of two >= 2 (e.g. 2^20), not {rows}");
-        }
-        return Ok(rows);
-    }
-    let limit = MemoryLimit::read();
-    let cgroup_budget = limit.cgroup.map(|c| c / 10 * 8);
-    let budget = match (args.mem_budget, cgroup_budget) {
-        (Some(b), Some(c)) if b > c => {
-            eprintln!(
-                "note: --mem-budget {b} is above 80% of the cgroup limit ({}); using {c}",
-                limit.cgroup.unwrap_or(0)
-            );
-            Some(c)
-        }
-        (Some(b), _) => Some(b),
-        (None, c) => c,
-    };
-    let default = 1usize << 20;
-    let Some(budget) = budget else {
-        return Ok(default);
-    };
-    let rows =
-        stages::budget::chunk_rows_for_budget(program, params, args.channel_capacity, budget)
-            .map_err(|e| anyhow::anyhow!("--mem-budget: {e}"))?;
-    Ok(if args.mem_budget.is_some() {
-        rows
-    } else {
-        rows.min(default)
-    })
-}
-
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let program = Arc::new(load_program(&args.program)?);
-    let input: Arc<[u8]> = Arc::from(args.input.bytes()?);
+    let program = Program::open(&args.program)?;
+    let input = args.input.bytes()?;
     let out_path = args.output.clone().unwrap_or_else(|| {
         let stem = args
             .program
@@ -179,215 +134,82 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     // A proof that cannot be written is found out now, not after the proving.
     formats::probe_writable(&out_path)
         .with_context(|| format!("cannot write the proof to {}", out_path.display()))?;
-    let params = ProofParams {
-        num_queries: args.queries,
-        pow_bits: args.pow_bits,
-        ..ProofParams::default()
-    };
-    params
-        .validate()
-        .map_err(|e| anyhow::anyhow!("invalid proof parameters: {e}"))?;
-    let chunk_rows = choose_chunk_rows(&args, &program, &params)?;
-    if args.in_memory {
-        return run_in_memory(args, program, input, chunk_rows, params, out_path);
+    let mut prover = Prover::new(program)
+        .input(input)
+        .max_cycles(args.max_cycles)
+        .security(args.queries, args.pow_bits)
+        .store(args.store)
+        .keep_spill(args.keep_spill)
+        .verify_segments(args.verify_segments)
+        .channel_capacity(args.channel_capacity)
+        .in_memory(args.in_memory)
+        .progress(Progress::new(args.progress));
+    if let Some(rows) = args.chunk_rows {
+        prover = prover.chunk_rows(usize::try_from(rows).context("--chunk-rows too large")?);
     }
-    if args.spill_dir.is_none() {
-        clean_interrupted_spill_dirs();
+    if let Some(bytes) = args.mem_budget {
+        prover = prover.mem_budget(bytes);
     }
-    let spill = Arc::new(
-        SpillDir::create(&SpillOptions {
-            dir: args.spill_dir.clone(),
-            keep: if args.keep_spill {
-                Keep::Always
-            } else {
-                Keep::Never
-            },
-            verify_segments: args.verify_segments,
-            limit: args.spill_limit,
-        })
-        .context("cannot set up the spill dir")?,
-    );
-    for w in spill.warnings() {
-        eprintln!("warning: {w}");
+    if let Some(dir) = &args.spill_dir {
+        prover = prover.spill_dir(dir);
     }
-    let metrics = Metrics::start(Some(spill.bytes_counter()));
-    let config = PipelineConfig {
-        chunk_rows,
-        max_cycles: args.max_cycles,
-        params,
-        store: args.store,
-        channel_capacity: args.channel_capacity,
-        progress: Progress::new(args.progress),
-    };
-    // The pipeline's errors already carry their causes in their message (stage, chunk, file,
-    // OS error): shown once, not again as an error chain.
-    let proven = stages::prove_pipeline(program, input, config, Arc::clone(&spill), &metrics)
-        .map_err(|e| anyhow::anyhow!("cannot prove {}: {e}", args.program.display()))
-        .and_then(|mut run| {
-            let security_bits = run
-                .proof
-                .params
-                .conjectured_security_bits(run.proof.max_log_lde());
-            let proof = run.proof.to_bytes();
-            // The openings, most of a long run's proof (100 MB at 64M instructions), are not
-            // needed once serialized.
-            drop(std::mem::take(&mut run.proof.openings));
-            drop(std::mem::take(&mut run.proof.fri_openings));
-            let file = ProofFile {
-                statement: run.statement.to_bytes(),
-                proof,
-            };
-            file.write(&out_path)?;
-            drop(file);
-            let len = std::fs::metadata(&out_path)
-                .with_context(|| format!("cannot read back {}", out_path.display()))?
-                .len();
-            Ok((run, len, security_bits))
-        });
-    let (run, proof_bytes, security_bits) = match proven {
-        Ok(v) => v,
-        Err(e) => {
-            match spill.fail(&format!("{e:#}")) {
-                Ok(Some(kept)) => eprintln!("spill dir kept: {}", kept.display()),
-                Ok(None) => {}
-                Err(ce) => eprintln!("warning: cannot clean up the spill dir: {ce}"),
-            }
-            return Err(e);
-        }
-    };
-    let kept = spill.finish().context("cannot close the spill dir")?;
-    let s = &run.statement;
+    if let Some(limit) = args.spill_limit {
+        prover = prover.spill_limit(limit);
+    }
+    // Settings are checked before any work.
+    let chunk_rows = prover.resolved_chunk_rows()?;
+    let proof = prover.prove()?;
+    proof.write(&out_path)?;
+    let report = proof.report().expect("a proof just made has its report");
+    let s = proof.statement();
+    let proof_bytes = proof.size_bytes();
+    let security_bits = proof.security_bits();
     if args.json {
-        let summary = metrics.summary(Vec::new());
-        let report = crate::json::proven(
+        let json = crate::json::proven(
             s,
             &out_path.display().to_string(),
             proof_bytes,
             security_bits,
-            run.instances,
-            &summary,
+            report.instances,
+            &report.summary,
         );
-        println!("{report}");
+        println!("{json}");
         return Ok(ExitCode::SUCCESS);
     }
     println!("exit code:   {}", s.exit_code);
     println!("output:      {}", show_output(&s.output));
     println!("cycles:      {}", s.cycles);
-    println!(
-        "chunks:      {} instances of at most {chunk_rows} rows (store: {}, LDEs kept for {})",
-        run.instances, args.store, run.ldes_kept
-    );
+    if args.in_memory {
+        println!(
+            "chunks:      {} instances of at most {chunk_rows} rows (in memory)",
+            report.instances
+        );
+    } else {
+        println!(
+            "chunks:      {} instances of at most {chunk_rows} rows (store: {}, LDEs kept for {})",
+            report.instances, args.store, report.ldes_kept
+        );
+    }
     println!(
         "proof:       {} ({proof_bytes} bytes, {security_bits} bits conjectured security)",
         out_path.display(),
     );
-    if let Some(dir) = kept {
+    if let Some(dir) = &report.spill_dir_kept {
         println!("spill dir:   {} (kept)", dir.display());
     }
     if args.widths {
-        print_widths(&run.widths, s.cycles);
+        print_widths(&report.widths, s.cycles);
     }
-    let summary = metrics.summary(vec![
-        ("proof size".into(), format!("{proof_bytes} bytes")),
-        (
-            "security".into(),
-            format!("{security_bits} bits (conjectured)"),
-        ),
-    ]);
-    print!("{summary}");
+    print!("{}", report.summary);
+    println!("{:<12} {proof_bytes} bytes", "proof size");
+    println!("{:<12} {security_bits} bits (conjectured)", "security");
     if args.stage_stats {
-        print!("{}", summary.stage_table());
+        print!("{}", report.summary.stage_table());
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// Removes the default-location spill dirs of runs that were killed (their manifest says in
-/// progress and their process is gone), so that interrupted runs do not fill the disk over
-/// time. Dirs of failed runs are only there when kept on purpose and are left alone.
-fn clean_interrupted_spill_dirs() {
-    let (parent, _) = pipeline::spill::default_spill_parent();
-    for stale in pipeline::find_stale_spill_dirs(&parent) {
-        if stale.manifest.status != formats::RunStatus::InProgress {
-            continue;
-        }
-        match std::fs::remove_dir_all(&stale.path) {
-            Ok(()) => eprintln!(
-                "note: removed {} (left by interrupted run {})",
-                stale.path.display(),
-                stale.manifest.run_id
-            ),
-            Err(e) => eprintln!(
-                "warning: cannot remove {} (left by an interrupted run): {e}",
-                stale.path.display()
-            ),
-        }
-    }
-}
-
-fn run_in_memory(
-    args: RunArgs,
-    program: Arc<vm::Program>,
-    input: Arc<[u8]>,
-    chunk_rows: usize,
-    params: ProofParams,
-    out_path: PathBuf,
-) -> anyhow::Result<ExitCode> {
-    let start = Instant::now();
-    let metrics = Metrics::start(None);
-    let timer = metrics.pass("in-memory");
-    let run = stages::prove_in_memory(program, input, chunk_rows, args.max_cycles, &params)
-        .with_context(|| format!("cannot prove {}", args.program.display()))?;
-    let file = ProofFile {
-        statement: run.statement.to_bytes(),
-        proof: run.proof.to_bytes(),
-    };
-    file.write(&out_path)?;
-    timer.finish();
-    let total = start.elapsed().as_secs_f64();
-    let s = &run.statement;
-    let summary = run.proof.summary(&[]);
-    let proof_bytes = file.size_bytes();
-    if args.json {
-        let instances = run.proof.instances.len();
-        let report = crate::json::proven(
-            s,
-            &out_path.display().to_string(),
-            proof_bytes,
-            summary.security_bits,
-            instances,
-            &metrics.summary(Vec::new()),
-        );
-        println!("{report}");
-        return Ok(ExitCode::SUCCESS);
-    }
-    println!("exit code:   {}", s.exit_code);
-    println!("output:      {}", show_output(&s.output));
-    println!("cycles:      {}", s.cycles);
-    println!(
-        "time:        {total:.2} s (execute + witness {:.2} s, prove {:.2} s)",
-        run.execute_witness_secs, run.prove_secs
-    );
-    println!(
-        "proof:       {} ({} bytes, {} bits conjectured security)",
-        out_path.display(),
-        proof_bytes,
-        summary.security_bits
-    );
-    if args.widths {
-        print_widths(&run.widths, s.cycles);
-    }
-    let summary = metrics.summary(vec![
-        ("proof size".into(), format!("{proof_bytes} bytes")),
-        (
-            "security".into(),
-            format!("{} bits (conjectured)", summary.security_bits),
-        ),
-    ]);
-    print!("{summary}");
-    Ok(ExitCode::SUCCESS)
-}
-
-fn print_widths(widths: &[stages::TableWidth], cycles: u64) {
+fn print_widths(widths: &[stark_pipe::TableWidth], cycles: u64) {
     println!(
         "{:<10} {:>9} {:>12} {:>6} {:>6} {:>6} {:>14}",
         "table", "instances", "rows", "main", "aux", "prep", "cells"
@@ -412,60 +234,36 @@ fn print_widths(widths: &[stages::TableWidth], cycles: u64) {
     );
 }
 
-fn read_proof(path: &Path) -> anyhow::Result<(Statement, Proof)> {
-    let file = ProofFile::read(path)?;
-    let statement = Statement::from_bytes(&file.statement)
-        .with_context(|| format!("{}: bad statement section", path.display()))?;
-    let proof = Proof::from_bytes(&file.proof)
-        .with_context(|| format!("{}: bad proof section", path.display()))?;
-    Ok((statement, proof))
-}
-
 pub fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     let start = Instant::now();
-    let checked = read_proof(&args.proof).and_then(|(statement, proof)| {
-        let program = Arc::new(load_program(&args.program)?);
-        let params = VerifierParams {
-            min_security_bits: args.min_security,
-            ..VerifierParams::default()
-        };
-        let verified =
-            verify_execution(program, &statement, &proof, &params).with_context(|| {
-                format!(
-                    "{} is not a valid proof for {}",
-                    args.proof.display(),
-                    args.program.display()
-                )
-            })?;
-        Ok((statement, verified))
+    let checked = Proof::read(&args.proof).and_then(|proof| {
+        let program = Program::open(&args.program)?;
+        verify_with(&proof, &program, args.min_security)
     });
     let seconds = start.elapsed().as_secs_f64();
-    let (statement, verified) = match checked {
+    let verified = match checked {
         Ok(v) => v,
         Err(e) if args.json => {
-            println!("{}", crate::json::refused(&format!("{e:#}")));
+            println!("{}", crate::json::refused(&e.to_string()));
             return Ok(ExitCode::FAILURE);
         }
-        Err(e) => return Err(e),
+        Err(e) => return Err(e.into()),
     };
     if let Some(path) = &args.output_file {
-        formats::atomic_write(path, &statement.output)
+        formats::atomic_write(path, &verified.output)
             .with_context(|| format!("cannot write the output to {}", path.display()))?;
     }
     if args.json {
-        println!(
-            "{}",
-            crate::json::verified(&statement, verified.security_bits, seconds)
-        );
+        println!("{}", crate::json::verified(&verified, seconds));
         return Ok(ExitCode::SUCCESS);
     }
     println!(
         "verified:    {} runs {} instructions and exits with {}",
         args.program.display(),
-        statement.cycles,
-        statement.exit_code
+        verified.cycles,
+        verified.exit_code
     );
-    println!("output:      {}", show_output(&statement.output));
+    println!("output:      {}", show_output(&verified.output));
     println!("time:        {seconds:.3} s");
     Ok(ExitCode::SUCCESS)
 }

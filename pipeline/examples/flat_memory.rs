@@ -93,7 +93,7 @@ fn run(chunks: u64, rows: usize, columns: usize, dir: Option<PathBuf>) -> Result
     spill.end_pass("main")?;
     pass.finish();
     spill.finish()?;
-    let summary = metrics.summary(vec![]);
+    let summary = metrics.summary();
     let cells = chunks * rows as u64 * columns as u64;
     println!(
         "{chunks:>7} {:>12} {:>11} {:>10.2} {:>11} {:>11}   {digest:016x}",

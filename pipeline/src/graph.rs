@@ -385,14 +385,14 @@ impl Graph {
         }
     }
 
-    /// Label the stages' progress bars and log lines `<name>/<stage>` (graphs run one after
-    /// another reuse stage names).
+    /// Report the stages' progress as those of pass `name` (log lines `<name>/<stage>`; graphs
+    /// run one after another reuse stage names).
     pub fn named(mut self, name: &str) -> Graph {
         self.name = Some(name.to_string());
         self
     }
 
-    /// Show one progress bar (or log line) per stage, each expecting `total_chunks` items.
+    /// Report each stage's progress, each expecting `total_chunks` items.
     pub fn with_progress(mut self, progress: &Progress, total_chunks: Option<u64>) -> Graph {
         self.progress = Some((progress.clone(), total_chunks));
         self
@@ -408,10 +408,9 @@ impl Graph {
     }
 
     fn stage_progress(&self, name: &str) -> Option<StageProgress> {
-        self.progress.as_ref().map(|(p, total)| match &self.name {
-            Some(prefix) => p.stage(&format!("{prefix}/{name}"), *total),
-            None => p.stage(name, *total),
-        })
+        self.progress
+            .as_ref()
+            .map(|(p, total)| p.stage(self.name.as_deref().unwrap_or(""), name, *total))
     }
 
     fn emitter<T>(&self, name: &str, progress: Option<StageProgress>) -> (Emitter<T>, Port<T>) {

@@ -23,7 +23,7 @@
 //! * [`graph`]: [`Graph`], [`Stage`], [`Emitter`], errors naming stage and chunk.
 //! * [`descriptor`]: [`ChunkDescriptor`], what flows between stages.
 //! * [`spill`]: [`SpillDir`], segments plus manifest, tmpfs detection, cleanup.
-//! * [`progress`]: per-stage bars or log lines.
+//! * [`progress`]: a line per pass and an overall bar with an ETA, log lines, or events.
 //! * [`budget`]: memory limit (cgroup, MemTotal) and chunk size from a byte budget.
 //! * [`metrics`]: per-pass wall/CPU time, sampled peak RSS and RssAnon (run peak: VmHWM), bytes spilled.
 
@@ -41,7 +41,7 @@ pub use graph::{
     Stage, StageStats,
 };
 pub use metrics::{Metrics, PassMetrics, ProcStatus, RssSampler, RunSummary};
-pub use progress::{Progress, ProgressMode, StageProgress};
+pub use progress::{Progress, ProgressEvent, ProgressMode, RunEstimate, StageProgress};
 pub use spill::{
     FsKind, Keep, SpillDir, SpillError, SpillOptions, StaleSpillDir, find_stale_spill_dirs,
     remove_stale_spill_dirs,

@@ -237,7 +237,7 @@ impl Metrics {
     }
 
     /// Stop measuring. `extra` rows (e.g. proof size) are printed after the totals.
-    pub fn summary(self, extra: Vec<(String, String)>) -> RunSummary {
+    pub fn summary(self) -> RunSummary {
         let passes = self.passes();
         // VmHWM is never reset, so it is the run's true peak (what /usr/bin/time reports);
         // the sampled VmRSS peak stands in where it cannot be read.
@@ -253,7 +253,6 @@ impl Metrics {
                 .map_or(0, |c| c.load(Ordering::Relaxed)),
             passes,
             stages: std::mem::take(&mut *self.stages.lock().unwrap_or_else(|e| e.into_inner())),
-            extra,
         }
     }
 }
@@ -301,7 +300,6 @@ pub struct RunSummary {
     /// Per pass, where each stage's time went (busy, waiting for input, blocked on output):
     /// which stage bounds a pass. Not part of the `Display` table; see [`RunSummary::stage_table`].
     pub stages: Vec<(String, Vec<StageStats>)>,
-    pub extra: Vec<(String, String)>,
 }
 
 impl RunSummary {
@@ -385,9 +383,6 @@ impl fmt::Display for RunSummary {
             self.peak_rss_anon,
             self.peak_rss,
         )?;
-        for (k, v) in &self.extra {
-            writeln!(f, "{k:<12} {v}")?;
-        }
         Ok(())
     }
 }

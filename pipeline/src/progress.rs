@@ -1,12 +1,25 @@
-//! Progress reporting: one bar per stage (chunks done / total, rows/s, ETA) on a terminal, or
-//! plain periodic log lines when stderr is not a terminal (indicatif draws nothing there, and a
-//! CI log wants lines, not redraws).
+//! Progress reporting for a run made of passes, each a graph of stages.
+//!
+//! On a terminal the display is one line per pass that has started and one overall bar:
+//!
+//! ```text
+//!     main  done in 21 s, 64 chunks, 4.19M rows
+//!      aux  ⠙  3s  12/64 chunks (18%)  execute 14 · aux 13 · commit 12 · collect 12
+//!    total  [=========>                    ]  31%  pass 2 of 8 · elapsed 25s · ETA 55s
+//! ```
+//!
+//! A pass whose chunk count is not known yet (the first pass: the executor finds out how long
+//! the program runs as it goes) shows a spinner with the rows done so far, their rate and its
+//! elapsed time, never a bar with a made-up total. The overall bar weighs each pass by the share
+//! of the run's time the driver expects it to take ([`Progress::plan`]); its ETA appears once a
+//! pass with a known chunk count is under way. When stderr is not a terminal, the same facts
+//! are written as periodic log lines (indicatif draws nothing there, and a CI log wants lines,
+//! not redraws). A library user can take the events themselves ([`Progress::callback`]).
 
 use std::fmt;
 use std::io::{self, IsTerminal, Write};
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
@@ -14,10 +27,10 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle, T
 /// How to show progress (`--progress auto|always|never`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum ProgressMode {
-    /// Bars when stderr is a terminal, periodic log lines otherwise.
+    /// Lines redrawn in place when stderr is a terminal, periodic log lines otherwise.
     #[default]
     Auto,
-    /// Bars on stderr even when it is not detected as a terminal (ANSI written as is).
+    /// Redrawn lines on stderr even when it is not detected as a terminal (ANSI written as is).
     Always,
     /// Nothing.
     Never,
@@ -47,157 +60,519 @@ impl fmt::Display for ProgressMode {
     }
 }
 
-type LogSink = Arc<Mutex<dyn Write + Send>>;
+/// What a [`Progress::callback`] receives.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ProgressEvent<'a> {
+    /// A pass began; `index` counts from 0 in the plan of `passes` (0 when there is no plan).
+    PassStarted {
+        pass: &'a str,
+        index: usize,
+        passes: usize,
+    },
+    /// A stage of `pass` finished more chunks.
+    Advanced {
+        pass: &'a str,
+        stage: &'a str,
+        chunks_done: u64,
+        /// `None` while the pass's chunk count is unknown (the first pass).
+        chunks_total: Option<u64>,
+        rows_done: u64,
+        run: RunEstimate,
+    },
+    /// A pass ended.
+    PassFinished {
+        pass: &'a str,
+        seconds: f64,
+        run: RunEstimate,
+    },
+}
 
-#[derive(Clone)]
+/// How far the whole run is, by the plan's weights.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RunEstimate {
+    /// Share of the run done, in [0, 1].
+    pub fraction: f64,
+    pub elapsed: Duration,
+    /// Time left, once it can be told (a pass with a known chunk count has begun or ended).
+    pub eta: Option<Duration>,
+}
+
+type LogSink = Arc<Mutex<dyn Write + Send>>;
+type Callback = Arc<dyn Fn(&ProgressEvent<'_>) + Send + Sync>;
+
 enum Output {
-    Bars(MultiProgress),
-    Log { sink: LogSink, every: Duration },
+    Lines {
+        multi: MultiProgress,
+        overall: Option<ProgressBar>,
+    },
+    Log {
+        sink: LogSink,
+        every: Duration,
+    },
+    Callback(Callback),
     Off,
+}
+
+struct StageState {
+    name: String,
+    total: Option<u64>,
+    done: u64,
+    rows: u64,
+    start: Instant,
+    last_log: Instant,
+}
+
+struct PassState {
+    name: String,
+    start: Instant,
+    finished: Option<Duration>,
+    stages: Vec<StageState>,
+    line: Option<ProgressBar>,
+}
+
+impl PassState {
+    /// Chunks done by the pass's last stage (its sink) and the pass's total, when known.
+    fn chunks(&self) -> (u64, Option<u64>) {
+        let last = self.stages.last();
+        (last.map_or(0, |s| s.done), last.and_then(|s| s.total))
+    }
+
+    /// Share of the pass done; `None` while its chunk count is unknown.
+    fn fraction(&self) -> Option<f64> {
+        if self.finished.is_some() {
+            return Some(1.0);
+        }
+        let mut sum = 0.0;
+        for s in &self.stages {
+            let total = s.total?;
+            sum += if total == 0 {
+                1.0
+            } else {
+                s.done.min(total) as f64 / total as f64
+            };
+        }
+        (!self.stages.is_empty()).then(|| sum / self.stages.len() as f64)
+    }
+
+    fn rows(&self) -> u64 {
+        self.stages.first().map_or(0, |s| s.rows)
+    }
+
+    /// The pass's line while it runs (after the spinner and the elapsed time).
+    fn running_message(&self) -> String {
+        let stages = self
+            .stages
+            .iter()
+            .map(|s| format!("{} {}", s.name, s.done))
+            .collect::<Vec<_>>()
+            .join(" · ");
+        match self.chunks() {
+            (done, Some(total)) if total > 0 => format!(
+                "{done}/{total} chunks ({:.0}%)  {stages}",
+                100.0 * done as f64 / total as f64
+            ),
+            (_, Some(_)) => format!("no chunks  {stages}"),
+            (_, None) => {
+                let secs = self.start.elapsed().as_secs_f64().max(1e-9);
+                format!(
+                    "{} rows, {}  {stages}",
+                    human_count(self.rows()),
+                    human_rate(self.rows() as f64 / secs)
+                )
+            }
+        }
+    }
+
+    fn finished_message(&self, took: Duration) -> String {
+        let (done, _) = self.chunks();
+        let mut s = format!("done in {}", human_duration(took));
+        if !self.stages.is_empty() {
+            s += &format!(", {done} chunks, {} rows", human_count(self.rows()));
+        }
+        s
+    }
+}
+
+struct Board {
+    start: Instant,
+    /// Pass names and their expected shares of the run's time.
+    plan: Vec<(String, f64)>,
+    passes: Vec<PassState>,
+}
+
+impl Board {
+    fn pass_index(&self, name: &str) -> Option<usize> {
+        self.passes.iter().position(|p| p.name == name)
+    }
+
+    fn weight(&self, name: &str) -> f64 {
+        self.plan
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or(0.0, |(_, w)| *w)
+    }
+
+    fn estimate(&self) -> RunEstimate {
+        let elapsed = self.start.elapsed();
+        let total: f64 = self.plan.iter().map(|(_, w)| w).sum();
+        let mut done = 0.0;
+        let mut known = false;
+        for p in &self.passes {
+            if let Some(f) = p.fraction() {
+                done += self.weight(&p.name) * f;
+                // A finished first pass tells the rate as well as a running later one.
+                known |= p.finished.is_some() || f > 0.0;
+            }
+        }
+        let fraction = if total > 0.0 {
+            (done / total).clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        let eta = (known && fraction > 0.0 && fraction < 1.0)
+            .then(|| elapsed.mul_f64((1.0 - fraction) / fraction));
+        RunEstimate {
+            fraction,
+            elapsed,
+            eta,
+        }
+    }
+
+    fn pass_position(&self, name: &str) -> (usize, usize) {
+        match self.plan.iter().position(|(n, _)| n == name) {
+            Some(i) => (i, self.plan.len()),
+            None => (0, self.plan.len()),
+        }
+    }
+}
+
+struct Inner {
+    output: Mutex<Output>,
+    board: Mutex<Board>,
 }
 
 /// The progress display of a run; cheap to clone, shared by all stages.
 #[derive(Clone)]
 pub struct Progress {
-    output: Output,
+    inner: Arc<Inner>,
 }
 
 impl fmt::Debug for Progress {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let kind = match self.output {
-            Output::Bars(_) => "bars",
+        let kind = match &*lock(&self.inner.output) {
+            Output::Lines { .. } => "lines",
             Output::Log { .. } => "log",
+            Output::Callback(_) => "callback",
             Output::Off => "off",
         };
         write!(f, "Progress({kind})")
     }
 }
 
+fn lock<T: ?Sized>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+const PASS_RUNNING: &str = "{prefix:>9.bold} {spinner} {elapsed:>4}  {wide_msg}";
+const PASS_DONE: &str = "{prefix:>9.bold}  {wide_msg}";
+const OVERALL: &str = "{prefix:>9.bold}  [{bar:30}] {percent:>3}%  {wide_msg}";
+
+fn style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template)
+        .expect("static template")
+        .progress_chars("=> ")
+}
+
 impl Progress {
+    fn with_output(output: Output) -> Progress {
+        Progress {
+            inner: Arc::new(Inner {
+                output: Mutex::new(output),
+                board: Mutex::new(Board {
+                    start: Instant::now(),
+                    plan: Vec::new(),
+                    passes: Vec::new(),
+                }),
+            }),
+        }
+    }
+
     pub fn new(mode: ProgressMode) -> Progress {
-        let output = match mode {
-            ProgressMode::Never => Output::Off,
+        match mode {
+            ProgressMode::Never => Progress::hidden(),
             ProgressMode::Auto if io::stderr().is_terminal() => {
-                Output::Bars(MultiProgress::with_draw_target(ProgressDrawTarget::stderr()))
+                Progress::lines_on(ProgressDrawTarget::stderr())
             }
-            ProgressMode::Auto => Output::Log {
-                sink: Arc::new(Mutex::new(io::stderr())),
-                every: Duration::from_secs(10),
-            },
-            ProgressMode::Always => Output::Bars(MultiProgress::with_draw_target(
-                ProgressDrawTarget::term_like_with_hz(Box::new(AnsiStderr), 10),
+            ProgressMode::Auto => Progress::log_lines(io::stderr(), Duration::from_secs(10)),
+            ProgressMode::Always => Progress::lines_on(ProgressDrawTarget::term_like_with_hz(
+                Box::new(AnsiStderr),
+                10,
             )),
-        };
-        Progress { output }
+        }
+    }
+
+    fn lines_on(target: ProgressDrawTarget) -> Progress {
+        Progress::with_output(Output::Lines {
+            multi: MultiProgress::with_draw_target(target),
+            overall: None,
+        })
     }
 
     /// Periodic log lines to `sink`, at most one per stage every `every` (plus start/end lines).
     pub fn log_lines(sink: impl Write + Send + 'static, every: Duration) -> Progress {
-        Progress {
-            output: Output::Log {
-                sink: Arc::new(Mutex::new(sink)),
-                every,
-            },
-        }
+        Progress::with_output(Output::Log {
+            sink: Arc::new(Mutex::new(sink)),
+            every,
+        })
     }
 
-    /// Bars drawn on a custom terminal (e.g. `indicatif::InMemoryTerm` in tests).
+    /// Lines drawn on a custom terminal (e.g. `indicatif::InMemoryTerm` in tests).
     pub fn bars_on(term: Box<dyn TermLike>) -> Progress {
-        Progress {
-            output: Output::Bars(MultiProgress::with_draw_target(
-                ProgressDrawTarget::term_like(term),
-            )),
-        }
+        Progress::lines_on(ProgressDrawTarget::term_like(term))
+    }
+
+    /// Every event handed to `f`, on the thread of the stage that made it; nothing drawn.
+    pub fn callback(f: impl Fn(&ProgressEvent<'_>) + Send + Sync + 'static) -> Progress {
+        Progress::with_output(Output::Callback(Arc::new(f)))
     }
 
     pub fn hidden() -> Progress {
-        Progress {
-            output: Output::Off,
+        Progress::with_output(Output::Off)
+    }
+
+    /// The passes the run will make, in order, with the share of its time each is expected to
+    /// take (any positive scale); the overall bar and the ETA follow these weights.
+    pub fn plan(&self, passes: &[(&str, f64)]) {
+        let mut board = lock(&self.inner.board);
+        board.plan = passes.iter().map(|(n, w)| (n.to_string(), *w)).collect();
+        board.start = Instant::now();
+    }
+
+    /// Print a message without garbling the lines.
+    pub fn println(&self, msg: &str) {
+        match &*lock(&self.inner.output) {
+            Output::Lines { multi, .. } => {
+                let _ = multi.println(msg);
+            }
+            Output::Log { sink, .. } => {
+                let _ = writeln!(lock(sink), "{msg}");
+            }
+            Output::Callback(_) | Output::Off => {}
         }
     }
 
-    /// Print a message without garbling the bars.
-    pub fn println(&self, msg: &str) {
-        match &self.output {
-            Output::Bars(m) => {
-                let _ = m.println(msg);
+    /// A pass begins (also implied by its first stage).
+    pub fn begin_pass(&self, pass: &str) {
+        let mut board = lock(&self.inner.board);
+        self.begin_locked(&mut board, pass);
+    }
+
+    fn begin_locked(&self, board: &mut Board, pass: &str) -> usize {
+        if let Some(i) = board.pass_index(pass) {
+            return i;
+        }
+        let mut output = lock(&self.inner.output);
+        let line = match &mut *output {
+            Output::Lines { multi, overall } => {
+                let overall = overall.get_or_insert_with(|| {
+                    let bar = multi.add(ProgressBar::new(1000));
+                    bar.set_style(style(OVERALL));
+                    bar.set_prefix("total");
+                    bar
+                });
+                let line = multi.insert_before(overall, ProgressBar::new_spinner());
+                line.set_style(style(PASS_RUNNING));
+                line.set_prefix(pass.to_string());
+                line.enable_steady_tick(Duration::from_millis(250));
+                Some(line)
             }
             Output::Log { sink, .. } => {
-                let _ = writeln!(sink.lock().unwrap_or_else(|e| e.into_inner()), "{msg}");
+                let _ = writeln!(lock(sink), "[progress] {pass}: started");
+                None
+            }
+            Output::Callback(f) => {
+                let (index, passes) = board.pass_position(pass);
+                f(&ProgressEvent::PassStarted {
+                    pass,
+                    index,
+                    passes,
+                });
+                None
+            }
+            Output::Off => None,
+        };
+        board.passes.push(PassState {
+            name: pass.to_string(),
+            start: Instant::now(),
+            finished: None,
+            stages: Vec::new(),
+            line,
+        });
+        drop(output);
+        self.redraw(board, board.passes.len() - 1);
+        board.passes.len() - 1
+    }
+
+    /// A pass ended: its line keeps its final state, the overall bar moves on.
+    pub fn end_pass(&self, pass: &str) {
+        let mut board = lock(&self.inner.board);
+        let i = self.begin_locked(&mut board, pass);
+        let took = board.passes[i].start.elapsed();
+        board.passes[i].finished = Some(took);
+        let run = board.estimate();
+        match &*lock(&self.inner.output) {
+            Output::Lines { .. } => {}
+            Output::Log { sink, .. } => {
+                let _ = writeln!(
+                    lock(sink),
+                    "[progress] {pass}: done in {}; run {:.0}% done{}",
+                    human_duration(took),
+                    100.0 * run.fraction,
+                    run.eta
+                        .map(|e| format!(", ETA {}", human_duration(e)))
+                        .unwrap_or_default()
+                );
+            }
+            Output::Callback(f) => f(&ProgressEvent::PassFinished {
+                pass,
+                seconds: took.as_secs_f64(),
+                run,
+            }),
+            Output::Off => {}
+        }
+        self.redraw(&board, i);
+    }
+
+    /// Redraws pass `i`'s line and the overall bar.
+    fn redraw(&self, board: &Board, i: usize) {
+        let output = lock(&self.inner.output);
+        let Output::Lines { overall, .. } = &*output else {
+            return;
+        };
+        let p = &board.passes[i];
+        if let Some(line) = &p.line {
+            match p.finished {
+                Some(took) => {
+                    line.disable_steady_tick();
+                    line.set_style(style(PASS_DONE));
+                    line.finish_with_message(p.finished_message(took));
+                }
+                None => line.set_message(p.running_message()),
+            }
+        }
+        if let Some(bar) = overall {
+            let run = board.estimate();
+            let (index, passes) = board.pass_position(&p.name);
+            let last = passes > 0 && index + 1 == passes && p.finished.is_some();
+            let mut msg = String::new();
+            if passes > 0 && !last {
+                msg += &format!("pass {} of {passes} · ", index + 1);
+            }
+            if last {
+                bar.set_position(1000);
+                bar.finish_with_message(format!("done in {}", human_duration(run.elapsed)));
+                return;
+            }
+            bar.set_position((run.fraction * 1000.0).round() as u64);
+            msg += &format!("elapsed {}", human_duration(run.elapsed));
+            match run.eta {
+                Some(eta) => msg += &format!(" · ETA {}", human_duration(eta)),
+                None => msg += " · ETA after pass 1",
+            }
+            bar.set_message(msg);
+        }
+    }
+
+    /// A progress handle for one stage of `pass`; `total` chunks if known.
+    pub fn stage(&self, pass: &str, name: &str, total: Option<u64>) -> StageProgress {
+        let mut board = lock(&self.inner.board);
+        let p = self.begin_locked(&mut board, pass);
+        let now = Instant::now();
+        board.passes[p].stages.push(StageState {
+            name: name.to_string(),
+            total,
+            done: 0,
+            rows: 0,
+            start: now,
+            last_log: now,
+        });
+        let s = board.passes[p].stages.len() - 1;
+        drop(board);
+        StageProgress {
+            progress: self.clone(),
+            pass: p,
+            stage: s,
+        }
+    }
+
+    fn update(&self, pass: usize, stage: usize, f: impl FnOnce(&mut StageState), finished: bool) {
+        let mut board = lock(&self.inner.board);
+        f(&mut board.passes[pass].stages[stage]);
+        let output = lock(&self.inner.output);
+        match &*output {
+            Output::Lines { .. } => {
+                drop(output);
+                self.redraw(&board, pass);
+            }
+            Output::Log { sink, every } => {
+                let now = Instant::now();
+                let p = &board.passes[pass];
+                let s = &p.stages[stage];
+                if finished || now - s.last_log >= *every {
+                    let line = stage_log_line(&p.name, s, finished);
+                    board.passes[pass].stages[stage].last_log = now;
+                    let _ = writeln!(lock(sink), "{line}");
+                }
+            }
+            Output::Callback(f) => {
+                let p = &board.passes[pass];
+                let s = &p.stages[stage];
+                f(&ProgressEvent::Advanced {
+                    pass: &p.name,
+                    stage: &s.name,
+                    chunks_done: s.done,
+                    chunks_total: s.total,
+                    rows_done: s.rows,
+                    run: board.estimate(),
+                });
             }
             Output::Off => {}
         }
     }
-
-    /// A progress handle for one stage; `total` chunks if known.
-    pub fn stage(&self, name: &str, total: Option<u64>) -> StageProgress {
-        let state = Arc::new(StageState {
-            name: name.to_string(),
-            total: AtomicU64::new(total.unwrap_or(0)),
-            done: AtomicU64::new(0),
-            rows: AtomicU64::new(0),
-            start: Instant::now(),
-            last_log: Mutex::new(Instant::now()),
-        });
-        let view = match &self.output {
-            Output::Bars(multi) => {
-                let bar = multi.add(ProgressBar::new(total.unwrap_or(0)));
-                bar.set_style(
-                    ProgressStyle::with_template(
-                        "{prefix:>18.bold} [{bar:30}] {pos}/{len} chunks  {msg}  ETA {eta}",
-                    )
-                    .expect("static template")
-                    .progress_chars("=> "),
-                );
-                bar.set_prefix(name.to_string());
-                View::Bar(bar)
-            }
-            Output::Log { sink, every } => View::Log {
-                sink: sink.clone(),
-                every: *every,
-            },
-            Output::Off => View::Off,
-        };
-        StageProgress { state, view }
-    }
 }
 
-struct StageState {
-    name: String,
-    total: AtomicU64,
-    done: AtomicU64,
-    rows: AtomicU64,
-    start: Instant,
-    last_log: Mutex<Instant>,
-}
-
-impl StageState {
-    fn rows_per_sec(&self) -> f64 {
-        self.rows.load(Ordering::Relaxed) as f64 / self.start.elapsed().as_secs_f64().max(1e-9)
-    }
-
-    fn line(&self, finished: bool) -> String {
-        let done = self.done.load(Ordering::Relaxed);
-        let total = self.total.load(Ordering::Relaxed);
-        let elapsed = self.start.elapsed().as_secs_f64();
-        let mut s = format!("[progress] {}: {done}", self.name);
-        if total > 0 {
-            s += &format!(
+fn stage_log_line(pass: &str, s: &StageState, finished: bool) -> String {
+    let elapsed = s.start.elapsed().as_secs_f64();
+    let label = if pass.is_empty() {
+        s.name.clone()
+    } else {
+        format!("{pass}/{}", s.name)
+    };
+    let mut line = format!("[progress] {label}: {}", s.done);
+    match s.total {
+        Some(total) if total > 0 => {
+            line += &format!(
                 "/{total} chunks ({:.0}%)",
-                100.0 * done as f64 / total as f64
-            );
-        } else {
-            s += " chunks";
+                100.0 * s.done as f64 / total as f64
+            )
         }
-        s += &format!(", {}", human_rate(self.rows_per_sec()));
-        if finished {
-            s += &format!(", done in {elapsed:.1}s");
-        } else if total > done && done > 0 {
-            let eta = elapsed / done as f64 * (total - done) as f64;
-            s += &format!(", ETA {eta:.0}s");
-        }
-        s
+        _ => line += " chunks",
     }
+    line += &format!(
+        ", {} rows, {}",
+        human_count(s.rows),
+        human_rate(s.rows as f64 / elapsed.max(1e-9))
+    );
+    if finished {
+        line += &format!(", done in {elapsed:.1}s");
+    } else if let Some(total) = s.total
+        && total > s.done
+        && s.done > 0
+    {
+        let eta = elapsed / s.done as f64 * (total - s.done) as f64;
+        line += &format!(", ETA {eta:.0}s");
+    }
+    line
 }
 
 fn human_rate(rows_per_sec: f64) -> String {
@@ -209,71 +584,64 @@ fn human_rate(rows_per_sec: f64) -> String {
     }
 }
 
-#[derive(Clone)]
-enum View {
-    Bar(ProgressBar),
-    Log { sink: LogSink, every: Duration },
-    Off,
+fn human_count(n: u64) -> String {
+    match n {
+        n if n >= 1_000_000_000 => format!("{:.2}G", n as f64 / 1e9),
+        n if n >= 1_000_000 => format!("{:.2}M", n as f64 / 1e6),
+        n if n >= 10_000 => format!("{:.0}k", n as f64 / 1e3),
+        n => n.to_string(),
+    }
+}
+
+fn human_duration(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s < 10.0 {
+        format!("{s:.1}s")
+    } else if s < 60.0 {
+        format!("{s:.0}s")
+    } else if s < 3600.0 {
+        format!("{}m{:02}s", (s / 60.0) as u64, s as u64 % 60)
+    } else {
+        format!("{}h{:02}m", (s / 3600.0) as u64, (s as u64 / 60) % 60)
+    }
 }
 
 /// Progress of one stage; cheap to clone.
 #[derive(Clone)]
 pub struct StageProgress {
-    state: Arc<StageState>,
-    view: View,
+    progress: Progress,
+    pass: usize,
+    stage: usize,
 }
 
 impl StageProgress {
     /// Record `chunks` more chunks done, holding `rows` rows in total.
     pub fn advance(&self, chunks: u64, rows: u64) {
-        let s = &self.state;
-        s.done.fetch_add(chunks, Ordering::Relaxed);
-        s.rows.fetch_add(rows, Ordering::Relaxed);
-        match &self.view {
-            View::Bar(bar) => {
-                bar.inc(chunks);
-                bar.set_message(human_rate(s.rows_per_sec()));
-            }
-            View::Log { sink, every } => {
-                let mut last = s.last_log.lock().unwrap_or_else(|e| e.into_inner());
-                if last.elapsed() >= *every {
-                    *last = Instant::now();
-                    let _ = writeln!(
-                        sink.lock().unwrap_or_else(|e| e.into_inner()),
-                        "{}",
-                        s.line(false)
-                    );
-                }
-            }
-            View::Off => {}
-        }
+        self.progress.update(
+            self.pass,
+            self.stage,
+            |s| {
+                s.done += chunks;
+                s.rows += rows;
+            },
+            false,
+        );
     }
 
     /// Set the expected number of chunks once it is known.
     pub fn set_total(&self, total: u64) {
-        self.state.total.store(total, Ordering::Relaxed);
-        if let View::Bar(bar) = &self.view {
-            bar.set_length(total);
-        }
+        self.progress
+            .update(self.pass, self.stage, |s| s.total = Some(total), false);
     }
 
     pub fn done(&self) -> u64 {
-        self.state.done.load(Ordering::Relaxed)
+        let board = lock(&self.progress.inner.board);
+        board.passes[self.pass].stages[self.stage].done
     }
 
-    /// The stage ended: leave the bar drawn at its final state, or log a final line.
+    /// The stage ended (its line is redrawn; in log mode a final line is written).
     pub fn finish(&self) {
-        match &self.view {
-            View::Bar(bar) => bar.finish(),
-            View::Log { sink, .. } => {
-                let _ = writeln!(
-                    sink.lock().unwrap_or_else(|e| e.into_inner()),
-                    "{}",
-                    self.state.line(true)
-                );
-            }
-            View::Off => {}
-        }
+        self.progress.update(self.pass, self.stage, |_| {}, true);
     }
 }
 

@@ -161,6 +161,16 @@ pub enum SpillError {
         written: u64,
         limit: u64,
     },
+    #[error(
+        "spill dir {}: its filesystem has {} free, and a run needs at least {} (free some \
+         space or choose another --spill-dir)",
+        dir.display(), crate::metrics::human_bytes(*free), crate::metrics::human_bytes(*needed)
+    )]
+    Full {
+        dir: PathBuf,
+        free: u64,
+        needed: u64,
+    },
     #[error("segment {} is not inside the spill dir", .0.display())]
     Outside(PathBuf),
     #[error("invalid segment name component `{0}` (use letters, digits, `_`, `-`)")]
@@ -212,12 +222,17 @@ impl fmt::Debug for SpillDir {
     }
 }
 
+/// Free space a spill dir's filesystem must have when a run starts: less is refused at once
+/// rather than found out in the middle of the first pass.
+pub const MIN_FREE_BYTES: u64 = 64 << 20;
+
 impl SpillDir {
     /// Create (or take over) the spill dir and write an in-progress manifest.
     ///
     /// A user-given directory may be missing (created), empty, or hold the leftovers of an
     /// earlier run that is no longer running (its recorded files are cleaned first, with a
-    /// warning). Anything else is refused rather than overwritten.
+    /// warning). Anything else is refused rather than overwritten, and so is a filesystem with
+    /// less than [`MIN_FREE_BYTES`] free or one that cannot be written.
     pub fn create(options: &SpillOptions) -> Result<SpillDir, SpillError> {
         let run_id = new_run_id();
         let mut warnings = Vec::new();
@@ -238,6 +253,18 @@ impl SpillDir {
                 (dir, true)
             }
         };
+        if let Ok(free) = available_bytes(&root)
+            && free < MIN_FREE_BYTES
+        {
+            if created_root {
+                let _ = fs::remove_dir(&root);
+            }
+            return Err(SpillError::Full {
+                dir: root,
+                free,
+                needed: MIN_FREE_BYTES,
+            });
+        }
         let fs_kind = filesystem_kind(&root).ok();
         if options.dir.is_some()
             && let Some(FsKind::Memory(fs)) = fs_kind

@@ -95,6 +95,42 @@ use ood::pass_ood;
 use open::pass_open;
 use quotient::pass_quotient;
 
+/// The passes in order, with the share of a run's CPU time each took (fib_iterative, 4M
+/// instructions, default chunk rows, `--store auto`, 2 cores): the overall progress bar's weights.
+const PASS_WEIGHTS: [(&str, f64); 8] = [
+    ("main", 0.27),
+    ("aux", 0.27),
+    ("quotient", 0.32),
+    ("ood", 0.065),
+    ("deep", 0.055),
+    ("fri", 0.01),
+    ("open", 0.006),
+    ("check", 0.004),
+];
+
+/// A pass under way: timed by the run's metrics and shown by its progress display.
+struct PassClock<'m> {
+    timer: pipeline::metrics::PassTimer<'m>,
+    progress: Progress,
+    name: &'static str,
+}
+
+fn begin<'m>(ctx: &Ctx, metrics: &'m Metrics, name: &'static str) -> PassClock<'m> {
+    ctx.config.progress.begin_pass(name);
+    PassClock {
+        timer: metrics.pass(name),
+        progress: ctx.config.progress.clone(),
+        name,
+    }
+}
+
+impl PassClock<'_> {
+    fn finish(self) {
+        self.timer.finish();
+        self.progress.end_pass(self.name);
+    }
+}
+
 /// How to run the pipeline.
 #[derive(Clone, Debug)]
 pub struct PipelineConfig {
@@ -151,8 +187,10 @@ pub fn prove_pipeline(
         spill,
     });
 
+    ctx.config.progress.plan(&PASS_WEIGHTS);
+
     // Pass 1: main.
-    let timer = metrics.pass("main");
+    let timer = begin(&ctx, metrics, "main");
     let (mut records, statement) = pass_main(&ctx, metrics)?;
     plan_room(&ctx, &mut records)?;
     timer.finish();
@@ -192,7 +230,7 @@ pub fn prove_pipeline(
     };
 
     // Pass 2: aux.
-    let timer = metrics.pass("aux");
+    let timer = begin(&ctx, metrics, "aux");
     let (aux, descs): (Vec<_>, Vec<_>) = pass_aux(&run, metrics, lookup)?.into_iter().unzip();
     timer.finish();
     run.update(descs);
@@ -203,7 +241,7 @@ pub fn prove_pipeline(
     let composition = protocol::draw_composition_challenge(&mut t);
 
     // Pass 3: quotient.
-    let timer = metrics.pass("quotient");
+    let timer = begin(&ctx, metrics, "quotient");
     let (quotient_roots, descs): (Vec<_>, Vec<_>) =
         pass_quotient(&run, metrics, lookup, composition)?
             .into_iter()
@@ -216,7 +254,7 @@ pub fn prove_pipeline(
     let z = protocol::draw_ood_point(&mut t);
 
     // Pass 4: ood.
-    let timer = metrics.pass("ood");
+    let timer = begin(&ctx, metrics, "ood");
     let oods = pass_ood(&run, metrics, z)?;
     timer.finish();
     for o in &oods {
@@ -225,18 +263,18 @@ pub fn prove_pipeline(
     let beta = protocol::draw_deep_challenge(&mut t);
 
     // Pass 5: deep.
-    let timer = metrics.pass("deep");
+    let timer = begin(&ctx, metrics, "deep");
     let oods = Arc::new(oods);
     let deep = pass_deep(&run, metrics, z, beta, Arc::clone(&oods))?;
     timer.finish();
 
     // Pass 6: FRI, grinding, queries.
-    let timer = metrics.pass("fri");
+    let timer = begin(&ctx, metrics, "fri");
     let fri = pass_fri(&run, deep.codewords, &mut t)?;
     timer.finish();
 
     // Pass 7: open.
-    let timer = metrics.pass("open");
+    let timer = begin(&ctx, metrics, "open");
     let openings = pass_open(
         &run,
         metrics,
@@ -263,7 +301,7 @@ pub fn prove_pipeline(
     };
 
     // Check: the finished proof verifies.
-    let timer = metrics.pass("check");
+    let timer = begin(&ctx, metrics, "check");
     pass_check(&ctx.program, &statement, &proof)?;
     timer.finish();
     let widths = table_widths(

@@ -1,0 +1,589 @@
+//! stark-pipe as a library: prove that a RISC-V program ran to completion on an input and
+//! wrote an output, and check such proofs.
+//!
+//! A program is a static RV32IM ELF that reads its private input from fd 0, writes its public
+//! output to fd 1 and exits (the guest ABI in `docs/guests.md`). [`Prover`] executes it and
+//! proves the run through the out-of-core pipeline (or in RAM); [`verify`] checks a [`Proof`]
+//! against the program's ELF and returns what it proves.
+//!
+//! ```
+//! use stark_pipe::{Program, Prover, verify};
+//!
+//! let elf = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/elf/fib_iterative.elf");
+//! let program = Program::open(elf)?;
+//! // fib_iterative reads n as one little-endian word and prints fib(n) mod 2^32.
+//! let proof = Prover::new(program.clone()).input(30u32.to_le_bytes()).prove()?;
+//! let verified = verify(&Proof::from_bytes(&proof.to_bytes())?, &program)?;
+//! assert_eq!(verified.output, b"832040\n");
+//! assert_eq!(verified.exit_code, 0);
+//! assert!(verified.security_bits >= 100);
+//! # use stark_pipe::Proof;
+//! # Ok::<(), stark_pipe::Error>(())
+//! ```
+//!
+//! The proof is the same bytes whatever the prover's settings that do not enter the statement
+//! (store policy, spill dir, channel capacity, in RAM or not); chunk rows and the security
+//! parameters shape the proof, and the verifier accepts any it deems secure enough
+//! ([`verify_with`]).
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use formats::ProofFile;
+use pipeline::{Keep, Metrics, SpillDir, SpillOptions};
+use stark::{ProofParams, VerifierParams};
+use vm::air::verify_execution;
+
+pub use pipeline::{Progress, ProgressEvent, ProgressMode, RunEstimate, RunSummary};
+pub use stages::{Store, TableWidth};
+pub use vm::air::Statement;
+
+/// Why proving or verifying failed. Each message names the file, pass, stage or chunk at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The ELF cannot be read or is not a program stark-pipe can run.
+    #[error("{0}")]
+    Program(String),
+    /// A setting is out of range (chunk rows, security parameters, memory budget).
+    #[error("invalid settings: {0}")]
+    Settings(String),
+    /// The spill dir cannot be set up, or cleaned up after a failure.
+    #[error(transparent)]
+    Spill(#[from] pipeline::SpillError),
+    /// Executing or proving failed.
+    #[error("cannot prove {program}: {message}")]
+    Prove { program: String, message: String },
+    /// A proof file cannot be read, parsed or written.
+    #[error(transparent)]
+    File(#[from] formats::FormatError),
+    /// The bytes are a proof file whose statement or proof section does not parse.
+    #[error("{0}")]
+    Malformed(String),
+    /// The proof is well formed but does not prove anything about this program.
+    #[error("{proof} is not a valid proof for {program}: {reason}")]
+    Refused {
+        proof: String,
+        program: String,
+        reason: vm::air::ExecutionError,
+    },
+}
+
+/// A loaded program: its ELF image and decoded code.
+#[derive(Clone)]
+pub struct Program {
+    inner: Arc<vm::Program>,
+    name: String,
+}
+
+impl fmt::Debug for Program {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Program({})", self.name)
+    }
+}
+
+impl Program {
+    /// Loads the ELF at `path`.
+    pub fn open(path: impl AsRef<Path>) -> Result<Program, Error> {
+        let path = path.as_ref();
+        let inner = vm::Program::from_file(path).map_err(|e| {
+            Error::Program(format!(
+                "{} is not a program stark-pipe can run: {e}",
+                path.display()
+            ))
+        })?;
+        Ok(Program {
+            inner: Arc::new(inner),
+            name: path.display().to_string(),
+        })
+    }
+
+    /// Loads an ELF from its bytes; `name` is used in messages.
+    pub fn from_elf(bytes: &[u8], name: &str) -> Result<Program, Error> {
+        let inner = vm::Program::from_elf(bytes).map_err(|e| {
+            Error::Program(format!("{name} is not a program stark-pipe can run: {e}"))
+        })?;
+        Ok(Program {
+            inner: Arc::new(inner),
+            name: name.to_string(),
+        })
+    }
+
+    /// The BLAKE3 digest of the program image that proofs name.
+    pub fn digest(&self) -> [u8; 32] {
+        vm::air::program_digest(&self.inner)
+    }
+
+    /// The path or name it was loaded from.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The executor's view, for the crates below this one.
+    pub fn vm(&self) -> &Arc<vm::Program> {
+        &self.inner
+    }
+}
+
+/// How many rows each chunk holds.
+#[derive(Clone, Copy, Debug)]
+enum ChunkSize {
+    Rows(usize),
+    Budget(u64),
+    Default,
+}
+
+/// Proves runs of one program. Every setting has a default; [`Prover::prove`] runs it.
+pub struct Prover {
+    program: Program,
+    input: Vec<u8>,
+    chunk: ChunkSize,
+    store: Store,
+    spill_dir: Option<PathBuf>,
+    keep_spill: bool,
+    spill_limit: Option<u64>,
+    verify_segments: bool,
+    channel_capacity: usize,
+    params: ProofParams,
+    max_cycles: u64,
+    progress: Progress,
+    in_memory: bool,
+}
+
+/// Rows per chunk when neither rows nor a memory budget is given.
+pub const DEFAULT_CHUNK_ROWS: usize = 1 << 20;
+
+impl Prover {
+    pub fn new(program: Program) -> Prover {
+        Prover {
+            program,
+            input: Vec::new(),
+            chunk: ChunkSize::Default,
+            store: Store::default(),
+            spill_dir: None,
+            keep_spill: false,
+            spill_limit: None,
+            verify_segments: false,
+            channel_capacity: 0,
+            params: ProofParams::default(),
+            max_cycles: 1 << 40,
+            progress: Progress::hidden(),
+            in_memory: false,
+        }
+    }
+
+    /// The private input stream (fd 0). Default: empty.
+    pub fn input(mut self, bytes: impl Into<Vec<u8>>) -> Prover {
+        self.input = bytes.into();
+        self
+    }
+
+    /// Rows per chunk (a power of two >= 2): memory grows with it. Default: 2^20, lowered to
+    /// fit a cgroup memory limit.
+    pub fn chunk_rows(mut self, rows: usize) -> Prover {
+        self.chunk = ChunkSize::Rows(rows);
+        self
+    }
+
+    /// Memory to plan for, in bytes: picks the chunk rows (capped by a cgroup limit).
+    pub fn mem_budget(mut self, bytes: u64) -> Prover {
+        self.chunk = ChunkSize::Budget(bytes);
+        self
+    }
+
+    /// What the first passes spill for the later ones instead of recomputing it.
+    pub fn store(mut self, store: Store) -> Prover {
+        self.store = store;
+        self
+    }
+
+    /// Where segments are spilled. Default: a fresh temp dir on disk (never tmpfs).
+    pub fn spill_dir(mut self, dir: impl Into<PathBuf>) -> Prover {
+        self.spill_dir = Some(dir.into());
+        self
+    }
+
+    /// Keep the spill dir after the run (see `stark-pipe inspect DIR`).
+    pub fn keep_spill(mut self, keep: bool) -> Prover {
+        self.keep_spill = keep;
+        self
+    }
+
+    /// Most bytes the spill dir may hold.
+    pub fn spill_limit(mut self, bytes: u64) -> Prover {
+        self.spill_limit = Some(bytes);
+        self
+    }
+
+    /// Hash every segment against its checksum when it is read back.
+    pub fn verify_segments(mut self, yes: bool) -> Prover {
+        self.verify_segments = yes;
+        self
+    }
+
+    /// Chunks waiting between two stages (default 0: hand-over).
+    pub fn channel_capacity(mut self, n: usize) -> Prover {
+        self.channel_capacity = n;
+        self
+    }
+
+    /// FRI queries and proof-of-work bits (defaults 84 and 16: 100 conjectured bits).
+    pub fn security(mut self, queries: u16, pow_bits: u8) -> Prover {
+        self.params.num_queries = queries;
+        self.params.pow_bits = pow_bits;
+        self
+    }
+
+    /// Fail after this many instructions (default 2^40).
+    pub fn max_cycles(mut self, n: u64) -> Prover {
+        self.max_cycles = n;
+        self
+    }
+
+    /// Hand every progress event to `f` (called on the pipeline's threads; it must not block
+    /// for long).
+    pub fn on_progress(mut self, f: impl Fn(&ProgressEvent<'_>) + Send + Sync + 'static) -> Prover {
+        self.progress = Progress::callback(f);
+        self
+    }
+
+    /// Show progress on stderr (what the command line does).
+    pub fn progress(mut self, progress: Progress) -> Prover {
+        self.progress = progress;
+        self
+    }
+
+    /// Prove with every instance in RAM (the reference prover): the same proof bytes.
+    pub fn in_memory(mut self, yes: bool) -> Prover {
+        self.in_memory = yes;
+        self
+    }
+
+    /// The chunk rows this prover will use.
+    pub fn resolved_chunk_rows(&self) -> Result<usize, Error> {
+        match self.chunk {
+            ChunkSize::Rows(rows) if rows >= 2 && rows.is_power_of_two() => Ok(rows),
+            ChunkSize::Rows(rows) => Err(Error::Settings(format!(
+                "chunk rows must be a power of two >= 2 (e.g. 2^20), not {rows}"
+            ))),
+            ChunkSize::Budget(bytes) => {
+                let limit = pipeline::MemoryLimit::read();
+                let bytes = match limit.cgroup {
+                    Some(c) => bytes.min(c / 10 * 8),
+                    None => bytes,
+                };
+                stages::budget::chunk_rows_for_budget(
+                    self.program.vm(),
+                    &self.params,
+                    self.channel_capacity,
+                    bytes,
+                )
+                .map_err(|e| Error::Settings(format!("memory budget: {e}")))
+            }
+            ChunkSize::Default => match pipeline::MemoryLimit::read().cgroup {
+                Some(c) => stages::budget::chunk_rows_for_budget(
+                    self.program.vm(),
+                    &self.params,
+                    self.channel_capacity,
+                    c / 10 * 8,
+                )
+                .map(|rows| rows.min(DEFAULT_CHUNK_ROWS))
+                .map_err(|e| Error::Settings(format!("cgroup memory limit: {e}"))),
+                None => Ok(DEFAULT_CHUNK_ROWS),
+            },
+        }
+    }
+
+    /// Executes the program and proves the run. The proof is checked by the verifier before
+    /// it is returned.
+    pub fn prove(self) -> Result<Proof, Error> {
+        self.params
+            .validate()
+            .map_err(|e| Error::Settings(format!("proof parameters: {e}")))?;
+        let chunk_rows = self.resolved_chunk_rows()?;
+        let program = Arc::clone(self.program.vm());
+        let input: Arc<[u8]> = Arc::from(self.input);
+        let failed = |message: String| Error::Prove {
+            program: self.program.name.clone(),
+            message,
+        };
+        if self.in_memory {
+            let metrics = Metrics::start(None);
+            let timer = metrics.pass("in-memory");
+            let run =
+                stages::prove_in_memory(program, input, chunk_rows, self.max_cycles, &self.params)
+                    .map_err(|e| failed(e.to_string()))?;
+            timer.finish();
+            let file = ProofFile {
+                statement: run.statement.to_bytes(),
+                proof: run.proof.to_bytes(),
+            };
+            let report = Report {
+                summary: metrics.summary(),
+                chunk_rows,
+                instances: run.proof.instances.len(),
+                ldes_kept: 0,
+                widths: run.widths,
+                spill_dir_kept: None,
+            };
+            return Ok(Proof {
+                name: format!("the proof of {}", self.program.name),
+                security_bits: security_bits(&run.proof),
+                statement: run.statement,
+                file,
+                report: Some(report),
+            });
+        }
+        if self.spill_dir.is_none() {
+            remove_interrupted_spill_dirs(&self.progress);
+        }
+        let spill = Arc::new(SpillDir::create(&SpillOptions {
+            dir: self.spill_dir.clone(),
+            keep: if self.keep_spill {
+                Keep::Always
+            } else {
+                Keep::Never
+            },
+            verify_segments: self.verify_segments,
+            limit: self.spill_limit,
+        })?);
+        for w in spill.warnings() {
+            self.progress.println(&format!("warning: {w}"));
+        }
+        let metrics = Metrics::start(Some(spill.bytes_counter()));
+        let config = stages::PipelineConfig {
+            chunk_rows,
+            max_cycles: self.max_cycles,
+            params: self.params,
+            store: self.store,
+            channel_capacity: self.channel_capacity,
+            progress: self.progress.clone(),
+        };
+        let proven = stages::prove_pipeline(program, input, config, Arc::clone(&spill), &metrics)
+            .map(|mut run| {
+                let bits = security_bits(&run.proof);
+                let proof = run.proof.to_bytes();
+                // The openings, most of a long run's proof, are not needed once serialized.
+                drop(std::mem::take(&mut run.proof.openings));
+                drop(std::mem::take(&mut run.proof.fri_openings));
+                (run, proof, bits)
+            });
+        let (run, proof, bits) = match proven {
+            Ok(v) => v,
+            Err(e) => {
+                let err = failed(e.to_string());
+                match spill.fail(&err) {
+                    Ok(Some(kept)) => self
+                        .progress
+                        .println(&format!("spill dir kept: {}", kept.display())),
+                    Ok(None) => {}
+                    Err(ce) => self
+                        .progress
+                        .println(&format!("warning: cannot clean up the spill dir: {ce}")),
+                }
+                return Err(err);
+            }
+        };
+        let kept = spill.finish()?;
+        let report = Report {
+            summary: metrics.summary(),
+            chunk_rows,
+            instances: run.instances,
+            ldes_kept: run.ldes_kept,
+            widths: run.widths,
+            spill_dir_kept: kept,
+        };
+        Ok(Proof {
+            name: format!("the proof of {}", self.program.name),
+            file: ProofFile {
+                statement: run.statement.to_bytes(),
+                proof,
+            },
+            statement: run.statement,
+            security_bits: bits,
+            report: Some(report),
+        })
+    }
+}
+
+fn security_bits(proof: &stark::Proof) -> u32 {
+    proof.params.conjectured_security_bits(proof.max_log_lde())
+}
+
+/// Removes the default-location spill dirs of runs that were killed (their manifest says in
+/// progress and their process is gone), so that interrupted runs do not fill the disk over
+/// time. Dirs of failed runs are only there when kept on purpose and are left alone.
+fn remove_interrupted_spill_dirs(progress: &Progress) {
+    let (parent, _) = pipeline::spill::default_spill_parent();
+    for stale in pipeline::find_stale_spill_dirs(&parent) {
+        if stale.manifest.status != formats::RunStatus::InProgress {
+            continue;
+        }
+        let msg = match std::fs::remove_dir_all(&stale.path) {
+            Ok(()) => format!(
+                "note: removed {} (left by interrupted run {})",
+                stale.path.display(),
+                stale.manifest.run_id
+            ),
+            Err(e) => format!(
+                "warning: cannot remove {} (left by an interrupted run): {e}",
+                stale.path.display()
+            ),
+        };
+        progress.println(&msg);
+    }
+}
+
+/// What the prover measured, for a proof it made.
+#[derive(Debug)]
+pub struct Report {
+    /// Wall and CPU time, peak memory and spilled bytes, per pass and for the run.
+    pub summary: RunSummary,
+    pub chunk_rows: usize,
+    /// Instances over all tables.
+    pub instances: usize,
+    /// Instances whose LDEs were spilled rather than recomputed.
+    pub ldes_kept: usize,
+    /// Each table's instances, rows and committed columns.
+    pub widths: Vec<TableWidth>,
+    /// The spill dir, when it was kept.
+    pub spill_dir_kept: Option<PathBuf>,
+}
+
+/// A proof of one execution: the statement it proves and the proof bytes.
+pub struct Proof {
+    /// Where it came from, for messages: its file, or the program it was made for.
+    name: String,
+    statement: Statement,
+    file: ProofFile,
+    security_bits: u32,
+    report: Option<Report>,
+}
+
+impl fmt::Debug for Proof {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Proof({} cycles, exit code {}, {} bytes)",
+            self.statement.cycles,
+            self.statement.exit_code,
+            self.size_bytes()
+        )
+    }
+}
+
+impl Proof {
+    /// What the proof claims (checked only by [`verify`]).
+    pub fn statement(&self) -> &Statement {
+        &self.statement
+    }
+
+    /// Conjectured security of the proof's parameters, in bits.
+    pub fn security_bits(&self) -> u32 {
+        self.security_bits
+    }
+
+    /// The prover's figures; `None` for a proof read from bytes.
+    pub fn report(&self) -> Option<&Report> {
+        self.report.as_ref()
+    }
+
+    /// Size of the proof file.
+    pub fn size_bytes(&self) -> u64 {
+        self.file.size_bytes()
+    }
+
+    /// The proof file's bytes (the format of `docs/proof-format.md`).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        self.file.to_bytes()
+    }
+
+    /// Parses a proof file's bytes (the statement and the proof's structure; [`verify`] checks
+    /// the rest).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Proof, Error> {
+        Proof::parse(
+            ProofFile::from_bytes(bytes, Path::new("<proof bytes>"))?,
+            "<proof bytes>",
+        )
+    }
+
+    /// Reads a proof file.
+    pub fn read(path: impl AsRef<Path>) -> Result<Proof, Error> {
+        let path = path.as_ref();
+        Proof::parse(ProofFile::read(path)?, &path.display().to_string())
+    }
+
+    fn parse(file: ProofFile, name: &str) -> Result<Proof, Error> {
+        let bad = |section: &str, e: &dyn fmt::Display| {
+            Error::Malformed(format!("{name}: bad {section} section: {e}"))
+        };
+        let statement = Statement::from_bytes(&file.statement).map_err(|e| bad("statement", &e))?;
+        let proof = stark::Proof::from_bytes(&file.proof).map_err(|e| bad("proof", &e))?;
+        Ok(Proof {
+            name: name.to_string(),
+            statement,
+            security_bits: security_bits(&proof),
+            file,
+            report: None,
+        })
+    }
+
+    /// Writes the proof file to `path` through a temporary name (no half-written file on
+    /// failure).
+    pub fn write(&self, path: impl AsRef<Path>) -> Result<(), Error> {
+        Ok(self.file.write(path.as_ref())?)
+    }
+}
+
+/// What a valid proof proves about the program it was checked against.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verified {
+    /// The bytes the program wrote to fd 1.
+    pub output: Vec<u8>,
+    /// The full 32-bit value passed to exit (a process's status is its low 8 bits).
+    pub exit_code: u32,
+    /// Instructions executed, the exiting ECALL included.
+    pub cycles: u64,
+    pub program_digest: [u8; 32],
+    /// The entry point the proof names (the ELF's).
+    pub entry: u32,
+    /// Conjectured security of the proof's parameters.
+    pub security_bits: u32,
+}
+
+/// Checks `proof` against `program` with the default verifier settings (at least 100
+/// conjectured bits).
+pub fn verify(proof: &Proof, program: &Program) -> Result<Verified, Error> {
+    verify_with(proof, program, VerifierParams::default().min_security_bits)
+}
+
+/// [`verify`], refusing proofs below `min_security_bits` conjectured bits.
+pub fn verify_with(
+    proof: &Proof,
+    program: &Program,
+    min_security_bits: u32,
+) -> Result<Verified, Error> {
+    let stark_proof = stark::Proof::from_bytes(&proof.file.proof)
+        .map_err(|e| Error::Malformed(format!("{}: bad proof section: {e}", proof.name)))?;
+    let params = VerifierParams {
+        min_security_bits,
+        ..VerifierParams::default()
+    };
+    let s = &proof.statement;
+    let checked =
+        verify_execution(Arc::clone(program.vm()), s, &stark_proof, &params).map_err(|reason| {
+            Error::Refused {
+                proof: proof.name.clone(),
+                program: program.name.clone(),
+                reason,
+            }
+        })?;
+    Ok(Verified {
+        output: s.output.clone(),
+        exit_code: s.exit_code,
+        cycles: s.cycles,
+        program_digest: s.program_digest,
+        entry: s.entry,
+        security_bits: checked.security_bits,
+    })
+}
