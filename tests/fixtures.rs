@@ -25,6 +25,8 @@ struct Case {
     program: String,
     input_u32: Option<u32>,
     input_text: Option<String>,
+    /// A file, relative to fixtures/.
+    input_file: Option<String>,
     exit_code: i32,
     output: String,
 }
@@ -36,11 +38,16 @@ impl Case {
             .join(format!("{}.elf", self.program))
     }
     fn input(&self) -> Vec<u8> {
-        match (&self.input_u32, &self.input_text) {
-            (Some(n), None) => n.to_le_bytes().to_vec(),
-            (None, Some(t)) => t.as_bytes().to_vec(),
-            (None, None) => Vec::new(),
-            _ => panic!("case {}: give input_u32 or input_text, not both", self.name),
+        match (&self.input_u32, &self.input_text, &self.input_file) {
+            (Some(n), None, None) => n.to_le_bytes().to_vec(),
+            (None, Some(t), None) => t.as_bytes().to_vec(),
+            (None, None, Some(f)) => std::fs::read(fixtures_dir().join(f))
+                .unwrap_or_else(|e| panic!("case {}: input_file {f}: {e}", self.name)),
+            (None, None, None) => Vec::new(),
+            _ => panic!(
+                "case {}: give at most one of input_u32, input_text, input_file",
+                self.name
+            ),
         }
     }
 }

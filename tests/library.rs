@@ -47,7 +47,7 @@ fn the_pipeline_and_the_in_memory_prover_give_the_same_bytes_and_report_every_pa
                 .lock()
                 .unwrap()
                 .push(format!("end {pass} {:.2}", run.fraction)),
-            ProgressEvent::Advanced { .. } => {}
+            ProgressEvent::Advanced { .. } | ProgressEvent::Notice { .. } => {}
         })
         .prove()
         .unwrap();

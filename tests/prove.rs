@@ -289,6 +289,23 @@ fn verify_writes_the_proven_output_and_json_reports_parse() {
             "main", "aux", "quotient", "ood", "deep", "fri", "open", "check"
         ]
     );
+    assert_eq!(run["proof"]["chunk_rows"], 1024);
+    let tables = run["tables"].as_array().unwrap();
+    let cpu = tables
+        .iter()
+        .find(|t| t["name"] == "cpu")
+        .expect("a cpu table");
+    assert!(cpu["rows"].as_u64().unwrap() >= run["statement"]["cycles"].as_u64().unwrap());
+    let cells: u64 = tables
+        .iter()
+        .map(|t| t["committed_cells"].as_u64().unwrap())
+        .sum();
+    assert!(cells > 0);
+    assert_eq!(
+        cpu["committed_cells"].as_u64().unwrap(),
+        cpu["rows"].as_u64().unwrap()
+            * (cpu["main_columns"].as_u64().unwrap() + cpu["aux_columns"].as_u64().unwrap())
+    );
 
     let written = dir.join("out.bin");
     let out = stark_pipe(&[

@@ -28,6 +28,11 @@ pub enum BenchCommand {
     /// fib_iterative at several sizes through the pipeline and in RAM (where it fits): wall,
     /// CPU, VmHWM, peak RssAnon, spilled bytes, proof size. Each run is its own process.
     Pipeline(crate::bench_pipeline::PipelineBench),
+    /// The real-workload fixtures (Rust guests using sha2, serde_json, num-bigint and a 1 MiB
+    /// sort; a C program on picolibc) and fib_iterative, at the same chunk rows: instructions/s
+    /// (and relative to fib), committed cells per instruction, the largest tables, peak
+    /// RssAnon, spilled bytes, proof size. Each run is its own process.
+    Programs(crate::bench_programs::ProgramsBench),
 }
 
 pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
@@ -37,6 +42,7 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
             chunk_rows,
         } => executor(instructions, chunk_rows),
         BenchCommand::Pipeline(args) => crate::bench_pipeline::run(args),
+        BenchCommand::Programs(args) => crate::bench_programs::run(args),
     }
 }
 

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use stark_pipe::{RunSummary, Statement, Verified};
+use stark_pipe::{Report, Statement, Verified};
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -49,9 +49,24 @@ pub fn proven(
     proof_path: &str,
     proof_bytes: u64,
     security_bits: u32,
-    instances: usize,
-    summary: &RunSummary,
+    report: &Report,
 ) -> Value {
+    let summary = &report.summary;
+    let tables: Vec<Value> = report
+        .widths
+        .iter()
+        .map(|w| {
+            json!({
+                "name": w.name,
+                "instances": w.instances,
+                "rows": w.rows,
+                "main_columns": w.main_width,
+                "aux_columns": w.aux_width,
+                "preprocessed_columns": w.prep_width,
+                "committed_cells": w.cells(),
+            })
+        })
+        .collect();
     let passes: Vec<Value> = summary
         .passes
         .iter()
@@ -68,12 +83,13 @@ pub fn proven(
         .collect();
     json!({
         "statement": statement(s),
-        "proof": { "path": proof_path, "bytes": proof_bytes, "security_bits": security_bits, "instances": instances },
+        "proof": { "path": proof_path, "bytes": proof_bytes, "security_bits": security_bits, "instances": report.instances, "chunk_rows": report.chunk_rows },
         "wall_seconds": summary.wall.as_secs_f64(),
         "cpu_seconds": summary.cpu.as_secs_f64(),
         "peak_rss_anon_bytes": summary.peak_rss_anon,
         "peak_rss_bytes": summary.peak_rss,
         "spilled_bytes": summary.spilled_bytes,
         "passes": passes,
+        "tables": tables,
     })
 }

@@ -36,6 +36,7 @@ use stark::{ProofParams, VerifierParams};
 use vm::air::verify_execution;
 
 pub use pipeline::{Progress, ProgressEvent, ProgressMode, RunEstimate, RunSummary};
+
 pub use stages::{Store, TableWidth};
 pub use vm::air::Statement;
 
@@ -310,9 +311,13 @@ impl Prover {
         if self.in_memory {
             let metrics = Metrics::start(None);
             let timer = metrics.pass("in-memory");
+            // One pass, shown as a spinner with its elapsed time.
+            self.progress.plan(&[("in-memory", 1.0)]);
+            self.progress.begin_pass("in-memory");
             let run =
                 stages::prove_in_memory(program, input, chunk_rows, self.max_cycles, &self.params)
                     .map_err(|e| failed(e.to_string()))?;
+            self.progress.end_pass("in-memory");
             timer.finish();
             let file = ProofFile {
                 statement: run.statement.to_bytes(),

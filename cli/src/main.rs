@@ -2,9 +2,11 @@
 
 mod bench;
 mod bench_pipeline;
+mod bench_programs;
 mod execute;
 mod inspect;
 mod json;
+mod new;
 mod prove;
 mod units;
 
@@ -60,6 +62,12 @@ enum Command {
     /// Exits 1 when the path is neither, or when a spill dir holds missing or corrupt segments
     /// (each named).
     Inspect(inspect::InspectArgs),
+    /// Write a new guest program project (Rust or C) that builds, runs and proves as it is.
+    ///
+    /// Like `cargo new`: `stark-pipe new hello` writes ./hello with the runtime (entry point,
+    /// heap, input/output, panic handler), a linker script and build settings; its README.md
+    /// gives the commands from there to a verified proof.
+    New(new::NewArgs),
     /// Benchmarks that print a table (speed and memory figures live here, not in tests).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -73,6 +81,7 @@ fn main() -> ExitCode {
         Command::Run(args) => prove::run(args),
         Command::Verify(args) => prove::verify(args),
         Command::Inspect(args) => inspect::run(args),
+        Command::New(args) => new::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Bench(cmd) => bench::run(cmd).map(|()| ExitCode::SUCCESS),
     };
     match result {

@@ -170,8 +170,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             &out_path.display().to_string(),
             proof_bytes,
             security_bits,
-            report.instances,
-            &report.summary,
+            report,
         );
         println!("{json}");
         return Ok(ExitCode::SUCCESS);

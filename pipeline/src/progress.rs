@@ -79,6 +79,8 @@ pub enum ProgressEvent<'a> {
         rows_done: u64,
         run: RunEstimate,
     },
+    /// A warning or note for the user (e.g. a spill dir on tmpfs, a leftover removed).
+    Notice { message: &'a str },
     /// A pass ended.
     PassFinished {
         pass: &'a str,
@@ -110,7 +112,10 @@ enum Output {
         every: Duration,
     },
     Callback(Callback),
-    Off,
+    /// Nothing drawn; notices on stderr when `notices`.
+    Off {
+        notices: bool,
+    },
 }
 
 struct StageState {
@@ -263,7 +268,7 @@ impl fmt::Debug for Progress {
             Output::Lines { .. } => "lines",
             Output::Log { .. } => "log",
             Output::Callback(_) => "callback",
-            Output::Off => "off",
+            Output::Off { .. } => "off",
         };
         write!(f, "Progress({kind})")
     }
@@ -299,7 +304,7 @@ impl Progress {
 
     pub fn new(mode: ProgressMode) -> Progress {
         match mode {
-            ProgressMode::Never => Progress::hidden(),
+            ProgressMode::Never => Progress::with_output(Output::Off { notices: true }),
             ProgressMode::Auto if io::stderr().is_terminal() => {
                 Progress::lines_on(ProgressDrawTarget::stderr())
             }
@@ -336,8 +341,9 @@ impl Progress {
         Progress::with_output(Output::Callback(Arc::new(f)))
     }
 
+    /// Nothing shown, not even notices (a library's default).
     pub fn hidden() -> Progress {
-        Progress::with_output(Output::Off)
+        Progress::with_output(Output::Off { notices: false })
     }
 
     /// The passes the run will make, in order, with the share of its time each is expected to
@@ -348,7 +354,8 @@ impl Progress {
         board.start = Instant::now();
     }
 
-    /// Print a message without garbling the lines.
+    /// A notice (a warning, a removed leftover) printed without garbling the lines: on stderr
+    /// whatever the mode but [`Progress::hidden`], or as [`ProgressEvent::Notice`].
     pub fn println(&self, msg: &str) {
         match &*lock(&self.inner.output) {
             Output::Lines { multi, .. } => {
@@ -357,7 +364,9 @@ impl Progress {
             Output::Log { sink, .. } => {
                 let _ = writeln!(lock(sink), "{msg}");
             }
-            Output::Callback(_) | Output::Off => {}
+            Output::Callback(f) => f(&ProgressEvent::Notice { message: msg }),
+            Output::Off { notices: true } => eprintln!("{msg}"),
+            Output::Off { notices: false } => {}
         }
     }
 
@@ -399,7 +408,7 @@ impl Progress {
                 });
                 None
             }
-            Output::Off => None,
+            Output::Off { .. } => None,
         };
         board.passes.push(PassState {
             name: pass.to_string(),
@@ -438,7 +447,7 @@ impl Progress {
                 seconds: took.as_secs_f64(),
                 run,
             }),
-            Output::Off => {}
+            Output::Off { .. } => {}
         }
         self.redraw(&board, i);
     }
@@ -536,7 +545,7 @@ impl Progress {
                     run: board.estimate(),
                 });
             }
-            Output::Off => {}
+            Output::Off { .. } => {}
         }
     }
 }

@@ -135,11 +135,14 @@ fn a_callback_sees_every_pass_and_a_growing_estimate() {
             ProgressEvent::PassFinished { pass, run, .. } => {
                 format!("end {pass} {:.3} {}", run.fraction, run.eta.is_some())
             }
+            ProgressEvent::Notice { message } => format!("notice {message}"),
         };
         sink.lock().unwrap().push(line);
     });
+    progress.println("spill dir on tmpfs");
     three_passes(&progress, |_| {});
     let events = events.lock().unwrap();
+    assert_eq!(events[0], "notice spill dir on tmpfs");
     let starts: Vec<_> = events.iter().filter(|e| e.starts_with("start")).collect();
     assert_eq!(
         starts,

@@ -256,12 +256,12 @@ fn tmpfs_is_warned_about_and_a_full_disk_is_a_clear_error() {
     let mnt = fresh_path("tmpfs");
     fs::create_dir_all(&mnt).unwrap();
     let ok = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+        .args(["-t", "tmpfs", "-o", "size=80m", "tmpfs"])
         .arg(&mnt)
         .output()
         .is_ok_and(|o| o.status.success());
     if !ok {
-        eprintln!("SKIPPED tmpfs/ENOSPC spill test: cannot mount a 1 MiB tmpfs (needs root)");
+        eprintln!("SKIPPED tmpfs/ENOSPC spill test: cannot mount a tmpfs (needs root)");
         return;
     }
     let _guard = Mount(mnt.clone());
@@ -273,6 +273,8 @@ fn tmpfs_is_warned_about_and_a_full_disk_is_a_clear_error() {
         "{:?}",
         spill.warnings()
     );
+    // Filled up to its last MiB once the run is under way.
+    fs::write(mnt.join("filler"), vec![0u8; 79 << 20]).unwrap();
     spill.begin_pass("main").unwrap();
     write_chunk(&spill, 0, 1000);
     let big: Vec<u64> = vec![7; 1 << 17]; // 1 MiB: cannot fit
@@ -297,6 +299,14 @@ fn tmpfs_is_warned_about_and_a_full_disk_is_a_clear_error() {
     assert_eq!(report.segments.len(), 1);
     assert!(report.all_segments_ok() && report.partial_files.is_empty());
     assert!(!dir.join("main/cpu-000001.trace.arrow").exists());
+    // A new run on the now nearly full filesystem is refused before it starts, and leaves no dir.
+    let second = mnt.join("second");
+    match SpillDir::create(&options(&second, Keep::Never)) {
+        Err(SpillError::Full { free, needed, .. }) => assert!(free < needed),
+        Err(e) => panic!("wrong error: {e}"),
+        Ok(_) => panic!("a full filesystem was accepted"),
+    }
+    assert!(!second.exists());
 }
 
 #[test]
