@@ -47,7 +47,7 @@ fn the_pipeline_and_the_in_memory_prover_give_the_same_bytes_and_report_every_pa
                 .lock()
                 .unwrap()
                 .push(format!("end {pass} {:.2}", run.fraction)),
-            ProgressEvent::Advanced { .. } | ProgressEvent::Notice { .. } => {}
+            _ => {}
         })
         .prove()
         .unwrap();
@@ -121,4 +121,20 @@ fn bad_inputs_are_errors_not_panics() {
     assert!(matches!(err, Error::Settings(_)), "{err}");
     let err = fast(&fib, 10).max_cycles(100).prove().unwrap_err();
     assert!(err.to_string().contains("cycle limit"), "{err}");
+    // A failed run with a kept spill dir says where it is.
+    let dir = scratch("failed").join("spill");
+    let err = fast(&fib, 10)
+        .max_cycles(100)
+        .spill_dir(&dir)
+        .keep_spill(true)
+        .prove()
+        .unwrap_err();
+    match &err {
+        Error::Prove { spill_dir_kept, .. } => {
+            assert_eq!(spill_dir_kept.as_deref(), Some(dir.as_path()))
+        }
+        other => panic!("wrong error: {other}"),
+    }
+    assert!(err.to_string().contains("spill dir kept"), "{err}");
+    assert!(dir.join("manifest.toml").exists());
 }

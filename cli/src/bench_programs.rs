@@ -139,8 +139,6 @@ fn one_run(exe: &Path, tmp: &Path, w: &Workload, chunk_rows: u64) -> anyhow::Res
 
 pub fn run(args: ProgramsBench) -> anyhow::Result<()> {
     let exe = std::env::current_exe().context("cannot find the stark-pipe binary")?;
-    let tmp = std::env::temp_dir().join(format!("stark-pipe-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&tmp)?;
     println!(
         "programs benchmark: chunk rows {}, {} cores; instructions/s relative to fib_iterative",
         args.chunk_rows,
@@ -158,13 +156,27 @@ pub fn run(args: ProgramsBench) -> anyhow::Result<()> {
         "spilled",
         "proof B",
     );
-    let result = (|| {
-        let mut fib_rate = None;
-        for w in WORKLOADS.iter().filter(|w| {
+    let chosen: Vec<&Workload> = WORKLOADS
+        .iter()
+        .filter(|w| {
             w.name == "fib_iterative"
                 || args.only.is_empty()
                 || args.only.iter().any(|o| w.name.contains(o.as_str()))
-        }) {
+        })
+        .collect();
+    if chosen.len() == 1 && !args.only.is_empty() {
+        let names: Vec<&str> = WORKLOADS.iter().map(|w| w.name).collect();
+        bail!(
+            "--only {} matches no program ({})",
+            args.only.join(","),
+            names.join(", ")
+        );
+    }
+    let tmp = std::env::temp_dir().join(format!("stark-pipe-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp)?;
+    let result = (|| {
+        let mut fib_rate = None;
+        for &w in &chosen {
             let f = one_run(&exe, &tmp, w, args.chunk_rows)?;
             let rate = f.cycles as f64 / f.wall.max(1e-9);
             let fib = *fib_rate.get_or_insert(rate);
@@ -188,7 +200,7 @@ pub fn run(args: ProgramsBench) -> anyhow::Result<()> {
             );
         }
         println!();
-        for w in &WORKLOADS {
+        for w in &chosen {
             println!("{:<14} {}", w.name, w.what);
         }
         Ok(())

@@ -7,7 +7,7 @@
 //! against the program's ELF and returns what it proves.
 //!
 //! ```
-//! use stark_pipe::{Program, Prover, verify};
+//! use stark_pipe::{Program, Proof, Prover, verify};
 //!
 //! let elf = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/elf/fib_iterative.elf");
 //! let program = Program::open(elf)?;
@@ -17,7 +17,6 @@
 //! assert_eq!(verified.output, b"832040\n");
 //! assert_eq!(verified.exit_code, 0);
 //! assert!(verified.security_bits >= 100);
-//! # use stark_pipe::Proof;
 //! # Ok::<(), stark_pipe::Error>(())
 //! ```
 //!
@@ -42,6 +41,7 @@ pub use vm::air::Statement;
 
 /// Why proving or verifying failed. Each message names the file, pass, stage or chunk at fault.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The ELF cannot be read or is not a program stark-pipe can run.
     #[error("{0}")]
@@ -49,12 +49,17 @@ pub enum Error {
     /// A setting is out of range (chunk rows, security parameters, memory budget).
     #[error("invalid settings: {0}")]
     Settings(String),
-    /// The spill dir cannot be set up, or cleaned up after a failure.
+    /// The spill dir cannot be set up, or closed at the end of the run.
     #[error(transparent)]
     Spill(#[from] pipeline::SpillError),
-    /// Executing or proving failed.
-    #[error("cannot prove {program}: {message}")]
-    Prove { program: String, message: String },
+    /// Executing or proving failed; with [`Prover::keep_spill`], the spill dir is kept (and
+    /// `stark-pipe inspect` explains it).
+    #[error("cannot prove {program}: {message}{}", kept_note(.spill_dir_kept))]
+    Prove {
+        program: String,
+        message: String,
+        spill_dir_kept: Option<PathBuf>,
+    },
     /// A proof file cannot be read, parsed or written.
     #[error(transparent)]
     File(#[from] formats::FormatError),
@@ -68,6 +73,12 @@ pub enum Error {
         program: String,
         reason: vm::air::ExecutionError,
     },
+}
+
+fn kept_note(dir: &Option<PathBuf>) -> String {
+    dir.as_ref()
+        .map(|d| format!(" (spill dir kept: {})", d.display()))
+        .unwrap_or_default()
 }
 
 /// A loaded program: its ELF image and decoded code.
@@ -121,6 +132,7 @@ impl Program {
     }
 
     /// The executor's view, for the crates below this one.
+    #[doc(hidden)]
     pub fn vm(&self) -> &Arc<vm::Program> {
         &self.inner
     }
@@ -241,14 +253,15 @@ impl Prover {
         self
     }
 
-    /// Hand every progress event to `f` (called on the pipeline's threads; it must not block
-    /// for long).
+    /// Hand every progress event to `f`, notices (warnings) included (called on the pipeline's
+    /// threads; it must not block for long). Replaces [`Prover::progress`].
     pub fn on_progress(mut self, f: impl Fn(&ProgressEvent<'_>) + Send + Sync + 'static) -> Prover {
         self.progress = Progress::callback(f);
         self
     }
 
-    /// Show progress on stderr (what the command line does).
+    /// Report progress through `progress` (the command line passes `Progress::new(mode)`: lines
+    /// or log lines on stderr). Default: nothing shown. Replaces [`Prover::on_progress`].
     pub fn progress(mut self, progress: Progress) -> Prover {
         self.progress = progress;
         self
@@ -307,6 +320,7 @@ impl Prover {
         let failed = |message: String| Error::Prove {
             program: self.program.name.clone(),
             message,
+            spill_dir_kept: None,
         };
         if self.in_memory {
             let metrics = Metrics::start(None);
@@ -316,7 +330,10 @@ impl Prover {
             self.progress.begin_pass("in-memory");
             let run =
                 stages::prove_in_memory(program, input, chunk_rows, self.max_cycles, &self.params)
-                    .map_err(|e| failed(e.to_string()))?;
+                    .map_err(|e| {
+                        self.progress.fail_pass("in-memory");
+                        failed(e.to_string())
+                    })?;
             self.progress.end_pass("in-memory");
             timer.finish();
             let file = ProofFile {
@@ -336,6 +353,7 @@ impl Prover {
                 security_bits: security_bits(&run.proof),
                 statement: run.statement,
                 file,
+                parsed: None,
                 report: Some(report),
             });
         }
@@ -376,12 +394,13 @@ impl Prover {
         let (run, proof, bits) = match proven {
             Ok(v) => v,
             Err(e) => {
-                let err = failed(e.to_string());
+                let mut err = failed(e.to_string());
                 match spill.fail(&err) {
-                    Ok(Some(kept)) => self
-                        .progress
-                        .println(&format!("spill dir kept: {}", kept.display())),
-                    Ok(None) => {}
+                    Ok(kept) => {
+                        if let Error::Prove { spill_dir_kept, .. } = &mut err {
+                            *spill_dir_kept = kept;
+                        }
+                    }
                     Err(ce) => self
                         .progress
                         .println(&format!("warning: cannot clean up the spill dir: {ce}")),
@@ -406,6 +425,7 @@ impl Prover {
             },
             statement: run.statement,
             security_bits: bits,
+            parsed: None,
             report: Some(report),
         })
     }
@@ -462,6 +482,9 @@ pub struct Proof {
     statement: Statement,
     file: ProofFile,
     security_bits: u32,
+    /// The proof section, parsed, for a proof read from bytes (so that verifying does not
+    /// parse it again); a proof just made has only its bytes.
+    parsed: Option<stark::Proof>,
     report: Option<Report>,
 }
 
@@ -529,6 +552,7 @@ impl Proof {
             statement,
             security_bits: security_bits(&proof),
             file,
+            parsed: Some(proof),
             report: None,
         })
     }
@@ -568,15 +592,22 @@ pub fn verify_with(
     program: &Program,
     min_security_bits: u32,
 ) -> Result<Verified, Error> {
-    let stark_proof = stark::Proof::from_bytes(&proof.file.proof)
-        .map_err(|e| Error::Malformed(format!("{}: bad proof section: {e}", proof.name)))?;
+    let parsed;
+    let stark_proof = match &proof.parsed {
+        Some(p) => p,
+        None => {
+            parsed = stark::Proof::from_bytes(&proof.file.proof)
+                .map_err(|e| Error::Malformed(format!("{}: bad proof section: {e}", proof.name)))?;
+            &parsed
+        }
+    };
     let params = VerifierParams {
         min_security_bits,
         ..VerifierParams::default()
     };
     let s = &proof.statement;
     let checked =
-        verify_execution(Arc::clone(program.vm()), s, &stark_proof, &params).map_err(|reason| {
+        verify_execution(Arc::clone(program.vm()), s, stark_proof, &params).map_err(|reason| {
             Error::Refused {
                 proof: proof.name.clone(),
                 program: program.name.clone(),

@@ -156,12 +156,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     if let Some(limit) = args.spill_limit {
         prover = prover.spill_limit(limit);
     }
-    // Settings are checked before any work.
-    let chunk_rows = prover.resolved_chunk_rows()?;
     let proof = prover.prove()?;
     proof.write(&out_path)?;
     let report = proof.report().expect("a proof just made has its report");
     let s = proof.statement();
+    let chunk_rows = report.chunk_rows;
     let proof_bytes = proof.size_bytes();
     let security_bits = proof.security_bits();
     if args.json {

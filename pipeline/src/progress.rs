@@ -5,7 +5,7 @@
 //! ```text
 //!     main  done in 21 s, 64 chunks, 4.19M rows
 //!      aux  ⠙  3s  12/64 chunks (18%)  execute 14 · aux 13 · commit 12 · collect 12
-//!    total  [=========>                    ]  31%  pass 2 of 8 · elapsed 25s · ETA 55s
+//!    total  [=========>                    ]  31%   25s elapsed · pass 2 of 8 · ETA 55s
 //! ```
 //!
 //! A pass whose chunk count is not known yet (the first pass: the executor finds out how long
@@ -32,7 +32,7 @@ pub enum ProgressMode {
     Auto,
     /// Redrawn lines on stderr even when it is not detected as a terminal (ANSI written as is).
     Always,
-    /// Nothing.
+    /// No progress; notices (warnings) still go to stderr.
     Never,
 }
 
@@ -62,11 +62,13 @@ impl fmt::Display for ProgressMode {
 
 /// What a [`Progress::callback`] receives.
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
 pub enum ProgressEvent<'a> {
-    /// A pass began; `index` counts from 0 in the plan of `passes` (0 when there is no plan).
+    /// A pass began: the `index`-th (from 0) of the plan's `passes`; `None` when the plan does
+    /// not name it.
     PassStarted {
         pass: &'a str,
-        index: usize,
+        index: Option<usize>,
         passes: usize,
     },
     /// A stage of `pass` finished more chunks.
@@ -81,12 +83,81 @@ pub enum ProgressEvent<'a> {
     },
     /// A warning or note for the user (e.g. a spill dir on tmpfs, a leftover removed).
     Notice { message: &'a str },
-    /// A pass ended.
+    /// A pass ended; `failed` when the run stopped with an error during it.
     PassFinished {
         pass: &'a str,
         seconds: f64,
+        failed: bool,
         run: RunEstimate,
     },
+}
+
+/// An event made under the locks and handed to the callback after they are released, so that
+/// a callback may call back into the progress and never stalls the stages holding them.
+enum Pending {
+    Started {
+        pass: String,
+        index: Option<usize>,
+        passes: usize,
+    },
+    Advanced {
+        pass: String,
+        stage: String,
+        chunks_done: u64,
+        chunks_total: Option<u64>,
+        rows_done: u64,
+        run: RunEstimate,
+    },
+    Notice(String),
+    Finished {
+        pass: String,
+        seconds: f64,
+        failed: bool,
+        run: RunEstimate,
+    },
+}
+
+impl Pending {
+    fn event(&self) -> ProgressEvent<'_> {
+        match self {
+            Pending::Started {
+                pass,
+                index,
+                passes,
+            } => ProgressEvent::PassStarted {
+                pass,
+                index: *index,
+                passes: *passes,
+            },
+            Pending::Advanced {
+                pass,
+                stage,
+                chunks_done,
+                chunks_total,
+                rows_done,
+                run,
+            } => ProgressEvent::Advanced {
+                pass,
+                stage,
+                chunks_done: *chunks_done,
+                chunks_total: *chunks_total,
+                rows_done: *rows_done,
+                run: *run,
+            },
+            Pending::Notice(message) => ProgressEvent::Notice { message },
+            Pending::Finished {
+                pass,
+                seconds,
+                failed,
+                run,
+            } => ProgressEvent::PassFinished {
+                pass,
+                seconds: *seconds,
+                failed: *failed,
+                run: *run,
+            },
+        }
+    }
 }
 
 /// How far the whole run is, by the plan's weights.
@@ -131,6 +202,7 @@ struct PassState {
     name: String,
     start: Instant,
     finished: Option<Duration>,
+    failed: bool,
     stages: Vec<StageState>,
     line: Option<ProgressBar>,
 }
@@ -171,6 +243,9 @@ impl PassState {
             .map(|s| format!("{} {}", s.name, s.done))
             .collect::<Vec<_>>()
             .join(" · ");
+        if self.stages.is_empty() {
+            return String::new();
+        }
         match self.chunks() {
             (done, Some(total)) if total > 0 => format!(
                 "{done}/{total} chunks ({:.0}%)  {stages}",
@@ -190,6 +265,9 @@ impl PassState {
 
     fn finished_message(&self, took: Duration) -> String {
         let (done, _) = self.chunks();
+        if self.failed {
+            return format!("failed after {}", human_duration(took));
+        }
         let mut s = format!("done in {}", human_duration(took));
         if !self.stages.is_empty() {
             s += &format!(", {done} chunks, {} rows", human_count(self.rows()));
@@ -199,6 +277,8 @@ impl PassState {
 }
 
 struct Board {
+    /// Counts [`Progress::plan`] calls: stage handles of an earlier run are ignored.
+    generation: u64,
     start: Instant,
     /// Pass names and their expected shares of the run's time.
     plan: Vec<(String, f64)>,
@@ -223,10 +303,11 @@ impl Board {
         let mut done = 0.0;
         let mut known = false;
         for p in &self.passes {
+            let weight = self.weight(&p.name);
             if let Some(f) = p.fraction() {
-                done += self.weight(&p.name) * f;
-                // A finished first pass tells the rate as well as a running later one.
-                known |= p.finished.is_some() || f > 0.0;
+                done += weight * f;
+                // Some planned work of known size is done: the rate can be told.
+                known |= weight > 0.0 && f > 0.0;
             }
         }
         let fraction = if total > 0.0 {
@@ -235,7 +316,11 @@ impl Board {
             0.0
         };
         let eta = (known && fraction > 0.0 && fraction < 1.0)
-            .then(|| elapsed.mul_f64((1.0 - fraction) / fraction));
+            .then(|| {
+                Duration::try_from_secs_f64(elapsed.as_secs_f64() * (1.0 - fraction) / fraction)
+                    .ok()
+            })
+            .flatten();
         RunEstimate {
             fraction,
             elapsed,
@@ -243,11 +328,11 @@ impl Board {
         }
     }
 
-    fn pass_position(&self, name: &str) -> (usize, usize) {
-        match self.plan.iter().position(|(n, _)| n == name) {
-            Some(i) => (i, self.plan.len()),
-            None => (0, self.plan.len()),
-        }
+    fn pass_position(&self, name: &str) -> (Option<usize>, usize) {
+        (
+            self.plan.iter().position(|(n, _)| n == name),
+            self.plan.len(),
+        )
     }
 }
 
@@ -280,7 +365,8 @@ fn lock<T: ?Sized>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 const PASS_RUNNING: &str = "{prefix:>9.bold} {spinner} {elapsed:>4}  {wide_msg}";
 const PASS_DONE: &str = "{prefix:>9.bold}  {wide_msg}";
-const OVERALL: &str = "{prefix:>9.bold}  [{bar:30}] {percent:>3}%  {wide_msg}";
+const OVERALL: &str =
+    "{prefix:>9.bold}  [{bar:30}] {percent:>3}%  {elapsed:>4} elapsed · {wide_msg}";
 
 fn style(template: &str) -> ProgressStyle {
     ProgressStyle::with_template(template)
@@ -294,6 +380,7 @@ impl Progress {
             inner: Arc::new(Inner {
                 output: Mutex::new(output),
                 board: Mutex::new(Board {
+                    generation: 0,
                     start: Instant::now(),
                     plan: Vec::new(),
                     passes: Vec::new(),
@@ -336,7 +423,9 @@ impl Progress {
         Progress::lines_on(ProgressDrawTarget::term_like(term))
     }
 
-    /// Every event handed to `f`, on the thread of the stage that made it; nothing drawn.
+    /// Every event handed to `f`, on the thread of the stage that made it; nothing drawn. `f`
+    /// runs with no lock held (it may use this `Progress`), but the stage waits for it: keep it
+    /// short. A panic in `f` is a panic of the stage.
     pub fn callback(f: impl Fn(&ProgressEvent<'_>) + Send + Sync + 'static) -> Progress {
         Progress::with_output(Output::Callback(Arc::new(f)))
     }
@@ -346,17 +435,47 @@ impl Progress {
         Progress::with_output(Output::Off { notices: false })
     }
 
-    /// The passes the run will make, in order, with the share of its time each is expected to
-    /// take (any positive scale); the overall bar and the ETA follow these weights.
+    /// Starts a run: the passes it will make, in order, with the share of its time each is
+    /// expected to take (any positive scale; a negative, NaN or infinite weight counts as 0).
+    /// The overall bar and the ETA follow these weights. A `Progress` may serve several runs
+    /// one after another: each `plan` starts afresh.
     pub fn plan(&self, passes: &[(&str, f64)]) {
         let mut board = lock(&self.inner.board);
-        board.plan = passes.iter().map(|(n, w)| (n.to_string(), *w)).collect();
+        board.plan = passes
+            .iter()
+            .map(|(n, w)| {
+                (
+                    n.to_string(),
+                    if w.is_finite() && *w > 0.0 { *w } else { 0.0 },
+                )
+            })
+            .collect();
         board.start = Instant::now();
+        board.generation += 1;
+        board.passes.clear();
+        if let Output::Lines { overall, .. } = &mut *lock(&self.inner.output) {
+            *overall = None;
+        }
+    }
+
+    /// Hands `events` to the callback, with no lock held.
+    fn deliver(&self, events: Vec<Pending>) {
+        if events.is_empty() {
+            return;
+        }
+        let f = match &*lock(&self.inner.output) {
+            Output::Callback(f) => Arc::clone(f),
+            _ => return,
+        };
+        for e in &events {
+            f(&e.event());
+        }
     }
 
     /// A notice (a warning, a removed leftover) printed without garbling the lines: on stderr
     /// whatever the mode but [`Progress::hidden`], or as [`ProgressEvent::Notice`].
     pub fn println(&self, msg: &str) {
+        let mut pending = None;
         match &*lock(&self.inner.output) {
             Output::Lines { multi, .. } => {
                 let _ = multi.println(msg);
@@ -364,19 +483,25 @@ impl Progress {
             Output::Log { sink, .. } => {
                 let _ = writeln!(lock(sink), "{msg}");
             }
-            Output::Callback(f) => f(&ProgressEvent::Notice { message: msg }),
+            Output::Callback(_) => {
+                pending = Some(Pending::Notice(msg.to_string()));
+            }
             Output::Off { notices: true } => eprintln!("{msg}"),
             Output::Off { notices: false } => {}
         }
+        self.deliver(pending.into_iter().collect());
     }
 
     /// A pass begins (also implied by its first stage).
     pub fn begin_pass(&self, pass: &str) {
+        let mut events = Vec::new();
         let mut board = lock(&self.inner.board);
-        self.begin_locked(&mut board, pass);
+        self.begin_locked(&mut board, pass, &mut events);
+        drop(board);
+        self.deliver(events);
     }
 
-    fn begin_locked(&self, board: &mut Board, pass: &str) -> usize {
+    fn begin_locked(&self, board: &mut Board, pass: &str, events: &mut Vec<Pending>) -> usize {
         if let Some(i) = board.pass_index(pass) {
             return i;
         }
@@ -387,6 +512,8 @@ impl Progress {
                     let bar = multi.add(ProgressBar::new(1000));
                     bar.set_style(style(OVERALL));
                     bar.set_prefix("total");
+                    // Ticks keep the elapsed time moving through passes without stages.
+                    bar.enable_steady_tick(Duration::from_millis(500));
                     bar
                 });
                 let line = multi.insert_before(overall, ProgressBar::new_spinner());
@@ -399,10 +526,10 @@ impl Progress {
                 let _ = writeln!(lock(sink), "[progress] {pass}: started");
                 None
             }
-            Output::Callback(f) => {
+            Output::Callback(_) => {
                 let (index, passes) = board.pass_position(pass);
-                f(&ProgressEvent::PassStarted {
-                    pass,
+                events.push(Pending::Started {
+                    pass: pass.to_string(),
                     index,
                     passes,
                 });
@@ -414,6 +541,7 @@ impl Progress {
             name: pass.to_string(),
             start: Instant::now(),
             finished: None,
+            failed: false,
             stages: Vec::new(),
             line,
         });
@@ -424,32 +552,51 @@ impl Progress {
 
     /// A pass ended: its line keeps its final state, the overall bar moves on.
     pub fn end_pass(&self, pass: &str) {
+        self.finish_pass(pass, false);
+    }
+
+    /// The run stopped with an error during `pass`: its line and the overall bar say so.
+    pub fn fail_pass(&self, pass: &str) {
+        self.finish_pass(pass, true);
+    }
+
+    fn finish_pass(&self, pass: &str, failed: bool) {
+        let mut events = Vec::new();
         let mut board = lock(&self.inner.board);
-        let i = self.begin_locked(&mut board, pass);
+        let i = self.begin_locked(&mut board, pass, &mut events);
+        if board.passes[i].finished.is_some() {
+            return;
+        }
         let took = board.passes[i].start.elapsed();
         board.passes[i].finished = Some(took);
+        board.passes[i].failed = failed;
         let run = board.estimate();
         match &*lock(&self.inner.output) {
             Output::Lines { .. } => {}
             Output::Log { sink, .. } => {
+                let what = if failed { "failed after" } else { "done in" };
                 let _ = writeln!(
                     lock(sink),
-                    "[progress] {pass}: done in {}; run {:.0}% done{}",
+                    "[progress] {pass}: {what} {}; run {:.0}% done{}",
                     human_duration(took),
                     100.0 * run.fraction,
                     run.eta
+                        .filter(|_| !failed)
                         .map(|e| format!(", ETA {}", human_duration(e)))
                         .unwrap_or_default()
                 );
             }
-            Output::Callback(f) => f(&ProgressEvent::PassFinished {
-                pass,
+            Output::Callback(_) => events.push(Pending::Finished {
+                pass: pass.to_string(),
                 seconds: took.as_secs_f64(),
+                failed,
                 run,
             }),
             Output::Off { .. } => {}
         }
         self.redraw(&board, i);
+        drop(board);
+        self.deliver(events);
     }
 
     /// Redraws pass `i`'s line and the overall bar.
@@ -462,40 +609,44 @@ impl Progress {
         if let Some(line) = &p.line {
             match p.finished {
                 Some(took) => {
-                    line.disable_steady_tick();
                     line.set_style(style(PASS_DONE));
                     line.finish_with_message(p.finished_message(took));
                 }
                 None => line.set_message(p.running_message()),
             }
         }
-        if let Some(bar) = overall {
-            let run = board.estimate();
-            let (index, passes) = board.pass_position(&p.name);
-            let last = passes > 0 && index + 1 == passes && p.finished.is_some();
-            let mut msg = String::new();
-            if passes > 0 && !last {
-                msg += &format!("pass {} of {passes} · ", index + 1);
-            }
-            if last {
-                bar.set_position(1000);
-                bar.finish_with_message(format!("done in {}", human_duration(run.elapsed)));
-                return;
-            }
-            bar.set_position((run.fraction * 1000.0).round() as u64);
-            msg += &format!("elapsed {}", human_duration(run.elapsed));
-            match run.eta {
-                Some(eta) => msg += &format!(" · ETA {}", human_duration(eta)),
-                None => msg += " · ETA after pass 1",
-            }
-            bar.set_message(msg);
+        let Some(bar) = overall else {
+            return;
+        };
+        let run = board.estimate();
+        if p.failed {
+            bar.abandon_with_message(format!("failed in pass {}", p.name));
+            return;
         }
+        let (index, passes) = board.pass_position(&p.name);
+        if passes > 0 && index == Some(passes - 1) && p.finished.is_some() {
+            bar.set_position(1000);
+            bar.finish_with_message(format!("done in {}", human_duration(run.elapsed)));
+            return;
+        }
+        bar.set_position((run.fraction * 1000.0).round() as u64);
+        let mut msg = match index {
+            Some(index) => format!("pass {} of {passes}", index + 1),
+            None => p.name.clone(),
+        };
+        match run.eta {
+            Some(eta) => msg += &format!(" · ETA {}", human_duration(eta)),
+            None if passes > 1 => msg += " · ETA after pass 1",
+            None => {}
+        }
+        bar.set_message(msg);
     }
 
     /// A progress handle for one stage of `pass`; `total` chunks if known.
     pub fn stage(&self, pass: &str, name: &str, total: Option<u64>) -> StageProgress {
+        let mut events = Vec::new();
         let mut board = lock(&self.inner.board);
-        let p = self.begin_locked(&mut board, pass);
+        let p = self.begin_locked(&mut board, pass, &mut events);
         let now = Instant::now();
         board.passes[p].stages.push(StageState {
             name: name.to_string(),
@@ -506,17 +657,25 @@ impl Progress {
             last_log: now,
         });
         let s = board.passes[p].stages.len() - 1;
+        let generation = board.generation;
         drop(board);
+        self.deliver(events);
         StageProgress {
             progress: self.clone(),
+            generation,
             pass: p,
             stage: s,
         }
     }
 
-    fn update(&self, pass: usize, stage: usize, f: impl FnOnce(&mut StageState), finished: bool) {
+    fn update(&self, at: &StageProgress, f: impl FnOnce(&mut StageState), finished: bool) {
+        let (pass, stage) = (at.pass, at.stage);
         let mut board = lock(&self.inner.board);
+        if board.generation != at.generation {
+            return; // a stage of an earlier run
+        }
         f(&mut board.passes[pass].stages[stage]);
+        let mut events = Vec::new();
         let output = lock(&self.inner.output);
         match &*output {
             Output::Lines { .. } => {
@@ -529,24 +688,28 @@ impl Progress {
                 let s = &p.stages[stage];
                 if finished || now - s.last_log >= *every {
                     let line = stage_log_line(&p.name, s, finished);
-                    board.passes[pass].stages[stage].last_log = now;
                     let _ = writeln!(lock(sink), "{line}");
+                    drop(output);
+                    board.passes[pass].stages[stage].last_log = now;
                 }
             }
-            Output::Callback(f) => {
+            Output::Callback(_) => {
                 let p = &board.passes[pass];
                 let s = &p.stages[stage];
-                f(&ProgressEvent::Advanced {
-                    pass: &p.name,
-                    stage: &s.name,
+                events.push(Pending::Advanced {
+                    pass: p.name.clone(),
+                    stage: s.name.clone(),
                     chunks_done: s.done,
                     chunks_total: s.total,
                     rows_done: s.rows,
                     run: board.estimate(),
                 });
+                drop(output);
             }
             Output::Off { .. } => {}
         }
+        drop(board);
+        self.deliver(events);
     }
 }
 
@@ -619,6 +782,7 @@ fn human_duration(d: Duration) -> String {
 #[derive(Clone)]
 pub struct StageProgress {
     progress: Progress,
+    generation: u64,
     pass: usize,
     stage: usize,
 }
@@ -627,8 +791,7 @@ impl StageProgress {
     /// Record `chunks` more chunks done, holding `rows` rows in total.
     pub fn advance(&self, chunks: u64, rows: u64) {
         self.progress.update(
-            self.pass,
-            self.stage,
+            self,
             |s| {
                 s.done += chunks;
                 s.rows += rows;
@@ -639,18 +802,20 @@ impl StageProgress {
 
     /// Set the expected number of chunks once it is known.
     pub fn set_total(&self, total: u64) {
-        self.progress
-            .update(self.pass, self.stage, |s| s.total = Some(total), false);
+        self.progress.update(self, |s| s.total = Some(total), false);
     }
 
     pub fn done(&self) -> u64 {
         let board = lock(&self.progress.inner.board);
+        if board.generation != self.generation {
+            return 0;
+        }
         board.passes[self.pass].stages[self.stage].done
     }
 
     /// The stage ended (its line is redrawn; in log mode a final line is written).
     pub fn finish(&self) {
-        self.progress.update(self.pass, self.stage, |_| {}, true);
+        self.progress.update(self, |_| {}, true);
     }
 }
 

@@ -77,7 +77,13 @@ pub fn filesystem_kind(path: &Path) -> io::Result<FsKind> {
 /// Bytes available to an unprivileged user on the filesystem holding `path`.
 pub fn available_bytes(path: &Path) -> io::Result<u64> {
     let st = statfs(path)?;
-    Ok(st.f_bavail as u64 * st.f_bsize as u64)
+    // f_frsize is the unit of the block counts (f_bsize the preferred I/O size), as df uses.
+    let unit = if st.f_frsize > 0 {
+        st.f_frsize
+    } else {
+        st.f_bsize
+    };
+    Ok(st.f_bavail as u64 * unit as u64)
 }
 
 fn statfs(path: &Path) -> io::Result<libc::statfs> {
@@ -163,7 +169,7 @@ pub enum SpillError {
     },
     #[error(
         "spill dir {}: its filesystem has {} free, and a run needs at least {} (free some \
-         space or choose another --spill-dir)",
+         space or choose another spill dir)",
         dir.display(), crate::metrics::human_bytes(*free), crate::metrics::human_bytes(*needed)
     )]
     Full {
@@ -222,8 +228,8 @@ impl fmt::Debug for SpillDir {
     }
 }
 
-/// Free space a spill dir's filesystem must have when a run starts: less is refused at once
-/// rather than found out in the middle of the first pass.
+/// Free space a spill dir's filesystem must have when a run starts (or the spill limit, when
+/// smaller): less is refused at once rather than found out in the middle of the first pass.
 pub const MIN_FREE_BYTES: u64 = 64 << 20;
 
 impl SpillDir {
@@ -253,8 +259,9 @@ impl SpillDir {
                 (dir, true)
             }
         };
+        let needed = MIN_FREE_BYTES.min(options.limit.unwrap_or(u64::MAX));
         if let Ok(free) = available_bytes(&root)
-            && free < MIN_FREE_BYTES
+            && free < needed
         {
             if created_root {
                 let _ = fs::remove_dir(&root);
@@ -262,7 +269,7 @@ impl SpillDir {
             return Err(SpillError::Full {
                 dir: root,
                 free,
-                needed: MIN_FREE_BYTES,
+                needed,
             });
         }
         let fs_kind = filesystem_kind(&root).ok();

@@ -119,7 +119,7 @@ fn a_callback_sees_every_pass_and_a_growing_estimate() {
                 index,
                 passes,
             } => {
-                format!("start {pass} {index}/{passes}")
+                format!("start {pass} {}/{passes}", index.unwrap())
             }
             ProgressEvent::Advanced {
                 pass,
@@ -136,6 +136,7 @@ fn a_callback_sees_every_pass_and_a_growing_estimate() {
                 format!("end {pass} {:.3} {}", run.fraction, run.eta.is_some())
             }
             ProgressEvent::Notice { message } => format!("notice {message}"),
+            _ => unreachable!("no other events"),
         };
         sink.lock().unwrap().push(line);
     });
@@ -215,4 +216,62 @@ fn progress_mode_parses() {
     s.advance(1, 10);
     s.finish();
     assert_eq!(s.done(), 1);
+}
+
+#[test]
+fn a_failed_pass_says_so_and_a_progress_serves_the_next_run() {
+    let term = InMemoryTerm::new(30, 100);
+    let progress = Progress::bars_on(Box::new(term.clone()));
+    progress.plan(&PASSES);
+    let stale = progress.stage("main", "execute", None);
+    stale.advance(1, 100);
+    progress.fail_pass("main");
+    let screen = term.contents();
+    assert!(screen.contains("failed after"), "{screen}");
+    assert!(screen.contains("failed in pass main"), "{screen}");
+    // A second run on the same Progress starts afresh; the first run's handles are ignored.
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&events);
+    let progress = Progress::callback(move |e| {
+        if let ProgressEvent::PassStarted { pass, .. } = e {
+            seen.lock().unwrap().push(pass.to_string());
+        }
+    });
+    for _ in 0..2 {
+        progress.plan(&PASSES);
+        let s = progress.stage("main", "execute", Some(2));
+        s.advance(2, 10);
+        progress.end_pass("main");
+        assert_eq!(s.done(), 2);
+        stale.advance(5, 5);
+    }
+    assert_eq!(*events.lock().unwrap(), ["main", "main"]);
+    // Odd weights do not break the estimate.
+    let p = Progress::callback(|e| {
+        if let ProgressEvent::Advanced { run, .. } = e {
+            assert!((0.0..=1.0).contains(&run.fraction), "{run:?}");
+        }
+    });
+    p.plan(&[
+        ("a", f64::NAN),
+        ("b", f64::INFINITY),
+        ("c", -1.0),
+        ("d", 1e-300),
+    ]);
+    p.stage("d", "x", Some(1_000_000_000)).advance(1, 1);
+}
+
+#[test]
+fn a_callback_may_call_back_into_the_progress() {
+    let slot: Arc<Mutex<Option<Progress>>> = Arc::default();
+    let inner = Arc::clone(&slot);
+    let progress = Progress::callback(move |e| {
+        if let ProgressEvent::PassStarted { .. } = e
+            && let Some(p) = inner.lock().unwrap().as_ref()
+        {
+            p.println(&format!("{p:?} saw a pass start"));
+        }
+    });
+    *slot.lock().unwrap() = Some(progress.clone());
+    three_passes(&progress, |_| {});
 }
