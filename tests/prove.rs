@@ -290,6 +290,7 @@ fn verify_writes_the_proven_output_and_json_reports_parse() {
         ]
     );
     assert_eq!(run["proof"]["chunk_rows"], 1024);
+    assert_eq!(run["proof"]["ldes_kept"], run["proof"]["instances"]);
     let tables = run["tables"].as_array().unwrap();
     let cpu = tables
         .iter()
@@ -580,4 +581,40 @@ fn a_run_in_a_100x30_terminal_shows_one_line_per_pass() {
         "{screen}"
     );
     assert!(screen.contains("exit code:   0"), "{screen}");
+}
+
+/// `bench pipeline` reads each run's `--json` report: one row per prover, and both provers'
+/// proofs have the same size (they are the same bytes).
+#[test]
+fn bench_pipeline_prints_a_row_per_prover() {
+    let out = stark_pipe(&[
+        "bench",
+        "pipeline",
+        "--instructions",
+        "20K",
+        "--chunk-rows",
+        "2^10",
+        "--queries",
+        "24",
+        "--pow-bits",
+        "4",
+    ]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    let rows: Vec<Vec<&str>> = stdout
+        .lines()
+        .filter(|l| l.trim_start().starts_with("20000 "))
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(rows.len(), 2, "{stdout}");
+    assert_eq!((rows[0][1], rows[1][1]), ("pipeline", "in-RAM"), "{stdout}");
+    assert_eq!(
+        rows[0].last(),
+        rows[1].last(),
+        "proof bytes differ:\n{stdout}"
+    );
+    assert_eq!(
+        rows[0][2], rows[0][3],
+        "every chunk kept its LDEs:\n{stdout}"
+    );
 }

@@ -7,6 +7,7 @@ use std::process::Command;
 
 use anyhow::{Context, bail};
 use pipeline::MemoryLimit;
+use pipeline::metrics::human_bytes;
 
 use crate::units::parse_count;
 
@@ -31,7 +32,7 @@ pub struct PipelineBench {
     pub pow_bits: Option<u8>,
 }
 
-/// Figures parsed from one `stark-pipe run` summary.
+/// Figures read from one `stark-pipe run --json` report, formatted for the table.
 struct Figures {
     wall: String,
     cpu: String,
@@ -44,39 +45,29 @@ struct Figures {
     kept: String,
 }
 
-/// The "total" row of the summary table: wall, cpu, cpu/w, then spilled, peak anon and peak
-/// RSS as `<number> <unit>` pairs.
-fn parse_summary(stdout: &str) -> anyhow::Result<Figures> {
-    let total = stdout
-        .lines()
-        .find(|l| l.starts_with("total "))
-        .context("no total row in the run's summary")?;
-    let f: Vec<&str> = total.split_whitespace().collect();
-    if f.len() < 10 {
-        bail!("unexpected total row: {total}");
-    }
-    let proof = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("proof size"))
-        .map(|s| s.trim().trim_end_matches(" bytes").to_string())
-        .unwrap_or_default();
-    let chunks_line = stdout.lines().find_map(|l| l.strip_prefix("chunks:"));
-    let instances = chunks_line
-        .and_then(|s| s.split_whitespace().next().map(str::to_string))
-        .unwrap_or_else(|| "-".into());
-    let kept = chunks_line
-        .and_then(|s| s.split("LDEs kept for ").nth(1))
-        .map(|s| s.trim_end_matches(')').to_string())
-        .unwrap_or_else(|| "-".into());
+fn figures(report: &serde_json::Value) -> anyhow::Result<Figures> {
+    let num = |v: &serde_json::Value, what: &str| {
+        v.as_u64()
+            .with_context(|| format!("run --json has no {what}"))
+    };
+    let secs = |v: &serde_json::Value, what: &str| {
+        v.as_f64()
+            .map(|s| format!("{s:.3}"))
+            .with_context(|| format!("run --json has no {what}"))
+    };
     Ok(Figures {
-        wall: f[1].into(),
-        cpu: f[2].into(),
-        spilled: format!("{} {}", f[4], f[5]),
-        anon: format!("{} {}", f[6], f[7]),
-        hwm: format!("{} {}", f[8], f[9]),
-        proof,
-        instances,
-        kept,
+        wall: secs(&report["wall_seconds"], "wall_seconds")?,
+        cpu: secs(&report["cpu_seconds"], "cpu_seconds")?,
+        hwm: report["peak_rss_bytes"]
+            .as_u64()
+            .map_or("-".into(), human_bytes),
+        anon: human_bytes(num(&report["peak_rss_anon_bytes"], "peak_rss_anon_bytes")?),
+        spilled: human_bytes(num(&report["spilled_bytes"], "spilled_bytes")?),
+        proof: num(&report["proof"]["bytes"], "proof.bytes")?.to_string(),
+        instances: num(&report["proof"]["instances"], "proof.instances")?.to_string(),
+        kept: report["proof"]["ldes_kept"]
+            .as_u64()
+            .map_or("-".into(), |k| k.to_string()),
     })
 }
 
@@ -92,10 +83,7 @@ pub fn run(args: PipelineBench) -> anyhow::Result<()> {
         args.chunk_rows,
         args.store,
         std::thread::available_parallelism().map_or(1, |n| n.get()),
-        memory.map_or(String::new(), |m| format!(
-            ", memory {}",
-            pipeline::metrics::human_bytes(m)
-        ))
+        memory.map_or(String::new(), |m| format!(", memory {}", human_bytes(m)))
     );
     println!(
         "{:>12} {:<9} {:>9} {:>9} {:>9} {:>9} {:>11} {:>11} {:>11} {:>11}",
@@ -167,7 +155,13 @@ fn one_run(
             "--chunk-rows",
             &args.chunk_rows.to_string(),
         ])
-        .args(["--progress", "never", "--store", &args.store.to_string()])
+        .args([
+            "--progress",
+            "never",
+            "--json",
+            "--store",
+            &args.store.to_string(),
+        ])
         .arg("-o")
         .arg(&proof);
     if in_memory {
@@ -186,5 +180,5 @@ fn one_run(
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    parse_summary(&String::from_utf8_lossy(&out.stdout))
+    figures(&serde_json::from_slice(&out.stdout).context("run --json printed no JSON")?)
 }

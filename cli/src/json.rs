@@ -83,7 +83,7 @@ pub fn proven(
         .collect();
     json!({
         "statement": statement(s),
-        "proof": { "path": proof_path, "bytes": proof_bytes, "security_bits": security_bits, "instances": report.instances, "chunk_rows": report.chunk_rows },
+        "proof": { "path": proof_path, "bytes": proof_bytes, "security_bits": security_bits, "instances": report.instances, "ldes_kept": report.ldes_kept, "chunk_rows": report.chunk_rows },
         "wall_seconds": summary.wall.as_secs_f64(),
         "cpu_seconds": summary.cpu.as_secs_f64(),
         "peak_rss_anon_bytes": summary.peak_rss_anon,
