@@ -6,58 +6,11 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use serde::Deserialize;
+mod manifest;
+
+use manifest::{cases as manifest, fixtures_dir};
 
 const BIN: &str = env!("CARGO_BIN_EXE_stark-pipe");
-
-fn fixtures_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures")
-}
-
-#[derive(Deserialize)]
-struct Manifest {
-    case: Vec<Case>,
-}
-
-#[derive(Deserialize)]
-struct Case {
-    name: String,
-    program: String,
-    input_u32: Option<u32>,
-    input_text: Option<String>,
-    /// A file, relative to fixtures/.
-    input_file: Option<String>,
-    exit_code: i32,
-    output: String,
-}
-
-impl Case {
-    fn elf(&self) -> PathBuf {
-        fixtures_dir()
-            .join("elf")
-            .join(format!("{}.elf", self.program))
-    }
-    fn input(&self) -> Vec<u8> {
-        match (&self.input_u32, &self.input_text, &self.input_file) {
-            (Some(n), None, None) => n.to_le_bytes().to_vec(),
-            (None, Some(t), None) => t.as_bytes().to_vec(),
-            (None, None, Some(f)) => std::fs::read(fixtures_dir().join(f))
-                .unwrap_or_else(|e| panic!("case {}: input_file {f}: {e}", self.name)),
-            (None, None, None) => Vec::new(),
-            _ => panic!(
-                "case {}: give at most one of input_u32, input_text, input_file",
-                self.name
-            ),
-        }
-    }
-}
-
-fn manifest() -> Vec<Case> {
-    let text = std::fs::read_to_string(fixtures_dir().join("manifest.toml")).unwrap();
-    let m: Manifest = toml::from_str(&text).unwrap();
-    assert!(m.case.len() >= 10, "manifest lists its cases");
-    m.case
-}
 
 /// A scratch directory under the target dir, unique per test.
 fn scratch(name: &str) -> PathBuf {

@@ -12,16 +12,14 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use serde::Deserialize;
+mod manifest;
+
+use manifest::{Case, fixtures_dir};
 
 const BIN: &str = env!("CARGO_BIN_EXE_stark-pipe");
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn fixtures_dir() -> PathBuf {
-    repo().join("fixtures")
 }
 
 /// A fresh scratch directory under the target dir, unique per test.
@@ -296,36 +294,6 @@ fn new_c_project_builds_proves_and_verifies_through_its_readme() {
     );
 }
 
-#[derive(Deserialize)]
-struct Manifest {
-    case: Vec<Case>,
-}
-
-#[derive(Deserialize)]
-struct Case {
-    name: String,
-    program: String,
-    input_u32: Option<u32>,
-    input_text: Option<String>,
-    input_file: Option<String>,
-    exit_code: i32,
-    output: String,
-}
-
-impl Case {
-    fn input(&self) -> Vec<u8> {
-        if let Some(n) = self.input_u32 {
-            n.to_le_bytes().to_vec()
-        } else if let Some(t) = &self.input_text {
-            t.as_bytes().to_vec()
-        } else if let Some(f) = &self.input_file {
-            std::fs::read(fixtures_dir().join(f)).unwrap()
-        } else {
-            Vec::new()
-        }
-    }
-}
-
 const GUEST_FIXTURES: [&str; 5] = [
     "rs_sha256",
     "rs_json",
@@ -335,10 +303,7 @@ const GUEST_FIXTURES: [&str; 5] = [
 ];
 
 fn guest_cases() -> Vec<Case> {
-    let text = std::fs::read_to_string(fixtures_dir().join("manifest.toml")).unwrap();
-    let m: Manifest = toml::from_str(&text).unwrap();
-    let cases: Vec<Case> = m
-        .case
+    let cases: Vec<Case> = manifest::cases()
         .into_iter()
         .filter(|c| GUEST_FIXTURES.contains(&c.program.as_str()))
         .collect();
