@@ -43,6 +43,15 @@ fn run(name: &str, input: &[&str], chunk_rows: &str, proof: &Path) -> Output {
     stark_pipe(&args)
 }
 
+/// `run` of fib_iterative for 40M instructions (minutes of proving) with `extra` arguments: for
+/// refusals that must come before any work.
+fn long_run(extra: &[&str]) -> Output {
+    let fib = elf("fib_iterative");
+    let mut args = vec!["run", fib.to_str().unwrap(), "--input-u32", "10000000"];
+    args.extend_from_slice(extra);
+    stark_pipe(&args)
+}
+
 fn verify(proof: &Path, name: &str) -> Output {
     stark_pipe(&[
         "verify",
@@ -212,14 +221,7 @@ fn an_unwritable_output_is_refused_before_proving() {
         ("/nonexistent-dir/x.proof", "No such file or directory"),
         ("/proc/x.proof", ""),
     ] {
-        let result = stark_pipe(&[
-            "run",
-            elf("fib_iterative").to_str().unwrap(),
-            "--input-u32",
-            "10000000",
-            "-o",
-            out,
-        ]);
+        let result = long_run(&["-o", out]);
         let stderr = text(&result.stderr);
         assert_eq!(result.status.code(), Some(1), "{stderr}");
         assert!(
@@ -372,11 +374,7 @@ fn verify_writes_the_proven_output_and_json_reports_parse() {
 #[test]
 fn an_impossible_spill_dir_is_refused_before_proving() {
     let dir = scratch("bad-spill");
-    let out = stark_pipe(&[
-        "run",
-        elf("fib_iterative").to_str().unwrap(),
-        "--input-u32",
-        "10000000",
+    let out = long_run(&[
         "--spill-dir",
         "/proc/no-such-dir/spill",
         "-o",
@@ -480,11 +478,7 @@ fn a_spill_dir_on_a_full_or_read_only_filesystem_is_refused_at_once() {
         (ro.clone(), "Read-only file system"),
         (ro.join("spill"), "Read-only file system"),
     ] {
-        let out = stark_pipe(&[
-            "run",
-            elf("fib_iterative").to_str().unwrap(),
-            "--input-u32",
-            "10000000",
+        let out = long_run(&[
             "--spill-dir",
             spill.to_str().unwrap(),
             "-o",
