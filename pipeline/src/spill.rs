@@ -626,6 +626,19 @@ fn remove_partial_files(dir: &Path) {
     }
 }
 
+/// Remove the segments of a pass dir that a killed run finished writing (renamed into place)
+/// but died before recording in its manifest. A pass dir holds only the run's own segments.
+fn remove_unrecorded_segments(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.path().extension().is_some_and(|e| e == "arrow") {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// Remove what a run wrote: the whole dir if the run created it, otherwise only the recorded
 /// segments, partial temp files, emptied pass dirs and the manifest.
 fn remove_run_files(root: &Path, manifest: &Manifest, remove_root: bool) -> Result<(), SpillError> {
@@ -650,6 +663,7 @@ fn remove_run_files(root: &Path, manifest: &Manifest, remove_root: bool) -> Resu
     remove_partial_files(root);
     for dir in dirs.into_iter().filter(|d| d != root) {
         remove_partial_files(&dir);
+        remove_unrecorded_segments(&dir);
         let _ = fs::remove_dir(&dir); // only if empty
     }
     let manifest_path = root.join(MANIFEST_FILE);
