@@ -16,10 +16,11 @@
 //! are written as periodic log lines (indicatif draws nothing there, and a CI log wants lines,
 //! not redraws). A library user can take the events themselves ([`Progress::callback`]).
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::io::{self, IsTerminal, Write};
 use std::str::FromStr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
@@ -339,6 +340,10 @@ impl Board {
 struct Inner {
     output: Mutex<Output>,
     board: Mutex<Board>,
+    /// Callback events in the order they were made (pushed under the board lock).
+    queue: Mutex<VecDeque<Pending>>,
+    /// Held by the one thread handing the queue to the callback.
+    delivering: Mutex<()>,
 }
 
 /// The progress display of a run; cheap to clone, shared by all stages.
@@ -385,6 +390,8 @@ impl Progress {
                     plan: Vec::new(),
                     passes: Vec::new(),
                 }),
+                queue: Mutex::new(VecDeque::new()),
+                delivering: Mutex::new(()),
             }),
         }
     }
@@ -423,9 +430,11 @@ impl Progress {
         Progress::lines_on(ProgressDrawTarget::term_like(term))
     }
 
-    /// Every event handed to `f`, on the thread of the stage that made it; nothing drawn. `f`
-    /// runs with no lock held (it may use this `Progress`), but the stage waits for it: keep it
-    /// short. A panic in `f` is a panic of the stage.
+    /// Every event handed to `f`, one at a time and in the order they happened (so the run
+    /// fraction never goes down), on a stage's thread: usually the one that made the event,
+    /// or one already busy handing events over. Nothing is drawn. `f` runs with no lock of the
+    /// progress held (it may use this `Progress`), but stages wait for it: keep it short. A
+    /// panic in `f` is a panic of that stage.
     pub fn callback(f: impl Fn(&ProgressEvent<'_>) + Send + Sync + 'static) -> Progress {
         Progress::with_output(Output::Callback(Arc::new(f)))
     }
@@ -458,17 +467,42 @@ impl Progress {
         }
     }
 
-    /// Hands `events` to the callback, with no lock held.
-    fn deliver(&self, events: Vec<Pending>) {
-        if events.is_empty() {
+    /// Queues `events` while `board` is still held (so that the queue keeps the order they
+    /// were made in), releases it and hands the queue to the callback.
+    fn release(&self, board: MutexGuard<'_, Board>, events: Vec<Pending>) {
+        if !events.is_empty() {
+            lock(&self.inner.queue).extend(events);
+        }
+        drop(board);
+        self.deliver();
+    }
+
+    /// Hands the queued events to the callback in order, with no lock held but the delivery
+    /// turn. A thread that finds another delivering leaves its events to that one, which looks
+    /// at the queue again after giving up its turn; so a callback that calls back into the
+    /// progress sees the events it causes right after it returns, not nested inside itself.
+    fn deliver(&self) {
+        if lock(&self.inner.queue).is_empty() {
             return;
         }
         let f = match &*lock(&self.inner.output) {
             Output::Callback(f) => Arc::clone(f),
             _ => return,
         };
-        for e in &events {
-            f(&e.event());
+        while !lock(&self.inner.queue).is_empty() {
+            let turn = match self.inner.delivering.try_lock() {
+                Ok(turn) => turn,
+                Err(TryLockError::Poisoned(e)) => e.into_inner(),
+                Err(TryLockError::WouldBlock) => return,
+            };
+            loop {
+                let next = lock(&self.inner.queue).pop_front();
+                match next {
+                    Some(e) => f(&e.event()),
+                    None => break,
+                }
+            }
+            drop(turn);
         }
     }
 
@@ -489,7 +523,10 @@ impl Progress {
             Output::Off { notices: true } => eprintln!("{msg}"),
             Output::Off { notices: false } => {}
         }
-        self.deliver(pending.into_iter().collect());
+        if let Some(e) = pending {
+            lock(&self.inner.queue).push_back(e);
+        }
+        self.deliver();
     }
 
     /// A pass begins (also implied by its first stage).
@@ -497,8 +534,7 @@ impl Progress {
         let mut events = Vec::new();
         let mut board = lock(&self.inner.board);
         self.begin_locked(&mut board, pass, &mut events);
-        drop(board);
-        self.deliver(events);
+        self.release(board, events);
     }
 
     fn begin_locked(&self, board: &mut Board, pass: &str, events: &mut Vec<Pending>) -> usize {
@@ -565,7 +601,7 @@ impl Progress {
         let mut board = lock(&self.inner.board);
         let i = self.begin_locked(&mut board, pass, &mut events);
         if board.passes[i].finished.is_some() {
-            return;
+            return self.release(board, events);
         }
         let took = board.passes[i].start.elapsed();
         board.passes[i].finished = Some(took);
@@ -595,8 +631,7 @@ impl Progress {
             Output::Off { .. } => {}
         }
         self.redraw(&board, i);
-        drop(board);
-        self.deliver(events);
+        self.release(board, events);
     }
 
     /// Redraws pass `i`'s line and the overall bar.
@@ -658,8 +693,7 @@ impl Progress {
         });
         let s = board.passes[p].stages.len() - 1;
         let generation = board.generation;
-        drop(board);
-        self.deliver(events);
+        self.release(board, events);
         StageProgress {
             progress: self.clone(),
             generation,
@@ -676,12 +710,9 @@ impl Progress {
         }
         f(&mut board.passes[pass].stages[stage]);
         let mut events = Vec::new();
-        let output = lock(&self.inner.output);
-        match &*output {
-            Output::Lines { .. } => {
-                drop(output);
-                self.redraw(&board, pass);
-            }
+        let mut logged = None;
+        let draw = match &*lock(&self.inner.output) {
+            Output::Lines { .. } => true,
             Output::Log { sink, every } => {
                 let now = Instant::now();
                 let p = &board.passes[pass];
@@ -689,9 +720,9 @@ impl Progress {
                 if finished || now - s.last_log >= *every {
                     let line = stage_log_line(&p.name, s, finished);
                     let _ = writeln!(lock(sink), "{line}");
-                    drop(output);
-                    board.passes[pass].stages[stage].last_log = now;
+                    logged = Some(now);
                 }
+                false
             }
             Output::Callback(_) => {
                 let p = &board.passes[pass];
@@ -704,12 +735,17 @@ impl Progress {
                     rows_done: s.rows,
                     run: board.estimate(),
                 });
-                drop(output);
+                false
             }
-            Output::Off { .. } => {}
+            Output::Off { .. } => false,
+        };
+        if let Some(now) = logged {
+            board.passes[pass].stages[stage].last_log = now;
         }
-        drop(board);
-        self.deliver(events);
+        if draw {
+            self.redraw(&board, pass);
+        }
+        self.release(board, events);
     }
 }
 
