@@ -38,6 +38,20 @@
 //! 3. [`cross_forward`]: for each row `t1` of a slab, a size-K DFT across the K blocks of one
 //!    coset; output `t2` is LDE chunk `(u, t2)` at the same rows.
 //!
+//! # Other source cosets and targets
+//! The input may be the values on a coset `sigma <w>` rather than on `<w>` (the quotient's
+//! re-extension starts from one LDE coset): the interpolation then yields `a[j] sigma^j`, so
+//! step 2 scales by `(theta / sigma)^j` instead of `theta^j`. The targets are any list of shifts
+//! ([`Extension`]); the trace LDE's are the L cosets `theta_u`.
+//!
+//! # Running sums carried across chunks
+//! A LogUp running-sum column of a tall table is computed chunk by chunk, each chunk's sum
+//! starting from 0; the committed column is that plus `carry_c`, the total of the chunks before
+//! `c`, on every row of chunk `c`. Step 1 is linear in its input, and the carry is constant down
+//! a chunk, so adding the carries to the input adds `G = iDFT_K(carry)` to it: `G[j1]` on every
+//! row of intermediate block `j1`, in the carried columns ([`carry_offsets`], applied by step 2
+//! before its twiddle). The chunks themselves are never rewritten.
+//!
 //! Steps 1 and 3 hold K x S rows (a slab of S rows of each chunk; S = B / K keeps that to one
 //! chunk's size); step 2 holds one block and its L outputs. The arithmetic is exact, so the
 //! values are those of the in-memory LDE, bit for bit.
@@ -146,24 +160,83 @@ fn scale_rows(m: &mut RowMajorMatrix<F>, start: F, ratio: F) {
     }
 }
 
-/// Step 2: intermediate block `j1` (all B rows) to block `j1` of each coset's step-3 input, in
-/// coset order.
+/// What step 2 makes of the interpolated blocks: the coset the input lives on and the cosets to
+/// evaluate on, plus the per-chunk carries of running-sum columns.
+#[derive(Clone, Debug)]
+pub struct Extension {
+    /// `sigma`: the input is the column's values on `sigma <w>` (1 for a trace).
+    pub source: F,
+    /// The shifts of the output cosets, in output order.
+    pub targets: Vec<F>,
+    /// Columns whose chunk `c` is to be read plus `carry_c` ([`carry_offsets`] of the carries).
+    pub carry: Option<Carry>,
+}
+
+/// The carried columns of an [`Extension`] and the offsets their blocks get.
+#[derive(Clone, Debug)]
+pub struct Carry {
+    /// Indices of the carried columns, in the order of `offsets`' columns.
+    pub columns: Vec<usize>,
+    /// Row `j1`: what block `j1` adds to those columns ([`carry_offsets`]).
+    pub offsets: RowMajorMatrix<F>,
+}
+
+impl Extension {
+    /// The trace LDE: from `<w>` to the L cosets `theta_u`, in coset order.
+    pub fn lde(geo: &ChunkGeometry) -> Extension {
+        Extension {
+            source: F::ONE,
+            targets: (0..geo.cosets()).map(|u| geo.coset_shift(u)).collect(),
+            carry: None,
+        }
+    }
+}
+
+/// The offsets that stand for carries: row `c` of `carries` is what chunk `c` adds to each
+/// carried column (K rows); row `j1` of the result is what block `j1` adds after step 1.
+pub fn carry_offsets(geo: &ChunkGeometry, carries: RowMajorMatrix<F>) -> RowMajorMatrix<F> {
+    assert_eq!(carries.height(), geo.chunks(), "one carry row per chunk");
+    if geo.chunks() == 1 {
+        return carries;
+    }
+    dft().idft_batch(carries)
+}
+
+/// Step 2: intermediate block `j1` (all B rows) to block `j1` of each target's step-3 input, in
+/// target order.
 pub fn local_extend(
     geo: &ChunkGeometry,
+    ext: &Extension,
     j1: usize,
     mut block: RowMajorMatrix<F>,
 ) -> Vec<RowMajorMatrix<F>> {
     assert_eq!(block.values.len(), geo.chunk_rows() * block.width);
+    if let Some(carry) = &ext.carry {
+        let n = carry.columns.len();
+        assert_eq!(
+            carry.offsets.width, n,
+            "one offset column per carried column"
+        );
+        let add = &carry.offsets.values[j1 * n..(j1 + 1) * n];
+        let width = block.width;
+        for row in block.values.chunks_exact_mut(width) {
+            for (&col, &v) in carry.columns.iter().zip(add.iter()) {
+                row[col] += v;
+            }
+        }
+    }
     let w = F::two_adic_generator(geo.log_height);
     let w_j1 = w.exp_u64(j1 as u64);
     scale_rows(&mut block, F::ONE, w_j1.inverse());
     let coeffs = dft().idft_batch(block);
     let k = geo.chunks() as u64;
-    (0..geo.cosets())
-        .map(|u| {
-            let theta = geo.coset_shift(u);
+    let sigma_inv = ext.source.inverse();
+    ext.targets
+        .iter()
+        .map(|&theta| {
+            let ratio = theta * sigma_inv;
             let mut c = coeffs.clone();
-            scale_rows(&mut c, theta.exp_u64(j1 as u64), theta.exp_u64(k));
+            scale_rows(&mut c, ratio.exp_u64(j1 as u64), ratio.exp_u64(k));
             let mut out = dft().dft_batch(c).to_row_major_matrix();
             scale_rows(&mut out, F::ONE, w_j1);
             out
@@ -196,10 +269,20 @@ fn across(
 }
 
 /// The whole LDE of a chunked column set through the three steps, in memory: `out[u][c]` is
-/// LDE chunk (u, c). Slabs of [`ChunkGeometry::slab_rows`] rows, as an out-of-core driver
-/// would read them. The reference for such drivers.
+/// LDE chunk (u, c). See [`extend_chunked`].
 pub fn lde_chunked(
     geo: &ChunkGeometry,
+    chunks: &[RowMajorMatrix<F>],
+) -> Vec<Vec<RowMajorMatrix<F>>> {
+    extend_chunked(geo, &Extension::lde(geo), chunks)
+}
+
+/// `ext` applied to a chunked column set through the three steps, in memory: `out[u][c]` is
+/// chunk `c` of target `u`, in natural order. Slabs of [`ChunkGeometry::slab_rows`] rows, as
+/// an out-of-core driver would read them. The reference for such drivers.
+pub fn extend_chunked(
+    geo: &ChunkGeometry,
+    ext: &Extension,
     chunks: &[RowMajorMatrix<F>],
 ) -> Vec<Vec<RowMajorMatrix<F>>> {
     let (k, b) = (geo.chunks(), geo.chunk_rows());
@@ -217,18 +300,19 @@ pub fn lde_chunked(
             block.extend_from_slice(&part.values);
         }
     }
-    // Step 2, block by block: per coset, K blocks.
-    let mut per_coset: Vec<Vec<RowMajorMatrix<F>>> = vec![Vec::with_capacity(k); geo.cosets()];
+    // Step 2, block by block: per target, K blocks.
+    let mut per_target: Vec<Vec<RowMajorMatrix<F>>> =
+        vec![Vec::with_capacity(k); ext.targets.len()];
     for (j1, block) in blocks.into_iter().enumerate() {
-        for (u, out) in local_extend(geo, j1, RowMajorMatrix::new(block, width))
+        for (u, out) in local_extend(geo, ext, j1, RowMajorMatrix::new(block, width))
             .into_iter()
             .enumerate()
         {
-            per_coset[u].push(out);
+            per_target[u].push(out);
         }
     }
-    // Step 3, coset by coset and slab by slab.
-    per_coset
+    // Step 3, target by target and slab by slab.
+    per_target
         .iter()
         .map(|z| {
             let mut lde = vec![Vec::with_capacity(b * width); k];
@@ -300,6 +384,80 @@ mod tests {
         matches_in_memory(10, 3, 2, 2); // K = 128 > B = 8 (slabs of one row)
         matches_in_memory(8, 8, 1, 4); // K = 1: step 2 is the whole LDE
         matches_in_memory(9, 4, 3, 1); // blowup 8
+    }
+
+    fn chunks_of(m: &RowMajorMatrix<F>, b: usize) -> Vec<RowMajorMatrix<F>> {
+        m.values
+            .chunks_exact(b * m.width)
+            .map(|c| RowMajorMatrix::new(c.to_vec(), m.width))
+            .collect()
+    }
+
+    /// From the values on one coset to others (the quotient's re-extension): chunk `c` row `i`
+    /// of target `u` is the value at `theta_u w^(c B + i)`.
+    #[test]
+    fn any_source_coset_to_any_targets() {
+        for (log_height, log_chunk) in [(9, 5), (8, 2), (6, 6)] {
+            let geo = ChunkGeometry::new(log_height, log_chunk, 1);
+            let (n, width) = (1 << log_height, 3);
+            let coeffs = trace(n, width, 99 + log_height as u64);
+            let at = |shift: F| {
+                dft()
+                    .coset_dft_batch(coeffs.clone(), shift)
+                    .to_row_major_matrix()
+            };
+            let sigma = geo.coset_shift(1);
+            let targets = vec![geo.coset_shift(0), F::from_u64(5), sigma * F::from_u64(3)];
+            let ext = Extension {
+                source: sigma,
+                targets: targets.clone(),
+                carry: None,
+            };
+            let out = extend_chunked(&geo, &ext, &chunks_of(&at(sigma), geo.chunk_rows()));
+            for (u, &theta) in targets.iter().enumerate() {
+                let want = chunks_of(&at(theta), geo.chunk_rows());
+                assert_eq!(out[u], want, "n={log_height} b={log_chunk}: target {u}");
+            }
+        }
+    }
+
+    /// Carries added through step 2 give the LDE of the seeded columns, whose chunks never
+    /// existed.
+    #[test]
+    fn carries_give_the_lde_of_the_seeded_columns() {
+        for (log_height, log_chunk) in [(10, 6), (9, 3), (7, 7)] {
+            let geo = ChunkGeometry::new(log_height, log_chunk, 1);
+            let (width, b) = (4, geo.chunk_rows());
+            let local = trace(1 << log_height, width, 7 + log_chunk as u64);
+            let columns = vec![1, 3];
+            let carries = trace(geo.chunks(), columns.len(), 1234);
+            let mut seeded = local.clone();
+            for (t, row) in seeded.values.chunks_exact_mut(width).enumerate() {
+                let carry = &carries.values[(t / b) * 2..(t / b) * 2 + 2];
+                for (&col, &v) in columns.iter().zip(carry) {
+                    row[col] += v;
+                }
+            }
+            let reference = lde(seeded, 1);
+            let mut ext = Extension::lde(&geo);
+            ext.carry = Some(Carry {
+                columns,
+                offsets: carry_offsets(&geo, carries),
+            });
+            let out = extend_chunked(&geo, &ext, &chunks_of(&local, b));
+            for (u, coset) in out.iter().enumerate() {
+                for (c, chunk) in coset.iter().enumerate() {
+                    for i in 0..b {
+                        let r = geo.lde_row(u, c, i);
+                        assert_eq!(
+                            &chunk.values[i * width..(i + 1) * width],
+                            &reference.values[r * width..(r + 1) * width],
+                            "n={log_height} b={log_chunk}: chunk ({u}, {c}) row {i}"
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]
