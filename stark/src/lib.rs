@@ -107,7 +107,11 @@
 //! # Tall columns out of core
 //! [`ntt`] computes the same coset LDE chunk by chunk (the four-step decomposition, chunks as
 //! blocks, at most one chunk's rows of every column per step), the building block for proving
-//! a table as one instance whose height exceeds what fits in memory.
+//! a table as one instance whose height exceeds what fits in memory. [`mixed`] commits to
+//! matrices of several heights in one tree (rows of shorter matrices injected at their layer),
+//! the commitment that lets one authentication path per query open every table of a pass.
+//! Neither is in the protocol yet: they are the parts of the one-instance-per-table design
+//! (`docs/architecture.md`) that are built and tested on their own first.
 //!
 //! # Memory per step (one instance of height n, blowup b, w main columns)
 //! main: trace + LDE (n*b*w base) + tree; aux: the aux trace and its LDE; quotient: the LDEs
@@ -125,6 +129,7 @@ pub mod domain;
 pub mod field;
 pub mod fri;
 pub mod merkle;
+pub mod mixed;
 pub mod ntt;
 pub mod params;
 pub mod proof;

@@ -9,7 +9,7 @@ use rayon::prelude::*;
 /// A 32-byte BLAKE3 digest.
 pub type Digest = [u8; 32];
 
-const LEAF_KEY: &[u8; 32] = b"stark-pipe/v1/merkle/leaf-hash!!";
+pub(crate) const LEAF_KEY: &[u8; 32] = b"stark-pipe/v1/merkle/leaf-hash!!";
 const NODE_KEY: &[u8; 32] = b"stark-pipe/v1/merkle/node-hash!!";
 
 /// Hashes one row of base-field values into a leaf digest.
@@ -106,7 +106,7 @@ impl MerkleTree {
 
 /// [`MerkleTree::batch_siblings`] over any source of nodes (`node(layer, index)`, layer 0 =
 /// leaves), so a tree that is only partly in memory opens to the same bytes.
-fn batch_siblings_by(
+pub(crate) fn batch_siblings_by(
     depth: usize,
     indices: &[usize],
     node: impl Fn(usize, usize) -> Digest,
