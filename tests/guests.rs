@@ -292,6 +292,34 @@ fn new_c_project_builds_proves_and_verifies_through_its_readme() {
         String::from_utf8_lossy(&out.stdout),
         "hello, world!\n0 bytes, hash 00000000\n"
     );
+    // Edited to recurse without end on "deep": the run stops, naming a stack overflow.
+    let main = project.join("main.c");
+    let src = std::fs::read_to_string(&main).unwrap();
+    let src = src.replace(
+        "int main(void) {",
+        "static unsigned deep(unsigned n) {\n    volatile unsigned pad[64];\n    pad[0] = n;\n    \
+         unsigned r = n ? deep(n - 1) : 0;\n    pad[1] = r;\n    return pad[0] + pad[1];\n}\n\n\
+         int main(void) {",
+    );
+    let src = src.replace(
+        "    buf[len] = '\\0';\n",
+        "    buf[len] = '\\0';\n    if (len >= 4 && !memcmp(buf, \"deep\", 4)) return (int)deep(1u << 20);\n",
+    );
+    assert!(
+        src.contains("deep(1u << 20)"),
+        "the template changed: {src}"
+    );
+    std::fs::write(&main, src).unwrap();
+    let out = clean_command("make")
+        .current_dir(&project)
+        .output()
+        .unwrap();
+    check(&out, "rebuild");
+    std::fs::write(project.join("deep.txt"), "deep").unwrap();
+    let out = execute(&elf, &project.join("deep.txt"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("stack overflow at pc 0x"), "{stderr}");
 }
 
 const GUEST_FIXTURES: [&str; 5] = [

@@ -30,13 +30,18 @@ pub mod syscall {
     pub const EXIT_GROUP: u32 = 94;
 }
 
-/// Register numbers of the ABI names the system calls use.
+/// Register numbers of the ABI names the system calls (and the stack diagnosis) use.
 pub mod reg {
+    pub const SP: usize = 2;
     pub const A0: usize = 10;
     pub const A1: usize = 11;
     pub const A2: usize = 12;
     pub const A7: usize = 17;
 }
+
+/// How far below its segment a stack pointer (and an access near it) may be for a missing
+/// access to be called a stack overflow: the runtimes' guard gap (`docs/guests.md`).
+pub const STACK_SLACK: u32 = 64 * 1024;
 
 /// Kind of a misaligned access.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -93,6 +98,15 @@ pub enum VmError {
         "access to address {addr:#010x} at pc {pc:#010x}, outside the program's segments (a segmentation fault under Linux)"
     )]
     Unmapped { pc: u32, addr: u32 },
+    #[error(
+        "stack overflow at pc {pc:#010x}: access to address {addr:#010x} with sp = {sp:#010x}, below the writable segment that starts at {stack:#010x} (a segmentation fault under Linux; give the program a larger stack)"
+    )]
+    StackOverflow {
+        pc: u32,
+        addr: u32,
+        sp: u32,
+        stack: u32,
+    },
     #[error(
         "store to address {addr:#010x} at pc {pc:#010x}, in a read-only segment (a segmentation fault under Linux)"
     )]
@@ -579,13 +593,37 @@ impl Machine {
         result
     }
 
+    /// The start of the writable segment a missing `addr` is a stack overflow out of, if it is
+    /// one: sp has left that segment downwards (by at most [`STACK_SLACK`]) and the access is near
+    /// sp, below the segment. A wild pointer far from sp stays an unmapped access.
+    fn stack_below(&self, addr: u32) -> Option<u32> {
+        let sp = self.regs[reg::SP];
+        let stack = self
+            .program
+            .segments
+            .iter()
+            .filter(|s| s.writable && s.vaddr > addr)
+            .map(|s| s.vaddr)
+            .min()?;
+        let sp_left = sp != 0 && sp < stack && stack - sp <= STACK_SLACK;
+        (sp_left && addr.abs_diff(sp) <= STACK_SLACK).then_some(stack)
+    }
+
     /// The error for a refused access.
     fn fault(&self, pc: u32, fault: MemoryFault) -> VmError {
         match fault {
             MemoryFault::Missing { addr } if self.resumed => {
                 VmError::CheckpointDiverged { pc, addr }
             }
-            MemoryFault::Missing { addr } => VmError::Unmapped { pc, addr },
+            MemoryFault::Missing { addr } => match self.stack_below(addr) {
+                Some(stack) => VmError::StackOverflow {
+                    pc,
+                    addr,
+                    sp: self.regs[reg::SP],
+                    stack,
+                },
+                None => VmError::Unmapped { pc, addr },
+            },
             MemoryFault::ReadOnly { addr } => VmError::ReadOnly { pc, addr },
         }
     }

@@ -448,6 +448,23 @@ fn execution_errors_name_pc_and_address() {
             addr: 0x4000_0000
         }
     );
+    // sp (x2) left the writable segment downwards: a stack overflow, named as one.
+    let err = run(&[s(-4, 1, 2, 2)], 0, DATA - 16).unwrap_err();
+    assert_eq!(
+        err,
+        VmError::StackOverflow {
+            pc,
+            addr: DATA - 20,
+            sp: DATA - 16,
+            stack: DATA
+        }
+    );
+    assert!(err.to_string().starts_with("stack overflow at pc"), "{err}");
+    // A wild pointer, whether sp is fine or not: an unmapped access.
+    for sp in [DATA + 32, DATA - 16] {
+        let err = run(&[lui(11, 0x4000_0000), s(0, 1, 11, 0)], 0, sp).unwrap_err();
+        assert!(matches!(err, VmError::Unmapped { .. }), "{err}");
+    }
     let err = run(&[j(0x1000, 0)], 0, 0).unwrap_err();
     assert!(matches!(err, VmError::FetchOutOfProgram { .. }), "{err}");
     let err = run(&[j(0, 0)], 0, 0).unwrap_err();
