@@ -38,9 +38,9 @@
 //! the program's `.cargo/config.toml` passes `-Tstark-pipe-guest.ld`) loads text at 0x10000,
 //! then read-only data, then a 64 KiB hole, the stack (64 KiB unless `__stack_size` is
 //! overridden) and data, `.bss` and the heap. A stack overflow therefore stores into the hole
-//! below `__stack_bottom`, which no segment maps: the machine stops with a "stack overflow" error
-//! naming the pc and the address instead of silently corrupting data. `.bss` and the heap are not stored in the ELF
-//! file: the loader (stark-pipe and Linux/qemu alike) zero-fills memory past each segment's file
+//! below `__stack_bottom`, which no segment maps: the machine stops with a "stack overflow"
+//! error naming the pc and the address instead of silently corrupting data. `.bss` and the
+//! heap are not stored in the ELF file: the loader (stark-pipe and Linux/qemu alike) zero-fills memory past each segment's file
 //! bytes, so `_start` does not clear them.
 //!
 //! ## Building a program
