@@ -40,8 +40,8 @@
 //! overridden) and data, `.bss` and the heap. A stack overflow therefore stores into the hole
 //! below `__stack_bottom`, which no segment maps: the machine stops with a "stack overflow"
 //! error naming the pc and the address instead of silently corrupting data. `.bss` and the
-//! heap are not stored in the ELF file: the loader (stark-pipe and Linux/qemu alike) zero-fills memory past each segment's file
-//! bytes, so `_start` does not clear them.
+//! heap are not stored in the ELF file: the loader (stark-pipe and Linux/qemu alike)
+//! zero-fills memory past each segment's file bytes, so `_start` does not clear them.
 //!
 //! ## Building a program
 //! See `docs/guests.md` in the stark-pipe repository (or run `stark-pipe new NAME`, which
