@@ -17,8 +17,9 @@
 //!
 //! # Openings
 //! A query at position `q` of the tallest domain opens row `q >> (d - log2 height)` of each
-//! matrix, the row whose point folds onto `q`'s as a shorter matrix's domain is the tallest's
-//! squared `d - log2 height` times. A batch opening of several queries sends each distinct row
+//! matrix: the row of the shorter domain that the query's point lands on when the tallest
+//! domain is squared down to that height, as [`crate::protocol::query_row`] already picks for
+//! today's separate trees. A batch opening of several queries sends each distinct row
 //! once, in increasing order per matrix, and the siblings that the opened nodes do not supply,
 //! bottom-up and in increasing index within a layer, so paths that meet share their upper
 //! nodes ([`crate::merkle::MerkleTree::batch_siblings`]' order).
@@ -28,6 +29,7 @@ use p3_matrix::dense::RowMajorMatrixView;
 
 use crate::field::{F, canonical};
 use crate::merkle::{Digest, LEAF_KEY, batch_siblings_by, hash_node};
+use crate::protocol::query_rows;
 
 const INJECT_KEY: &[u8; 32] = b"stark-pipe/v1/merkle/inject-row!";
 
@@ -163,7 +165,7 @@ impl MixedTree {
             .iter()
             .zip(&self.dims)
             .map(|(m, d)| {
-                rows_at(indices, depth - d.log_height)
+                query_rows(indices, depth, d.log_height)
                     .into_iter()
                     .map(|r| m.values[r * d.width..(r + 1) * d.width].to_vec())
                     .collect()
@@ -172,13 +174,6 @@ impl MixedTree {
         let siblings = batch_siblings_by(depth, indices, |layer, i| self.layers[layer][i]);
         Ok(MixedOpening { rows, siblings })
     }
-}
-
-/// The distinct rows `indices >> shift`, increasing (indices sorted).
-fn rows_at(indices: &[usize], shift: usize) -> Vec<usize> {
-    let mut rows: Vec<usize> = indices.iter().map(|&q| q >> shift).collect();
-    rows.dedup();
-    rows
 }
 
 fn check_indices(indices: &[usize], depth: usize) -> Result<(), String> {
@@ -222,7 +217,7 @@ pub fn verify_mixed(
         return false;
     }
     for (rows, d) in opening.rows.iter().zip(dims) {
-        let want = rows_at(indices, depth - d.log_height).len();
+        let want = query_rows(indices, depth, d.log_height).len();
         if rows.len() != want || rows.iter().any(|r| r.len() != d.width) {
             return false;
         }
@@ -316,7 +311,7 @@ mod tests {
             let opening = tree.open(&views(&ms), &q).unwrap();
             assert!(verify_mixed(&tree.root(), &dims, &q, &opening), "{q:?}");
             // One row per distinct folded index, per matrix.
-            assert_eq!(opening.rows[1].len(), rows_at(&q, 2).len());
+            assert_eq!(opening.rows[1].len(), query_rows(&q, 6, 4).len());
             assert_eq!(opening.rows[3].len(), 1);
             // Every part of the opening is bound.
             let mut bad = opening.clone();
@@ -374,7 +369,7 @@ mod tests {
             .map(|m| {
                 let shift = 10 - m.height().trailing_zeros() as usize;
                 MerkleTree::from_rows(&m.values, 4)
-                    .batch_siblings(&rows_at(&q, shift))
+                    .batch_siblings(&query_rows(&q, 10, 10 - shift))
                     .len()
             })
             .sum();
