@@ -210,8 +210,51 @@ pub fn aux_trace(
         return Ok(None);
     }
     let n = main.values.len() / main.width.max(1);
-    let shape_ok = main.width == table.main_width
-        && n.is_power_of_two()
+    if !n.is_power_of_two() {
+        return Err(ProveError::Shape(format!(
+            "{}: {n} trace rows, not a power of two",
+            table.name
+        )));
+    }
+    let rows = aux_rows(table, main, prep, challenges, EF::ZERO)?;
+    Ok(Some(AuxTrace {
+        trace: RowMajorMatrix::new(rows.values, table.aux_width()),
+        claimed_sum: rows.running_sum,
+    }))
+}
+
+/// The LogUp columns of a block of consecutive rows of a table (any number of rows).
+#[derive(Clone, Debug)]
+pub struct AuxRows {
+    /// Row-major, [`Table::aux_width`] columns.
+    pub values: Vec<F>,
+    /// The running sum after the block's last row.
+    pub running_sum: EF,
+}
+
+/// The base columns holding the running sum in a table's aux trace (its last extension
+/// column): what a chunk's carry is added to.
+pub fn running_sum_columns(table: &Table) -> [usize; 2] {
+    let k = table.aux_groups.len();
+    [2 * k, 2 * k + 1]
+}
+
+/// The LogUp columns of a block of rows of `table` whose running sum starts from `start` (0 for
+/// an instance's first rows; the sum after the previous block to continue it). The fraction
+/// columns depend only on their row, so a table's aux trace is its blocks' rows, each started
+/// from the previous block's end; or each started from 0 and then offset in the running-sum
+/// columns ([`running_sum_columns`]) by the total of the blocks before it.
+pub fn aux_rows(
+    table: &Table,
+    main: MatrixView<'_>,
+    prep: Option<MatrixView<'_>>,
+    challenges: &[EF; NUM_LOOKUP_CHALLENGES],
+    start: EF,
+) -> Result<AuxRows, ProveError> {
+    let n = main.values.len() / main.width.max(1);
+    let shape_ok = table.has_aux()
+        && main.width == table.main_width
+        && n * main.width == main.values.len()
         && match prep {
             None => table.prep_width == 0,
             Some(p) => p.width == table.prep_width && p.values.len() == n * p.width,
@@ -280,17 +323,17 @@ pub fn aux_trace(
             Ok::<(), ProveError>(())
         })?;
     // Running sum (sequential; cheap next to the inversions).
-    let mut s = EF::ZERO;
+    let mut s = start;
     for row in values.chunks_mut(aw) {
         for j in 0..k {
             s += ext(row[2 * j], row[2 * j + 1]);
         }
         row[2 * k..2 * k + 2].copy_from_slice(&coords(s));
     }
-    Ok(Some(AuxTrace {
-        trace: RowMajorMatrix::new(values, aw),
-        claimed_sum: s,
-    }))
+    Ok(AuxRows {
+        values,
+        running_sum: s,
+    })
 }
 
 /// The committed LDEs of one instance, as later steps read them.

@@ -268,3 +268,42 @@ fn steps_with_recomputation_match_in_memory_prove() {
     assert_eq!(by_steps.to_bytes(), in_memory.to_bytes());
     stark::verify(&airs, &by_steps, &public, &VerifierParams::default()).unwrap();
 }
+
+/// A tall instance's aux trace is the aux rows of its blocks: each block continued from the
+/// previous one's running sum, or each started from 0 and offset by the total of the blocks
+/// before it (the carries an out-of-core prover folds into the LDE).
+#[test]
+fn aux_rows_of_blocks_carry_the_running_sum() {
+    use stark::field::{PrimeCharacteristicRing, coords, ext};
+    use stark::{EF, F};
+    let airs: [&dyn Air; 2] = [&SquareUser, &SquareTable];
+    let tables = stark::compile_all(&airs).unwrap();
+    let lookup = [EF::from(F::new(1234567)), EF::from(F::new(89))];
+    for it in &lookup_traces(&[6], 9) {
+        let table = &tables[it.table];
+        let full = prover::aux_trace(table, it.trace.as_view(), None, &lookup)
+            .unwrap()
+            .unwrap();
+        let (aw, w) = (table.aux_width(), it.trace.width);
+        let [c0, c1] = prover::running_sum_columns(table);
+        let block = (it.trace.values.len() / w / 4).max(1);
+        let (mut continued, mut offset) = (Vec::new(), Vec::new());
+        let (mut end, mut carry) = (EF::ZERO, EF::ZERO);
+        for rows in it.trace.values.chunks(block * w) {
+            let view = prover::MatrixView::new(rows, w);
+            let next = prover::aux_rows(table, view, None, &lookup, end).unwrap();
+            end = next.running_sum;
+            continued.extend(next.values);
+            let mut local = prover::aux_rows(table, view, None, &lookup, EF::ZERO).unwrap();
+            for row in local.values.chunks_exact_mut(aw) {
+                let [s0, s1] = coords(ext(row[c0], row[c1]) + carry);
+                (row[c0], row[c1]) = (s0, s1);
+            }
+            carry += local.running_sum;
+            offset.extend(local.values);
+        }
+        assert_eq!(continued, full.trace.values, "table {}", table.name);
+        assert_eq!(offset, full.trace.values, "table {}", table.name);
+        assert_eq!((end, carry), (full.claimed_sum, full.claimed_sum));
+    }
+}
