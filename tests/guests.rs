@@ -268,6 +268,73 @@ fn new_rust_project_builds_proves_and_verifies_through_its_readme() {
     );
 }
 
+/// The rustup route of the Rust template's README: the stock `riscv32im-unknown-none-elf`
+/// target and plain stable `cargo build --release` (no build-std), where rustup has that
+/// target; skipped elsewhere (CI machines have Debian's Rust, not rustup).
+#[test]
+fn new_rust_project_builds_with_a_rustup_target() {
+    let installed = clean_command("rustup")
+        .args(["target", "list", "--installed"])
+        .output();
+    let has_target = installed.is_ok_and(|o| {
+        o.status.success()
+            && String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .any(|l| l.trim() == "riscv32im-unknown-none-elf")
+    });
+    if !has_target || !missing_toolchains("rust").is_empty() {
+        eprintln!(
+            "SKIPPED new_rust_project_builds_with_a_rustup_target: needs rustup with the \
+             riscv32im-unknown-none-elf target and riscv64-unknown-elf-ld"
+        );
+        return;
+    }
+    let project = scratch("rustup").join("hello");
+    let out = Command::new(BIN)
+        .args(["new", "hello", "--lang", "rust", "--path"])
+        .arg(&project)
+        .output()
+        .unwrap();
+    check(&out, "stark-pipe new");
+    // The default toolchain's own cargo (PATH may put Debian's first).
+    let which = clean_command("rustup")
+        .args(["which", "cargo"])
+        .output()
+        .unwrap();
+    check(&which, "rustup which cargo");
+    let cargo = String::from_utf8(which.stdout).unwrap();
+    let out = clean_command(cargo.trim())
+        .args(["build", "--release"])
+        .current_dir(&project)
+        .output()
+        .unwrap();
+    check(&out, "cargo build with the rustup target");
+    let elf = project.join("target/riscv32im-unknown-none-elf/release/hello");
+    let input = project.join("input.txt");
+    let expected = format!(
+        "hello, {}!\nsha256 of the input: {}\n",
+        std::fs::read_to_string(&input).unwrap().trim(),
+        sha256_hex(&input)
+    );
+    let out = clean_command("stark-pipe")
+        .args([
+            "run",
+            "--progress",
+            "never",
+            "-o",
+            "hello.proof",
+            "--input",
+            "input.txt",
+        ])
+        .arg(&elf)
+        .current_dir(&project)
+        .output()
+        .unwrap();
+    check(&out, "stark-pipe run");
+    let proven = verified_output(&project.join("hello.proof"), &elf);
+    assert_eq!(String::from_utf8_lossy(&proven), expected);
+}
+
 #[test]
 fn new_c_project_builds_proves_and_verifies_through_its_readme() {
     if !toolchains_present("new_c_project", "c") {
