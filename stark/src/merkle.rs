@@ -236,23 +236,36 @@ pub fn verify_batch(
     let mut cur = leaves.to_vec();
     let mut sib = siblings.iter();
     for _ in 0..depth {
-        let mut next = Vec::with_capacity(cur.len());
-        let mut i = 0;
-        while i < cur.len() {
-            let (idx, h) = cur[i];
-            let (l, r) = if idx & 1 == 0 && cur.get(i + 1).is_some_and(|n| n.0 == idx + 1) {
-                i += 2;
-                (h, cur[i - 1].1)
-            } else {
-                let Some(s) = sib.next() else { return false };
-                i += 1;
-                if idx & 1 == 0 { (h, *s) } else { (*s, h) }
-            };
-            next.push((idx >> 1, hash_node(&l, &r)));
-        }
+        let Some(next) = hash_layer_up(&cur, &mut sib) else {
+            return false;
+        };
         cur = next;
     }
     sib.next().is_none() && cur.len() == 1 && cur[0].1 == *root
+}
+
+/// One step of checking a batch opening: the (index, digest) nodes of a layer (strictly
+/// increasing) to their parents, taking each missing sibling from `siblings` in order; `None`
+/// when the siblings run out.
+pub(crate) fn hash_layer_up<'a>(
+    cur: &[(usize, Digest)],
+    siblings: &mut impl Iterator<Item = &'a Digest>,
+) -> Option<Vec<(usize, Digest)>> {
+    let mut next = Vec::with_capacity(cur.len());
+    let mut i = 0;
+    while i < cur.len() {
+        let (idx, h) = cur[i];
+        let (l, r) = if idx & 1 == 0 && cur.get(i + 1).is_some_and(|n| n.0 == idx + 1) {
+            i += 2;
+            (h, cur[i - 1].1)
+        } else {
+            let s = siblings.next()?;
+            i += 1;
+            if idx & 1 == 0 { (h, *s) } else { (*s, h) }
+        };
+        next.push((idx >> 1, hash_node(&l, &r)));
+    }
+    Some(next)
 }
 
 /// Checks that `leaf` sits at `index` under `root`, with a path of exactly `depth` siblings.

@@ -28,7 +28,7 @@ use p3_matrix::Matrix;
 use p3_matrix::dense::RowMajorMatrixView;
 
 use crate::field::{F, canonical};
-use crate::merkle::{Digest, LEAF_KEY, batch_siblings_by, hash_node};
+use crate::merkle::{Digest, LEAF_KEY, batch_siblings_by, hash_layer_up, hash_node};
 use crate::protocol::query_rows;
 
 const INJECT_KEY: &[u8; 32] = b"stark-pipe/v1/merkle/inject-row!";
@@ -231,22 +231,9 @@ pub fn verify_mixed(
         .collect();
     let mut siblings = opening.siblings.iter();
     for layer in 1..=depth {
-        let mut next: Vec<(usize, Digest)> = Vec::with_capacity(cur.len());
-        let mut i = 0;
-        while i < cur.len() {
-            let (idx, h) = cur[i];
-            let (l, r) = if idx & 1 == 0 && cur.get(i + 1).is_some_and(|n| n.0 == idx + 1) {
-                i += 2;
-                (h, cur[i - 1].1)
-            } else {
-                let Some(s) = siblings.next() else {
-                    return false;
-                };
-                i += 1;
-                if idx & 1 == 0 { (h, *s) } else { (*s, h) }
-            };
-            next.push((idx >> 1, hash_node(&l, &r)));
-        }
+        let Some(mut next) = hash_layer_up(&cur, &mut siblings) else {
+            return false;
+        };
         let injected = at_layer(dims, depth, layer);
         if !injected.is_empty() {
             // The nodes of this layer are the matrices' opened rows, in the same order.

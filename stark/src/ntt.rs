@@ -355,22 +355,26 @@ mod tests {
             width,
             log_height as u64 * 31 + log_chunk as u64,
         );
-        let reference = lde(full.clone(), log_blowup);
-        let b = geo.chunk_rows();
-        let chunks: Vec<_> = full
-            .values
-            .chunks_exact(b * width)
-            .map(|c| RowMajorMatrix::new(c.to_vec(), width))
-            .collect();
-        let out = lde_chunked(&geo, &chunks);
+        let chunks = chunks_of(&full, geo.chunk_rows());
+        assert_at_lde_rows(&geo, &lde_chunked(&geo, &chunks), &lde(full, log_blowup));
+    }
+
+    /// Every row of every chunk of `out` equals the row `lde_row` names in `reference`, the
+    /// bit-reversed in-memory LDE.
+    fn assert_at_lde_rows(
+        geo: &ChunkGeometry,
+        out: &[Vec<RowMajorMatrix<F>>],
+        reference: &RowMajorMatrix<F>,
+    ) {
+        let width = reference.width;
         for (u, coset) in out.iter().enumerate() {
             for (c, chunk) in coset.iter().enumerate() {
-                for i in 0..b {
+                for i in 0..geo.chunk_rows() {
                     let r = geo.lde_row(u, c, i);
                     assert_eq!(
                         &chunk.values[i * width..(i + 1) * width],
                         &reference.values[r * width..(r + 1) * width],
-                        "n={log_height} b={log_chunk} l={log_blowup}: chunk ({u}, {c}) row {i}"
+                        "{geo:?}: chunk ({u}, {c}) row {i}"
                     );
                 }
             }
@@ -445,18 +449,7 @@ mod tests {
                 offsets: carry_offsets(&geo, carries),
             });
             let out = extend_chunked(&geo, &ext, &chunks_of(&local, b));
-            for (u, coset) in out.iter().enumerate() {
-                for (c, chunk) in coset.iter().enumerate() {
-                    for i in 0..b {
-                        let r = geo.lde_row(u, c, i);
-                        assert_eq!(
-                            &chunk.values[i * width..(i + 1) * width],
-                            &reference.values[r * width..(r + 1) * width],
-                            "n={log_height} b={log_chunk}: chunk ({u}, {c}) row {i}"
-                        );
-                    }
-                }
-            }
+            assert_at_lde_rows(&geo, &out, &reference);
         }
     }
 
