@@ -132,17 +132,22 @@ fn readme_commands(readme: &str) -> Vec<String> {
     cmds
 }
 
-/// `stark-pipe new NAME` into a scratch folder, then every command of its README, in order, in
-/// the project folder; returns the project folder and the ELF the `verify` line names.
-fn new_project_through_its_readme(name: &str, lang: &str) -> (PathBuf, PathBuf) {
-    let dir = scratch(&format!("new-{lang}"));
-    let project = dir.join(name);
+/// `stark-pipe new NAME --lang LANG` into a fresh scratch folder; returns the project folder.
+fn stark_pipe_new(scratch_name: &str, name: &str, lang: &str) -> PathBuf {
+    let project = scratch(scratch_name).join(name);
     let out = Command::new(BIN)
         .args(["new", name, "--lang", lang, "--path"])
         .arg(&project)
         .output()
         .unwrap();
     check(&out, "stark-pipe new");
+    project
+}
+
+/// `stark-pipe new NAME` into a scratch folder, then every command of its README, in order, in
+/// the project folder; returns the project folder and the ELF the `verify` line names.
+fn new_project_through_its_readme(name: &str, lang: &str) -> (PathBuf, PathBuf) {
+    let project = stark_pipe_new(&format!("new-{lang}"), name, lang);
     let readme = std::fs::read_to_string(project.join("README.md")).unwrap();
     let commands = readme_commands(&readme);
     // The top-level README's "Programs" section gives the same commands after `stark-pipe new`.
@@ -289,13 +294,7 @@ fn new_rust_project_builds_with_a_rustup_target() {
         );
         return;
     }
-    let project = scratch("rustup").join("hello");
-    let out = Command::new(BIN)
-        .args(["new", "hello", "--lang", "rust", "--path"])
-        .arg(&project)
-        .output()
-        .unwrap();
-    check(&out, "stark-pipe new");
+    let project = stark_pipe_new("rustup", "hello", "rust");
     // The default toolchain's own cargo (PATH may put Debian's first).
     let which = clean_command("rustup")
         .args(["which", "cargo"])
