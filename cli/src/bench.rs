@@ -33,6 +33,10 @@ pub enum BenchCommand {
     /// (and relative to fib), committed cells per instruction, the largest tables, peak
     /// RssAnon, spilled bytes, proof size. Each run is its own process.
     Programs(crate::bench_programs::ProgramsBench),
+    /// The LDE and Merkle commitment of one tall instance: out of core (the four-step over
+    /// chunk segments, as single-instance tables will be committed) and in RAM at full height:
+    /// wall, CPU, peak RssAnon, bytes written, LDE MB/s, opening time.
+    Lde(crate::bench_lde::LdeBench),
 }
 
 pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
@@ -43,6 +47,7 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         } => executor(instructions, chunk_rows),
         BenchCommand::Pipeline(args) => crate::bench_pipeline::run(args),
         BenchCommand::Programs(args) => crate::bench_programs::run(args),
+        BenchCommand::Lde(args) => crate::bench_lde::run(args),
     }
 }
 

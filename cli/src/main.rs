@@ -1,6 +1,7 @@
 //! `stark-pipe`: prove, verify, execute and inspect RV32IM programs.
 
 mod bench;
+mod bench_lde;
 mod bench_pipeline;
 mod bench_programs;
 mod execute;

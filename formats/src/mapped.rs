@@ -250,6 +250,33 @@ impl MappedSegmentWriter {
         Ok(self.slice_mut(0))
     }
 
+    /// Writes `values` at value index `start` of a row-major segment through the file rather
+    /// than the mapping: the first write of a page then needs no page fault (a fault on a
+    /// fresh page of a reserved file zero-fills it first, which costs as much as the copy).
+    /// Later reads and writes through [`MappedSegmentWriter::values_mut`] see these values.
+    pub fn write_values(&self, start: usize, values: &[u64]) -> Result<()> {
+        use std::os::unix::fs::FileExt;
+        let range = self.values.first().cloned().unwrap_or(0..0);
+        if self.layout != Layout::RowMajor || (start + values.len()) * 8 > range.len() {
+            return Err(FormatError::invalid(
+                self.file.path(),
+                format!(
+                    "{} values at {start} do not fit the segment's {} values",
+                    values.len(),
+                    range.len() / 8
+                ),
+            ));
+        }
+        // SAFETY: u64 has no padding; the bytes are the values' native (little-endian on
+        // every supported target, as the Arrow buffers are) representation.
+        let bytes =
+            unsafe { std::slice::from_raw_parts(values.as_ptr().cast::<u8>(), values.len() * 8) };
+        self.file
+            .file()
+            .write_all_at(bytes, (range.start + start * 8) as u64)
+            .map_err(|e| FormatError::io("write", self.file.path(), e))
+    }
+
     /// Hash the file and rename it into place. Like [`crate::write_segment`], no msync or
     /// fsync: the mapping's pages are the page cache readers see.
     pub fn finish(self) -> Result<SegmentInfo> {

@@ -81,6 +81,39 @@ fn mapped_row_major_write_filled_by_rayon() {
     assert_eq!(fs::read_dir(&dir.0).unwrap().count(), 1, "temp files left");
 }
 
+/// Values written through the file land where the mapping shows them, and the finished file
+/// is the streamed writer's; a write past the values is an error.
+#[test]
+fn mapped_row_major_write_through_the_file() {
+    let dir = TestDir::new("mapped-pwrite");
+    let (rows, width) = (1000, 3);
+    let all = values(rows * width, 7);
+    let streamed = write_segment(
+        dir.join("streamed.arrow"),
+        &meta(),
+        SegmentData::RowMajor {
+            width,
+            values: &all,
+        },
+    )
+    .unwrap();
+    let mut w =
+        MappedSegmentWriter::create(dir.join("m.arrow"), &meta(), Layout::RowMajor, rows, width)
+            .unwrap();
+    let half = all.len() / 2;
+    w.write_values(half, &all[half..]).unwrap();
+    w.write_values(0, &all[..half]).unwrap();
+    assert_eq!(w.values_mut().unwrap(), all.as_slice());
+    assert!(w.write_values(all.len() - 1, &[1, 2]).is_err());
+    let info = w.finish().unwrap();
+    assert_eq!(info.checksum, streamed.checksum);
+
+    let mut columnar =
+        MappedSegmentWriter::create(dir.join("c.arrow"), &meta(), Layout::Columnar, 10, 2).unwrap();
+    assert!(columnar.write_values(0, &[1]).is_err());
+    assert!(columnar.columns_mut().is_ok());
+}
+
 #[test]
 fn dropped_mapped_writer_leaves_nothing() {
     let dir = TestDir::new("mapped-drop");

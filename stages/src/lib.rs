@@ -14,6 +14,7 @@ pub mod budget;
 pub mod error;
 pub mod generate;
 pub mod in_memory;
+pub mod lde;
 pub mod passes;
 pub mod store;
 pub mod widths;

@@ -171,7 +171,7 @@ impl Matrix {
 }
 
 /// Reinterprets canonical u64 values as field elements (no copy).
-fn as_field(values: &[u64]) -> &[F] {
+pub(crate) fn as_field(values: &[u64]) -> &[F] {
     const _: () = assert!(std::mem::size_of::<F>() == 8 && std::mem::align_of::<F>() == 8);
     // SAFETY: Goldilocks is repr(transparent) over u64 (size and alignment checked above) and
     // every u64 bit pattern is a valid Goldilocks representation.

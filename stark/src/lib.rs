@@ -123,6 +123,7 @@
 //! quotient coefficients, so an out-of-core driver recomputes no wide LDE there.
 
 pub mod air;
+pub mod chunk_tree;
 pub mod constraints;
 pub mod debug;
 pub mod domain;

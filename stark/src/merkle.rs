@@ -163,8 +163,26 @@ impl PartialTree {
                 values.len()
             ));
         }
+        let block = width * (leaves / level_nodes.len().max(1));
+        Self::rebuild_by(leaves, width, level_nodes, root, rows, |node| {
+            Ok(values[node * block..(node + 1) * block].to_vec())
+        })
+    }
+
+    /// [`PartialTree::rebuild`] for leaves that are not one slice: `subtree(node)` returns the
+    /// rows under kept node `node` (2^level rows of `width`, in leaf order), from wherever the
+    /// caller keeps them.
+    pub fn rebuild_by(
+        leaves: usize,
+        width: usize,
+        level_nodes: &[Digest],
+        root: &Digest,
+        rows: &[usize],
+        mut subtree: impl FnMut(usize) -> Result<Vec<F>, String>,
+    ) -> Result<Self, String> {
         if level_nodes.is_empty()
             || !level_nodes.len().is_power_of_two()
+            || !leaves.is_power_of_two()
             || level_nodes.len() > leaves
         {
             return Err(format!(
@@ -186,8 +204,15 @@ impl PartialTree {
             if lower.contains_key(&node) {
                 continue;
             }
-            let block = width << level;
-            let sub = MerkleTree::from_rows(&values[node * block..(node + 1) * block], width);
+            let values = subtree(node)?;
+            if width == 0 || values.len() != width << level {
+                return Err(format!(
+                    "node {node}: {} values are not {} rows of {width}",
+                    values.len(),
+                    1usize << level
+                ));
+            }
+            let sub = MerkleTree::from_rows(&values, width);
             if sub.root() != level_nodes[node] {
                 return Err(format!(
                     "rows {}..{} do not hash to node {node} of the kept level",

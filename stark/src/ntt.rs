@@ -58,7 +58,9 @@
 
 use p3_dft::TwoAdicSubgroupDft;
 use p3_matrix::Matrix;
+use p3_matrix::bitrev::BitReversibleMatrix;
 use p3_matrix::dense::{RowMajorMatrix, RowMajorMatrixView};
+use rayon::prelude::*;
 
 use crate::domain::{dft, lde_shift};
 use crate::field::{F, Field, PrimeCharacteristicRing, TwoAdicField, reverse_bits};
@@ -124,40 +126,69 @@ impl ChunkGeometry {
 /// its columns).
 fn stack(slabs: &[RowMajorMatrixView<'_, F>]) -> RowMajorMatrix<F> {
     let len = slabs[0].values.len();
-    let mut values = Vec::with_capacity(len * slabs.len());
-    for s in slabs {
-        assert_eq!(s.values.len(), len, "slabs of one step have one shape");
-        values.extend_from_slice(s.values);
-    }
+    assert!(
+        slabs.iter().all(|s| s.values.len() == len),
+        "slabs of one step have one shape"
+    );
+    let mut values = vec![F::ZERO; len * slabs.len()];
+    values
+        .par_chunks_mut(len)
+        .zip(slabs.par_iter())
+        .for_each(|(dst, s)| dst.copy_from_slice(s.values));
     RowMajorMatrix::new(values, len)
 }
 
-/// Cuts the K rows of a stacked matrix back into K slabs of `width` columns.
-fn unstack(m: RowMajorMatrix<F>, width: usize) -> Vec<RowMajorMatrix<F>> {
-    let len = m.width;
-    m.values
-        .chunks_exact(len)
-        .map(|row| RowMajorMatrix::new(row.to_vec(), width))
-        .collect()
+/// What a cross-chunk step returns: the same slab of each of K matrices, side by side in one
+/// allocation (row `c` of the transform is slab `c`).
+pub struct Slabs {
+    values: Vec<F>,
+    width: usize,
+    count: usize,
+}
+
+impl Slabs {
+    /// The number of slabs (K).
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Slab `c`: `width` columns, the rows the step was given.
+    pub fn get(&self, c: usize) -> RowMajorMatrixView<'_, F> {
+        let len = self.values.len() / self.count;
+        RowMajorMatrixView::new(&self.values[c * len..(c + 1) * len], self.width)
+    }
+
+    /// Every slab, in order.
+    pub fn views(&self) -> Vec<RowMajorMatrixView<'_, F>> {
+        (0..self.count).map(|c| self.get(c)).collect()
+    }
 }
 
 /// Step 1: the same slab of rows of every trace chunk (in chunk order) to the same slab of
 /// every intermediate block (in block order).
-pub fn cross_inverse(
-    geo: &ChunkGeometry,
-    slabs: &[RowMajorMatrixView<'_, F>],
-) -> Vec<RowMajorMatrix<F>> {
+pub fn cross_inverse(geo: &ChunkGeometry, slabs: &[RowMajorMatrixView<'_, F>]) -> Slabs {
     across(geo, slabs, |m| dft().idft_batch(m))
 }
 
 /// Multiplies row r of `m` by `start * ratio^r`.
 fn scale_rows(m: &mut RowMajorMatrix<F>, start: F, ratio: F) {
+    const ROWS: usize = 1 << 10;
     let width = m.width;
-    let mut factor = start;
-    for row in m.values.chunks_exact_mut(width) {
-        row.iter_mut().for_each(|v| *v *= factor);
-        factor *= ratio;
-    }
+    let step = ratio.exp_u64(ROWS as u64);
+    m.values
+        .par_chunks_mut(ROWS * width)
+        .enumerate()
+        .for_each(|(task, rows)| {
+            let mut factor = start * step.exp_u64(task as u64);
+            for row in rows.chunks_exact_mut(width) {
+                row.iter_mut().for_each(|v| *v *= factor);
+                factor *= ratio;
+            }
+        });
 }
 
 /// What step 2 makes of the interpolated blocks: the coset the input lives on and the cosets to
@@ -228,6 +259,9 @@ pub fn local_extend(
     let w = F::two_adic_generator(geo.log_height);
     let w_j1 = w.exp_u64(j1 as u64);
     scale_rows(&mut block, F::ONE, w_j1.inverse());
+    if ext.source == F::ONE && ext.targets == Extension::lde(geo).targets {
+        return lde_blocks(geo, j1, block);
+    }
     let coeffs = dft().idft_batch(block);
     let k = geo.chunks() as u64;
     let sigma_inv = ext.source.inverse();
@@ -244,12 +278,49 @@ pub fn local_extend(
         .collect()
 }
 
+/// Step 2 for the trace LDE's targets (`theta_u = s w_M^u`), as one coset LDE of the block.
+///
+/// Target u's output row t1 is `w^(j1 t1) theta_u^j1 P(theta_u^K w_B^t1)`, where P has the
+/// block's interpolated coefficients. Since `w_M^K = w_(LB)`, the points
+/// `theta_u^K w_B^t1 = s^K w_(LB)^(u + L t1)` are one coset of size L B: a coset LDE of the
+/// (twiddled) block by `L` with shift `s^K`, whose bit-reversed row `rev_l(u) B + rev_b(t1)` is
+/// that point. So each target is a bit-reversal of a contiguous block, scaled.
+fn lde_blocks(geo: &ChunkGeometry, j1: usize, block: RowMajorMatrix<F>) -> Vec<RowMajorMatrix<F>> {
+    const ROWS: usize = 1 << 10;
+    let (b, width) = (geo.chunk_rows(), block.width);
+    let shift = lde_shift().exp_u64(geo.chunks() as u64);
+    let stored = dft()
+        .coset_lde_batch(block, geo.log_blowup, shift)
+        .bit_reverse_rows();
+    let w_j1 = F::two_adic_generator(geo.log_height).exp_u64(j1 as u64);
+    let step = w_j1.exp_u64(ROWS as u64);
+    (0..geo.cosets())
+        .map(|u| {
+            let base = reverse_bits(u, geo.log_blowup) * b;
+            let start = geo.coset_shift(u).exp_u64(j1 as u64);
+            let mut out = vec![F::ZERO; b * width];
+            out.par_chunks_mut(ROWS * width)
+                .enumerate()
+                .for_each(|(task, rows)| {
+                    let mut factor = start * step.exp_u64(task as u64);
+                    for (k, row) in rows.chunks_exact_mut(width).enumerate() {
+                        let t1 = task * ROWS + k;
+                        let src = base + reverse_bits(t1, geo.log_chunk);
+                        let from = &stored.values[src * width..(src + 1) * width];
+                        for (d, &v) in row.iter_mut().zip(from) {
+                            *d = v * factor;
+                        }
+                        factor *= w_j1;
+                    }
+                });
+            RowMajorMatrix::new(out, width)
+        })
+        .collect()
+}
+
 /// Step 3: the same slab of rows of every block of one coset (in block order) to the same slab
 /// of that coset's LDE chunks (in chunk order).
-pub fn cross_forward(
-    geo: &ChunkGeometry,
-    slabs: &[RowMajorMatrixView<'_, F>],
-) -> Vec<RowMajorMatrix<F>> {
+pub fn cross_forward(geo: &ChunkGeometry, slabs: &[RowMajorMatrixView<'_, F>]) -> Slabs {
     across(geo, slabs, |m| dft().dft_batch(m).to_row_major_matrix())
 }
 
@@ -259,13 +330,20 @@ fn across(
     geo: &ChunkGeometry,
     slabs: &[RowMajorMatrixView<'_, F>],
     transform: impl FnOnce(RowMajorMatrix<F>) -> RowMajorMatrix<F>,
-) -> Vec<RowMajorMatrix<F>> {
+) -> Slabs {
     assert_eq!(slabs.len(), geo.chunks(), "one slab per chunk");
     let width = slabs[0].width;
-    if slabs.len() == 1 {
-        return vec![slabs[0].to_row_major_matrix()];
+    let stacked = stack(slabs);
+    let values = if slabs.len() == 1 {
+        stacked.values
+    } else {
+        transform(stacked).values
+    };
+    Slabs {
+        values,
+        width,
+        count: slabs.len(),
     }
-    unstack(transform(stack(slabs)), width)
 }
 
 /// The whole LDE of a chunked column set through the three steps, in memory: `out[u][c]` is
@@ -296,8 +374,9 @@ pub fn extend_chunked(
     let mut blocks = vec![Vec::with_capacity(b * width); k];
     for at in (0..b).step_by(slab) {
         let views: Vec<_> = chunks.iter().map(|c| slab_of(c, at, slab)).collect();
-        for (block, part) in blocks.iter_mut().zip(cross_inverse(geo, &views)) {
-            block.extend_from_slice(&part.values);
+        let parts = cross_inverse(geo, &views);
+        for (block, part) in blocks.iter_mut().zip(parts.views()) {
+            block.extend_from_slice(part.values);
         }
     }
     // Step 2, block by block: per target, K blocks.
@@ -318,8 +397,9 @@ pub fn extend_chunked(
             let mut lde = vec![Vec::with_capacity(b * width); k];
             for at in (0..b).step_by(slab) {
                 let views: Vec<_> = z.iter().map(|m| slab_of(m, at, slab)).collect();
-                for (chunk, part) in lde.iter_mut().zip(cross_forward(geo, &views)) {
-                    chunk.extend_from_slice(&part.values);
+                let parts = cross_forward(geo, &views);
+                for (chunk, part) in lde.iter_mut().zip(parts.views()) {
+                    chunk.extend_from_slice(part.values);
                 }
             }
             lde.into_iter()
@@ -330,11 +410,12 @@ pub fn extend_chunked(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::domain::lde;
 
-    fn trace(rows: usize, width: usize, seed: u64) -> RowMajorMatrix<F> {
+    /// A pseudo-random matrix (an LCG), the same for the same seed.
+    pub(crate) fn trace(rows: usize, width: usize, seed: u64) -> RowMajorMatrix<F> {
         let mut x = seed;
         let values = (0..rows * width)
             .map(|_| {

@@ -43,6 +43,7 @@ use crate::field::{
     bit_reverse_in_place, coords, ext, reverse_bits,
 };
 use crate::merkle::{Digest, MerkleTree, PartialTree};
+use crate::ntt::ChunkGeometry;
 use crate::proof::{InstanceOod, InstanceShape, TreeOpening};
 use p3_dft::TwoAdicSubgroupDft;
 
@@ -449,70 +450,16 @@ fn quotient_pieces(
     composition: EF,
     log_blowup: usize,
 ) -> Result<RowMajorMatrix<F>, ProveError> {
-    ldes.check(table, log_height, log_blowup)?;
+    let mut q = quotient_values(
+        table,
+        log_height,
+        ldes,
+        lookup,
+        claimed_sum,
+        composition,
+        log_blowup,
+    )?;
     let n = 1usize << log_height;
-    let log_qf = table.log_quotient_factor();
-    let log_m = log_height + log_qf;
-    let m = 1usize << log_m;
-    let qf = 1usize << log_qf;
-    let prog = &table.constraints;
-    let empty: Vec<F> = Vec::new();
-    let src = RowSource {
-        main: ldes.main.values,
-        main_width: table.main_width,
-        prep: ldes.prep.map(|p| p.values).unwrap_or(&empty),
-        prep_width: table.prep_width,
-        aux: ldes.aux.map(|p| p.values).unwrap_or(&empty),
-        aux_width: table.aux_width(),
-    };
-    let alpha_pows: Vec<EF> = composition.powers().take(prog.outputs.len()).collect();
-
-    // Selectors on the quotient domain (bit-reversed prefix of the LDE).
-    let xs = lde_points(log_m);
-    let w_last = F::two_adic_generator(log_height).inverse(); // w^(n-1)
-    let d_first: Vec<F> = xs.par_iter().map(|&x| x - F::ONE).collect();
-    let d_last: Vec<F> = xs.par_iter().map(|&x| x - w_last).collect();
-    let inv_first =
-        batch_inverse(&d_first).ok_or(ProveError::Degenerate("quotient domain meets H"))?;
-    let inv_last =
-        batch_inverse(&d_last).ok_or(ProveError::Degenerate("quotient domain meets H"))?;
-    drop(d_first);
-    // Z_H(x) = x^n - 1 takes qf values on the domain: s^n * w_qf^rev(j) - 1.
-    let s_n = lde_shift().exp_power_of_2(log_height);
-    let w_qf = F::two_adic_generator(log_qf);
-    let zh_inv: Vec<F> = (0..qf)
-        .map(|k| (s_n * w_qf.exp_u64(k as u64) - F::ONE).inverse())
-        .collect();
-
-    const BLOCK: usize = 256;
-    let mut q = vec![EF::ZERO; m];
-    q.par_chunks_mut(BLOCK).enumerate().for_each(|(bi, out)| {
-        let r0 = bi * BLOCK;
-        let rows: Vec<usize> = (r0..r0 + out.len()).collect();
-        let next: Vec<usize> = rows
-            .iter()
-            .map(|&j| reverse_bits((reverse_bits(j, log_m) + qf) & (m - 1), log_m))
-            .collect();
-        let mut s = BlockScratch::new(prog, BLOCK);
-        prog.eval_block(&src, &rows, &next, &lookup[..], claimed_sum, &mut s);
-        for (k, o) in out.iter_mut().enumerate() {
-            let j = r0 + k;
-            let (mut every, mut trans, mut first, mut last) =
-                (EF::ZERO, EF::ZERO, EF::ZERO, EF::ZERO);
-            for (c, (when, _)) in prog.outputs.iter().enumerate() {
-                let v = prog.output_scaled(&s, c, k, alpha_pows[c]);
-                match when {
-                    crate::air::When::EveryRow => every += v,
-                    crate::air::When::Transition => trans += v,
-                    crate::air::When::FirstRow => first += v,
-                    crate::air::When::LastRow => last += v,
-                }
-            }
-            let zinv = zh_inv[reverse_bits(j, log_m) & (qf - 1)];
-            *o = (every + trans * d_last[j]) * zinv + first * inv_first[j] + last * inv_last[j];
-        }
-    });
-    drop((inv_first, inv_last, d_last));
 
     // To coefficients: natural order, coset iDFT (as 2 base columns).
     bit_reverse_in_place(&mut q);
@@ -530,6 +477,205 @@ fn quotient_pieces(
         }
     });
     Ok(RowMajorMatrix::new(pm, qw))
+}
+
+/// Pass 3, first half: the quotient's values on its domain, the first `qf n` rows of the
+/// bit-reversed LDE (`qf` = the table's quotient pieces), in that order.
+#[allow(clippy::too_many_arguments)]
+pub fn quotient_values(
+    table: &Table,
+    log_height: usize,
+    ldes: InstanceLdes<'_>,
+    lookup: &[EF; NUM_LOOKUP_CHALLENGES],
+    claimed_sum: EF,
+    composition: EF,
+    log_blowup: usize,
+) -> Result<Vec<EF>, ProveError> {
+    ldes.check(table, log_height, log_blowup)?;
+    let log_qf = table.log_quotient_factor();
+    let log_m = log_height + log_qf;
+    let m = 1usize << log_m;
+    let qf = 1usize << log_qf;
+    let empty: Vec<F> = Vec::new();
+    let src = RowSource {
+        main: ldes.main.values,
+        main_width: table.main_width,
+        prep: ldes.prep.map(|p| p.values).unwrap_or(&empty),
+        prep_width: table.prep_width,
+        aux: ldes.aux.map(|p| p.values).unwrap_or(&empty),
+        aux_width: table.aux_width(),
+    };
+    // Z_H(x) = x^n - 1 takes qf values on the domain: s^n * w_qf^rev(j) - 1.
+    let s_n = lde_shift().exp_power_of_2(log_height);
+    let w_qf = F::two_adic_generator(log_qf);
+    let zh_inv: Vec<F> = (0..qf)
+        .map(|k| (s_n * w_qf.exp_u64(k as u64) - F::ONE).inverse())
+        .collect();
+    let rows = |j: usize| {
+        let next = reverse_bits((reverse_bits(j, log_m) + qf) & (m - 1), log_m);
+        (j, next)
+    };
+    let zh = |j: usize| zh_inv[reverse_bits(j, log_m) & (qf - 1)];
+    let challenges = Challenges {
+        lookup,
+        claimed_sum,
+        composition,
+    };
+    quotient_at(
+        table,
+        log_height,
+        &src,
+        &lde_points(log_m),
+        rows,
+        zh,
+        &challenges,
+    )
+}
+
+/// One chunk's rows of every committed matrix, plus the row after the chunk (the next chunk's
+/// first; the first chunk's after the last): `B + 1` rows each.
+#[derive(Clone, Copy)]
+pub struct ChunkRows<'a> {
+    pub main: MatrixView<'a>,
+    pub prep: Option<MatrixView<'a>>,
+    pub aux: Option<MatrixView<'a>>,
+}
+
+/// [`quotient_values`] on one chunk of the quotient's domain in the natural coset layout
+/// ([`crate::ntt`] with the table's quotient factor `qf` as blowup): value `k` is at
+/// `theta_coset w^(chunk B + k)`, which is row [`ChunkGeometry::lde_row`]`(coset, chunk, k)`
+/// of [`quotient_values`] under that geometry. `geo` is the committed LDEs' geometry (blowup
+/// L >= qf); the rows come from their chunk (`coset L / qf`, `chunk`), which holds the same
+/// points. The next row of a chunk's last row is the next chunk's first, so a transition across
+/// chunks is an ordinary next-row constraint here.
+#[allow(clippy::too_many_arguments)]
+pub fn quotient_chunk(
+    table: &Table,
+    geo: &ChunkGeometry,
+    coset: usize,
+    chunk: usize,
+    rows: ChunkRows<'_>,
+    lookup: &[EF; NUM_LOOKUP_CHALLENGES],
+    claimed_sum: EF,
+    composition: EF,
+) -> Result<Vec<EF>, ProveError> {
+    let b = geo.chunk_rows();
+    let qgeo = ChunkGeometry::new(geo.log_height, geo.log_chunk, table.log_quotient_factor());
+    let fits = |m: Option<MatrixView<'_>>, w: usize| match m {
+        None => w == 0,
+        Some(m) => w > 0 && m.width == w && m.values.len() == (b + 1) * w,
+    };
+    if coset >= qgeo.cosets()
+        || chunk >= qgeo.chunks()
+        || table.log_quotient_factor() > geo.log_blowup
+        || !fits(Some(rows.main), table.main_width)
+        || !fits(rows.prep, table.prep_width)
+        || !fits(rows.aux, table.aux_width())
+    {
+        return Err(ProveError::Shape(format!(
+            "{}: chunk ({coset}, {chunk}) of the quotient domain: rows or position do not fit",
+            table.name
+        )));
+    }
+    let empty: Vec<F> = Vec::new();
+    let src = RowSource {
+        main: rows.main.values,
+        main_width: table.main_width,
+        prep: rows.prep.map(|p| p.values).unwrap_or(&empty),
+        prep_width: table.prep_width,
+        aux: rows.aux.map(|p| p.values).unwrap_or(&empty),
+        aux_width: table.aux_width(),
+    };
+    let theta = qgeo.coset_shift(coset);
+    let w = F::two_adic_generator(geo.log_height);
+    let x0 = theta * w.exp_u64((chunk * b) as u64);
+    let xs: Vec<F> = w.powers().take(b).map(|p| x0 * p).collect();
+    // On the coset theta <w>, Z_H(x) = x^n - 1 = theta^n - 1.
+    let zh = (theta.exp_power_of_2(geo.log_height) - F::ONE)
+        .try_inverse()
+        .ok_or(ProveError::Degenerate("quotient domain meets H"))?;
+    let challenges = Challenges {
+        lookup,
+        claimed_sum,
+        composition,
+    };
+    quotient_at(
+        table,
+        geo.log_height,
+        &src,
+        &xs,
+        |k| (k, k + 1),
+        |_| zh,
+        &challenges,
+    )
+}
+
+/// The challenges the quotient is composed with.
+struct Challenges<'a> {
+    lookup: &'a [EF; NUM_LOOKUP_CHALLENGES],
+    claimed_sum: EF,
+    composition: EF,
+}
+
+/// The composed constraints at points `xs[j]` (rows `rows(j) = (row, next row)` of `src`),
+/// each divided by its selector: `(every + transition (x - w^-1)) / Z_H(x) + first / (x - 1)
+/// + last / (x - w^-1)`, with `zh_inv(j)` = 1 / Z_H(xs[j]).
+fn quotient_at(
+    table: &Table,
+    log_height: usize,
+    src: &RowSource<'_>,
+    xs: &[F],
+    rows: impl Fn(usize) -> (usize, usize) + Sync,
+    zh_inv: impl Fn(usize) -> F + Sync,
+    challenges: &Challenges<'_>,
+) -> Result<Vec<EF>, ProveError> {
+    let prog = &table.constraints;
+    let alpha_pows: Vec<EF> = challenges
+        .composition
+        .powers()
+        .take(prog.outputs.len())
+        .collect();
+    let w_last = F::two_adic_generator(log_height).inverse(); // w^(n-1)
+    let d_first: Vec<F> = xs.par_iter().map(|&x| x - F::ONE).collect();
+    let d_last: Vec<F> = xs.par_iter().map(|&x| x - w_last).collect();
+    let inv_first =
+        batch_inverse(&d_first).ok_or(ProveError::Degenerate("quotient domain meets H"))?;
+    let inv_last =
+        batch_inverse(&d_last).ok_or(ProveError::Degenerate("quotient domain meets H"))?;
+    drop(d_first);
+
+    const BLOCK: usize = 256;
+    let mut q = vec![EF::ZERO; xs.len()];
+    q.par_chunks_mut(BLOCK).enumerate().for_each(|(bi, out)| {
+        let r0 = bi * BLOCK;
+        let (here, next): (Vec<usize>, Vec<usize>) = (r0..r0 + out.len()).map(&rows).unzip();
+        let mut s = BlockScratch::new(prog, BLOCK);
+        prog.eval_block(
+            src,
+            &here,
+            &next,
+            &challenges.lookup[..],
+            challenges.claimed_sum,
+            &mut s,
+        );
+        for (k, o) in out.iter_mut().enumerate() {
+            let j = r0 + k;
+            let (mut every, mut trans, mut first, mut last) =
+                (EF::ZERO, EF::ZERO, EF::ZERO, EF::ZERO);
+            for (c, (when, _)) in prog.outputs.iter().enumerate() {
+                let v = prog.output_scaled(&s, c, k, alpha_pows[c]);
+                match when {
+                    crate::air::When::EveryRow => every += v,
+                    crate::air::When::Transition => trans += v,
+                    crate::air::When::FirstRow => first += v,
+                    crate::air::When::LastRow => last += v,
+                }
+            }
+            *o =
+                (every + trans * d_last[j]) * zh_inv(j) + first * inv_first[j] + last * inv_last[j];
+        }
+    });
+    Ok(q)
 }
 
 /// Pass 4: every committed column of one instance at z and z*w (barycentric over the first n

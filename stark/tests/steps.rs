@@ -307,3 +307,123 @@ fn aux_rows_of_blocks_carry_the_running_sum() {
         assert_eq!((end, carry), (full.claimed_sum, full.claimed_sum));
     }
 }
+
+/// The quotient computed chunk by chunk over natural coset chunks of the LDEs
+/// (`prover::quotient_chunk`) is the in-memory quotient, value for value: a transition from a
+/// chunk's last row reads the next chunk's first row, and the last chunk wraps to the first.
+/// Checked with transitions (fib), buses (square lookups) and preprocessed columns (range), and
+/// with a fib trace broken exactly at a chunk boundary (its quotient, not low-degree there, must
+/// come out the same, or the verifier would judge a different polynomial).
+#[test]
+fn quotient_chunks_are_the_in_memory_quotient() {
+    use stark::field::PrimeCharacteristicRing;
+    use stark::ntt::{ChunkGeometry, lde_chunked};
+    use stark::{EF, F, RowMajorMatrix};
+
+    fn check(air: &dyn Air, trace: &RowMajorMatrix<F>, log_chunk: usize) {
+        let tables = stark::compile_all(&[air]).unwrap();
+        let table = &tables[0];
+        let log_b = params().log_blowup as usize;
+        let n = trace.values.len() / trace.width;
+        let log_n = n.trailing_zeros() as usize;
+        let lookup = [EF::from(F::new(1234567)), EF::from(F::new(89))];
+        let composition = EF::from(F::new(4242));
+        let prep = prover::preprocessed_trace(air, table, log_n as u8).unwrap();
+        let aux = prover::aux_trace(
+            table,
+            trace.as_view(),
+            prep.as_ref().map(|p| p.as_view()),
+            &lookup,
+        )
+        .unwrap();
+        let claimed = aux.as_ref().map_or(EF::ZERO, |a| a.claimed_sum);
+        let aux = aux.map(|a| a.trace);
+
+        let commit = |m: &RowMajorMatrix<F>| prover::commit_trace(m.clone(), log_b);
+        let (main_c, prep_c, aux_c) = (
+            commit(trace),
+            prep.as_ref().map(commit),
+            aux.as_ref().map(commit),
+        );
+        let ldes = InstanceLdes {
+            main: main_c.lde.as_view(),
+            prep: prep_c.as_ref().map(|c| c.lde.as_view()),
+            aux: aux_c.as_ref().map(|c| c.lde.as_view()),
+        };
+        let full =
+            prover::quotient_values(table, log_n, ldes, &lookup, claimed, composition, log_b)
+                .unwrap();
+
+        let geo = ChunkGeometry::new(log_n, log_chunk, log_b);
+        let (k, b) = (geo.chunks(), geo.chunk_rows());
+        let chunked = |m: &RowMajorMatrix<F>| {
+            let chunks: Vec<_> = m
+                .values
+                .chunks(b * m.width)
+                .map(|v| RowMajorMatrix::new(v.to_vec(), m.width))
+                .collect();
+            lde_chunked(&geo, &chunks)
+        };
+        let (main_l, prep_l, aux_l) = (
+            chunked(trace),
+            prep.as_ref().map(chunked),
+            aux.as_ref().map(chunked),
+        );
+        let qgeo = ChunkGeometry::new(log_n, log_chunk, table.log_quotient_factor());
+        let step = geo.cosets() / qgeo.cosets();
+        for u in 0..qgeo.cosets() {
+            for c in 0..k {
+                // The chunk's rows, then the next chunk's first row.
+                let with_next = |l: &Vec<Vec<RowMajorMatrix<F>>>| {
+                    let (here, next) = (&l[u * step][c], &l[u * step][(c + 1) % k]);
+                    let mut v = here.values.clone();
+                    v.extend_from_slice(&next.values[..here.width]);
+                    RowMajorMatrix::new(v, here.width)
+                };
+                let (main, prep, aux) = (
+                    with_next(&main_l),
+                    prep_l.as_ref().map(with_next),
+                    aux_l.as_ref().map(with_next),
+                );
+                let rows = prover::ChunkRows {
+                    main: main.as_view(),
+                    prep: prep.as_ref().map(|m| m.as_view()),
+                    aux: aux.as_ref().map(|m| m.as_view()),
+                };
+                let values =
+                    prover::quotient_chunk(table, &geo, u, c, rows, &lookup, claimed, composition)
+                        .unwrap();
+                for (i, v) in values.iter().enumerate() {
+                    assert_eq!(
+                        *v,
+                        full[qgeo.lde_row(u, c, i)],
+                        "{}: chunk ({u}, {c}) row {i}",
+                        table.name
+                    );
+                }
+            }
+        }
+        // A chunk of the wrong height is an error, not a panic.
+        let short = prover::ChunkRows {
+            main: prover::MatrixView::new(&trace.values[..trace.width], trace.width),
+            prep: None,
+            aux: None,
+        };
+        assert!(
+            prover::quotient_chunk(table, &geo, 0, 0, short, &lookup, claimed, composition)
+                .is_err()
+        );
+    }
+
+    let (fib, _) = fib_traces(&[6]);
+    let mut broken = fib[0].trace.clone();
+    broken.values[8 * 4] += F::ONE; // row 8: the first row of chunk 1 at 8-row chunks
+    for log_chunk in [3, 1, 6] {
+        check(&Fib, &fib[0].trace, log_chunk);
+        check(&Fib, &broken, log_chunk);
+    }
+    let lookups = lookup_traces(&[6], 9);
+    check(&SquareUser, &lookups[0].trace, 2);
+    let ranges = range_traces(5);
+    check(&RangeTable, &ranges[0].trace, 2);
+}

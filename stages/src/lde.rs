@@ -1,0 +1,275 @@
+//! The LDE and Merkle tree of one tall instance, out of core: the three steps of
+//! [`stark::ntt`] over segments, with the tree's kept level ([`stark::chunk_tree`]) hashed as
+//! the last step runs.
+//!
+//! The instance's `K` source chunks of `B` rows are segments, as are the `K` intermediate
+//! blocks and the `L x K` LDE chunks (natural coset layout). Every step reads and writes whole
+//! rows in order:
+//!
+//! ```text
+//! step 1  slab by slab: the same S rows of each of the K source chunks -> cross inverse
+//!         -> S rows of each of K intermediate segments
+//! step 2  block by block: one intermediate segment (B rows) in memory -> twiddle, one coset
+//!         LDE -> block j1 of every coset, written into the file of LDE chunk (u, j1); the
+//!         intermediate is removed
+//! step 3  coset by coset, slab by slab, in place: the same S rows of the coset's K files
+//!         -> cross forward -> written back, and S nodes of the kept tree level hashed; the
+//!         coset's files are then checksummed and renamed into place as its LDE chunks
+//! ```
+//!
+//! With `S = B / K` steps 1 and 3 hold about one chunk's worth of values and step 2 one block
+//! and its `L` outputs, whatever the instance's height. Fresh pages are written through the
+//! file, not the mapping (a fault on a fresh page of a reserved file zero-fills it first);
+//! step 3 rewrites pages already in the page cache. Each value is written twice (intermediate,
+//! LDE) and read three times; `stark-pipe bench lde` measures what that costs against the
+//! in-RAM LDE.
+
+use formats::{Layout, SegmentMeta};
+use pipeline::{SegmentRef, SpillDir};
+use stark::RowMajorMatrix;
+use stark::chunk_tree::{self, ChunkTree, LevelBuilder};
+use stark::field::PrimeField64;
+use stark::ntt::{self, ChunkGeometry, Extension};
+use stark::proof::TreeOpening;
+use stark::prover::MatrixView;
+
+use rayon::prelude::*;
+
+use crate::error::Error;
+use crate::store::{Matrix, as_field};
+
+/// Where an instance's segments go: table name, pass, and the kind of the finished LDE chunks
+/// (the intermediates are `<kind>-step1` and `<kind>-step2`).
+#[derive(Clone, Copy, Debug)]
+pub struct LdeName<'a> {
+    pub table: &'a str,
+    pub pass: &'a str,
+    pub kind: &'a str,
+}
+
+/// An instance's LDE on disk and its tree.
+#[derive(Clone, Debug)]
+pub struct InstanceLde {
+    pub geo: ChunkGeometry,
+    pub width: usize,
+    /// LDE chunk (coset `u`, chunk `c`) is `chunks[u * K + c]`: `B` rows, natural order.
+    pub chunks: Vec<SegmentRef>,
+    pub tree: ChunkTree,
+}
+
+impl InstanceLde {
+    pub fn root(&self) -> stark::Digest {
+        self.tree.root
+    }
+}
+
+/// Extends the `K` source chunks (`source[c]`, `B` rows of `width` each) by `ext` and commits
+/// the result, writing every intermediate and output as a segment of `spill`.
+pub fn extend(
+    spill: &SpillDir,
+    name: LdeName<'_>,
+    geo: ChunkGeometry,
+    ext: &Extension,
+    source: &[SegmentRef],
+    width: usize,
+) -> Result<InstanceLde, Error> {
+    let (k, b) = (geo.chunks(), geo.chunk_rows());
+    if source.len() != k || width == 0 {
+        return Err(Error::Config(format!(
+            "{}: {} source chunks of {width} columns for an instance of {k} chunks",
+            name.table,
+            source.len()
+        )));
+    }
+    if ext.targets.len() != geo.cosets() {
+        return Err(Error::Config(format!(
+            "{}: {} target cosets for a blowup of {}",
+            name.table,
+            ext.targets.len(),
+            geo.cosets()
+        )));
+    }
+    let slab = geo.slab_rows();
+    let step1 = format!("{}-step1", name.kind);
+
+    // Step 1: cross-chunk inverse, slab by slab, into K intermediate blocks.
+    let sources = source
+        .iter()
+        .map(|s| Matrix::open(spill, s, width, b))
+        .collect::<Result<Vec<_>, _>>()?;
+    let blocks = Writers::create(spill, name, &step1, 0, k, b, width)?;
+    for at in (0..b).step_by(slab) {
+        let views: Vec<_> = sources
+            .iter()
+            .map(|m| rows_of(m.view(), at, slab))
+            .collect();
+        let parts = ntt::cross_inverse(&geo, &views);
+        for j1 in 0..k {
+            blocks.put(j1, at, parts.get(j1))?;
+        }
+    }
+    drop(sources);
+    let blocks = blocks.finish(spill)?;
+
+    // Step 2: each block in memory, extended to every coset, into the files that become the
+    // LDE chunks (block j1 of coset u is written where chunk (u, j1) will be).
+    let cosets = (0..geo.cosets())
+        .map(|u| Writers::create(spill, name, name.kind, u * k, k, b, width))
+        .collect::<Result<Vec<_>, _>>()?;
+    for (j1, seg) in blocks.iter().enumerate() {
+        let block = {
+            let m = Matrix::open(spill, seg, width, b)?;
+            RowMajorMatrix::new(m.view().values.to_vec(), width)
+        };
+        for (u, out) in ntt::local_extend(&geo, ext, j1, block)
+            .into_iter()
+            .enumerate()
+        {
+            cosets[u].put(j1, 0, out.as_view())?;
+        }
+        spill.remove_segment(seg)?;
+    }
+
+    // Step 3: cross-chunk forward in place, coset by coset and slab by slab, hashing the kept
+    // level; a coset's chunks are finished (checksummed, renamed) when all its slabs are.
+    let mut level = LevelBuilder::new(geo);
+    let mut chunks = Vec::with_capacity(geo.cosets() * k);
+    for (u, mut out) in cosets.into_iter().enumerate() {
+        for at in (0..b).step_by(slab) {
+            let parts = ntt::cross_forward(&geo, &out.slabs(at, slab));
+            for c in 0..k {
+                out.overwrite(c, at, parts.get(c));
+            }
+            level.add_slab(u, at, &parts.views());
+        }
+        chunks.extend(out.finish(spill)?);
+    }
+    let tree = level
+        .finish()
+        .map_err(|msg| Error::Config(format!("{}: {msg}", name.table)))?;
+    Ok(InstanceLde {
+        geo,
+        width,
+        chunks,
+        tree,
+    })
+}
+
+/// The batch opening of `rows` (sorted, distinct rows of the bit-reversed LDE, as
+/// [`stark::protocol::query_rows`] gives them), read from the LDE chunks and checked against
+/// the kept level.
+pub fn open(spill: &SpillDir, lde: &InstanceLde, rows: &[usize]) -> Result<TreeOpening, Error> {
+    let (k, b) = (lde.geo.chunks(), lde.geo.chunk_rows());
+    let mut mapped: Vec<Option<Matrix>> = (0..lde.chunks.len()).map(|_| None).collect();
+    let mut failed: Option<Error> = None;
+    let width = lde.width;
+    let result = chunk_tree::open(&lde.geo, width, &lde.tree, rows, |u, c, i| {
+        let at = u * k + c;
+        if mapped[at].is_none() {
+            match Matrix::open(spill, &lde.chunks[at], width, b) {
+                Ok(m) => mapped[at] = Some(m),
+                Err(e) => {
+                    let msg = e.to_string();
+                    failed = Some(e);
+                    return Err(msg);
+                }
+            }
+        }
+        let m = mapped[at].as_ref().expect("just mapped");
+        Ok(m.view().values[i * width..(i + 1) * width].to_vec())
+    });
+    match (result, failed) {
+        (_, Some(e)) => Err(e),
+        (Ok(opening), None) => Ok(opening),
+        (Err(msg), None) => Err(Error::BadSegment {
+            path: format!(
+                "{} ({} LDE chunks)",
+                spill.path().display(),
+                lde.chunks.len()
+            ),
+            msg,
+        }),
+    }
+}
+
+/// Rows `at..at + rows` of a matrix.
+fn rows_of(m: MatrixView<'_>, at: usize, rows: usize) -> MatrixView<'_> {
+    MatrixView::new(&m.values[at * m.width..(at + rows) * m.width], m.width)
+}
+
+/// Segments of one step filled in place, a slab at a time.
+struct Writers {
+    writers: Vec<formats::MappedSegmentWriter>,
+    width: usize,
+}
+
+impl Writers {
+    /// `count` segments of `rows x width`, numbered from `first`.
+    fn create(
+        spill: &SpillDir,
+        name: LdeName<'_>,
+        kind: &str,
+        first: usize,
+        count: usize,
+        rows: usize,
+        width: usize,
+    ) -> Result<Writers, Error> {
+        let writers = (first..first + count)
+            .map(|i| {
+                let meta = SegmentMeta::new(name.table, i as u64, name.pass, kind);
+                spill.create_mapped_segment(&meta, Layout::RowMajor, rows, width)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Writers { writers, width })
+    }
+
+    /// Writes `part` (canonical values) at row `at` of segment `i`, through the file.
+    fn put(&self, i: usize, at: usize, part: MatrixView<'_>) -> Result<(), Error> {
+        const PIECE: usize = 1 << 18;
+        let start = at * self.width;
+        part.values
+            .par_chunks(PIECE)
+            .enumerate()
+            .try_for_each(|(p, src)| {
+                let words: Vec<u64> = src.iter().map(|v| v.as_canonical_u64()).collect();
+                self.writers[i].write_values(start + p * PIECE, &words)
+            })?;
+        Ok(())
+    }
+
+    /// Writes `part` over rows `at..` of segment `i` through the mapping (pages already
+    /// written once).
+    fn overwrite(&mut self, i: usize, at: usize, part: MatrixView<'_>) {
+        let values = self.writers[i]
+            .values_mut()
+            .expect("writers are created row-major");
+        let start = at * self.width;
+        values[start..start + part.values.len()]
+            .par_chunks_mut(1 << 14)
+            .zip(part.values.par_chunks(1 << 14))
+            .for_each(|(dst, src)| {
+                for (d, s) in dst.iter_mut().zip(src) {
+                    *d = s.as_canonical_u64();
+                }
+            });
+    }
+
+    /// Rows `at..at + rows` of every segment, as written so far.
+    fn slabs(&mut self, at: usize, rows: usize) -> Vec<MatrixView<'_>> {
+        let width = self.width;
+        self.writers
+            .iter_mut()
+            .map(|w| {
+                let values = w.values_mut().expect("writers are created row-major");
+                MatrixView::new(as_field(&values[at * width..(at + rows) * width]), width)
+            })
+            .collect()
+    }
+
+    fn finish(self, spill: &SpillDir) -> Result<Vec<SegmentRef>, Error> {
+        self.writers
+            .into_iter()
+            .map(|w| Ok(spill.record_segment(&w.finish()?)?))
+            .collect()
+    }
+}
