@@ -234,15 +234,35 @@ pub fn carry_offsets(geo: &ChunkGeometry, carries: RowMajorMatrix<F>) -> RowMajo
 }
 
 /// Step 2: intermediate block `j1` (all B rows) to block `j1` of each target's step-3 input, in
-/// target order.
+/// target order: [`interpolate_block`] then [`evaluate_block`], fused into one coset LDE of the
+/// block for the trace LDE's targets.
 pub fn local_extend(
     geo: &ChunkGeometry,
     ext: &Extension,
     j1: usize,
     mut block: RowMajorMatrix<F>,
 ) -> Vec<RowMajorMatrix<F>> {
+    if !is_trace_lde(geo, ext) {
+        let coeffs = interpolate_block(geo, j1, block, ext.carry.as_ref());
+        return evaluate_block(geo, ext, j1, coeffs);
+    }
+    twiddle_in(geo, j1, &mut block, ext.carry.as_ref());
+    let shift = lde_shift().exp_u64(geo.chunks() as u64);
+    let stored = dft()
+        .coset_lde_batch(block, geo.log_blowup, shift)
+        .bit_reverse_rows();
+    lde_blocks(geo, j1, stored)
+}
+
+/// Whether `ext` is the trace LDE of `geo` (source `<w>`, targets the L cosets in order).
+fn is_trace_lde(geo: &ChunkGeometry, ext: &Extension) -> bool {
+    ext.source == F::ONE && ext.targets == Extension::lde(geo).targets
+}
+
+/// The first half of step 2: the carries added to block `j1`, then the twiddle `w^(-i j1)`.
+fn twiddle_in(geo: &ChunkGeometry, j1: usize, block: &mut RowMajorMatrix<F>, carry: Option<&Carry>) {
     assert_eq!(block.values.len(), geo.chunk_rows() * block.width);
-    if let Some(carry) = &ext.carry {
+    if let Some(carry) = carry {
         let n = carry.columns.len();
         assert_eq!(
             carry.offsets.width, n,
@@ -256,13 +276,45 @@ pub fn local_extend(
             }
         }
     }
-    let w = F::two_adic_generator(geo.log_height);
-    let w_j1 = w.exp_u64(j1 as u64);
-    scale_rows(&mut block, F::ONE, w_j1.inverse());
-    if ext.source == F::ONE && ext.targets == Extension::lde(geo).targets {
-        return lde_blocks(geo, j1, block);
+    let w_j1 = F::two_adic_generator(geo.log_height).exp_u64(j1 as u64);
+    scale_rows(block, F::ONE, w_j1.inverse());
+}
+
+/// Step 2, first half: intermediate block `j1` to its coefficients, `a[j1 + K j2] sigma^(j1 +
+/// K j2)` at row `j2` for a column whose values lie on `sigma <w>` (the coefficients of the
+/// whole column, in the transposed order the four-step leaves them in).
+pub fn interpolate_block(
+    geo: &ChunkGeometry,
+    j1: usize,
+    mut block: RowMajorMatrix<F>,
+    carry: Option<&Carry>,
+) -> RowMajorMatrix<F> {
+    twiddle_in(geo, j1, &mut block, carry);
+    dft().idft_batch(block)
+}
+
+/// Step 2, second half: coefficient block `j1` ([`interpolate_block`], or any polynomial's
+/// coefficients `j1 + K j2` at row `j2`) to block `j1` of each target's step-3 input. The
+/// coefficients are read as `a[j] sigma^j` with `sigma` = `ext.source`.
+pub fn evaluate_block(
+    geo: &ChunkGeometry,
+    ext: &Extension,
+    j1: usize,
+    coeffs: RowMajorMatrix<F>,
+) -> Vec<RowMajorMatrix<F>> {
+    assert_eq!(coeffs.values.len(), geo.chunk_rows() * coeffs.width);
+    if is_trace_lde(geo, ext) {
+        // The L targets' points are one coset of size L B (see `lde_blocks`).
+        let width = coeffs.width;
+        let mut padded = coeffs.values;
+        padded.resize(width * (geo.chunk_rows() << geo.log_blowup), F::ZERO);
+        let shift = lde_shift().exp_u64(geo.chunks() as u64);
+        let stored = dft()
+            .coset_dft_batch(RowMajorMatrix::new(padded, width), shift)
+            .bit_reverse_rows();
+        return lde_blocks(geo, j1, stored);
     }
-    let coeffs = dft().idft_batch(block);
+    let w_j1 = F::two_adic_generator(geo.log_height).exp_u64(j1 as u64);
     let k = geo.chunks() as u64;
     let sigma_inv = ext.source.inverse();
     ext.targets
@@ -278,20 +330,16 @@ pub fn local_extend(
         .collect()
 }
 
-/// Step 2 for the trace LDE's targets (`theta_u = s w_M^u`), as one coset LDE of the block.
+/// Step 2 for the trace LDE's targets (`theta_u = s w_M^u`), from `stored`: the block's
+/// polynomial P (coefficients `a[j1 + K j2]`) on the coset `s^K <w_(LB)>`, bit-reversed.
 ///
-/// Target u's output row t1 is `w^(j1 t1) theta_u^j1 P(theta_u^K w_B^t1)`, where P has the
-/// block's interpolated coefficients. Since `w_M^K = w_(LB)`, the points
-/// `theta_u^K w_B^t1 = s^K w_(LB)^(u + L t1)` are one coset of size L B: a coset LDE of the
-/// (twiddled) block by `L` with shift `s^K`, whose bit-reversed row `rev_l(u) B + rev_b(t1)` is
-/// that point. So each target is a bit-reversal of a contiguous block, scaled.
-fn lde_blocks(geo: &ChunkGeometry, j1: usize, block: RowMajorMatrix<F>) -> Vec<RowMajorMatrix<F>> {
+/// Target u's output row t1 is `w^(j1 t1) theta_u^j1 P(theta_u^K w_B^t1)`. Since
+/// `w_M^K = w_(LB)`, the points `theta_u^K w_B^t1 = s^K w_(LB)^(u + L t1)` are that coset, and
+/// its bit-reversed row `rev_l(u) B + rev_b(t1)` is that point: each target is a bit-reversal
+/// of a contiguous block, scaled.
+fn lde_blocks(geo: &ChunkGeometry, j1: usize, stored: RowMajorMatrix<F>) -> Vec<RowMajorMatrix<F>> {
     const ROWS: usize = 1 << 10;
-    let (b, width) = (geo.chunk_rows(), block.width);
-    let shift = lde_shift().exp_u64(geo.chunks() as u64);
-    let stored = dft()
-        .coset_lde_batch(block, geo.log_blowup, shift)
-        .bit_reverse_rows();
+    let (b, width) = (geo.chunk_rows(), stored.width);
     let w_j1 = F::two_adic_generator(geo.log_height).exp_u64(j1 as u64);
     let step = w_j1.exp_u64(ROWS as u64);
     (0..geo.cosets())
@@ -363,14 +411,24 @@ pub fn extend_chunked(
     ext: &Extension,
     chunks: &[RowMajorMatrix<F>],
 ) -> Vec<Vec<RowMajorMatrix<F>>> {
+    evaluate_chunked(geo, ext, interpolate_chunked(geo, chunks, ext.carry.as_ref()))
+}
+
+fn slab_of(m: &RowMajorMatrix<F>, at: usize, rows: usize) -> RowMajorMatrixView<'_, F> {
+    RowMajorMatrixView::new(&m.values[at * m.width..(at + rows) * m.width], m.width)
+}
+
+/// Steps 1 and 2a in memory: a chunked column set to its K coefficient blocks
+/// ([`interpolate_block`]).
+pub fn interpolate_chunked(
+    geo: &ChunkGeometry,
+    chunks: &[RowMajorMatrix<F>],
+    carry: Option<&Carry>,
+) -> Vec<RowMajorMatrix<F>> {
     let (k, b) = (geo.chunks(), geo.chunk_rows());
     assert_eq!(chunks.len(), k, "one matrix per chunk");
     let width = chunks[0].width;
     let slab = geo.slab_rows();
-    fn slab_of(m: &RowMajorMatrix<F>, at: usize, rows: usize) -> RowMajorMatrixView<'_, F> {
-        RowMajorMatrixView::new(&m.values[at * m.width..(at + rows) * m.width], m.width)
-    }
-    // Step 1, slab by slab, into K intermediate blocks.
     let mut blocks = vec![Vec::with_capacity(b * width); k];
     for at in (0..b).step_by(slab) {
         let views: Vec<_> = chunks.iter().map(|c| slab_of(c, at, slab)).collect();
@@ -379,18 +437,31 @@ pub fn extend_chunked(
             block.extend_from_slice(part.values);
         }
     }
-    // Step 2, block by block: per target, K blocks.
+    blocks
+        .into_iter()
+        .enumerate()
+        .map(|(j1, v)| interpolate_block(geo, j1, RowMajorMatrix::new(v, width), carry))
+        .collect()
+}
+
+/// Steps 2b and 3 in memory: K coefficient blocks to `out[u][c]`, chunk `c` of target `u`
+/// ([`evaluate_block`], [`cross_forward`]).
+pub fn evaluate_chunked(
+    geo: &ChunkGeometry,
+    ext: &Extension,
+    coeffs: Vec<RowMajorMatrix<F>>,
+) -> Vec<Vec<RowMajorMatrix<F>>> {
+    let (k, b) = (geo.chunks(), geo.chunk_rows());
+    assert_eq!(coeffs.len(), k, "one block per chunk");
+    let width = coeffs[0].width;
+    let slab = geo.slab_rows();
     let mut per_target: Vec<Vec<RowMajorMatrix<F>>> =
         vec![Vec::with_capacity(k); ext.targets.len()];
-    for (j1, block) in blocks.into_iter().enumerate() {
-        for (u, out) in local_extend(geo, ext, j1, RowMajorMatrix::new(block, width))
-            .into_iter()
-            .enumerate()
-        {
+    for (j1, block) in coeffs.into_iter().enumerate() {
+        for (u, out) in evaluate_block(geo, ext, j1, block).into_iter().enumerate() {
             per_target[u].push(out);
         }
     }
-    // Step 3, target by target and slab by slab.
     per_target
         .iter()
         .map(|z| {

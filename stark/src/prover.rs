@@ -610,6 +610,68 @@ pub fn quotient_chunk(
     )
 }
 
+/// Block `j1` of the quotient pieces' coefficients from the quotient's values on its natural
+/// coset chunks ([`quotient_chunk`], as 2 base columns). `cosets[u]` is block `j1` of
+/// [`crate::ntt::interpolate_block`] (source `<w>`) over coset `u`'s chunks: row `j2` holds
+/// `V_u[r]`, `r = j1 + K j2`, the size-n interpolation of the coset's values read as values on
+/// `<w>`. With the domain's natural index `t = u + qf t'` (point `s w_(qf n)^t`) and
+/// coefficient `j = p n + r` (piece p, row r), the coset iDFT of [`quotient_values`] splits as
+/// ```text
+/// a[p n + r] = 1/qf s^-(p n + r) sum_u w_qf^(-u p) w_(qf n)^(-u r) V_u[r]
+/// ```
+/// Returns row `j2` = coefficient `r` of every piece (2 base columns each): the pieces in the
+/// four-step's transposed order, what [`crate::ntt::evaluate_block`] extends.
+pub fn quotient_piece_block(
+    table: &Table,
+    geo: &ChunkGeometry,
+    j1: usize,
+    cosets: &[MatrixView<'_>],
+) -> Result<RowMajorMatrix<F>, ProveError> {
+    let qf = table.quotient_pieces;
+    let (b, k) = (geo.chunk_rows(), geo.chunks());
+    if cosets.len() != qf
+        || j1 >= k
+        || cosets
+            .iter()
+            .any(|c| c.width != EXT_DEGREE || c.values.len() != b * EXT_DEGREE)
+    {
+        return Err(ProveError::Shape(format!(
+            "{}: quotient block {j1}: {} coset blocks for {qf} pieces, or not {b} rows of {EXT_DEGREE}",
+            table.name,
+            cosets.len()
+        )));
+    }
+    let n = 1u64 << geo.log_height;
+    let log_qf = table.log_quotient_factor();
+    let s_inv = lde_shift().inverse();
+    let w_qf_inv = F::two_adic_generator(log_qf).inverse();
+    let w_m_inv = F::two_adic_generator(geo.log_height + log_qf).inverse();
+    let qf_inv = F::from_u64(qf as u64).inverse();
+    let qw = qf * EXT_DEGREE;
+    let mut out = vec![F::ZERO; b * qw];
+    out.par_chunks_mut(qw).enumerate().for_each(|(j2, row)| {
+        let r = (j1 + k * j2) as u64;
+        let terms: Vec<EF> = cosets
+            .iter()
+            .enumerate()
+            .map(|(u, c)| {
+                let v = ext(c.values[j2 * EXT_DEGREE], c.values[j2 * EXT_DEGREE + 1]);
+                v * w_m_inv.exp_u64(u as u64 * r)
+            })
+            .collect();
+        for p in 0..qf {
+            let sum: EF = terms
+                .iter()
+                .enumerate()
+                .map(|(u, &t)| t * w_qf_inv.exp_u64((u * p) as u64))
+                .sum();
+            let a = sum * (qf_inv * s_inv.exp_u64(p as u64 * n + r));
+            row[EXT_DEGREE * p..EXT_DEGREE * (p + 1)].copy_from_slice(&coords(a));
+        }
+    });
+    Ok(RowMajorMatrix::new(out, qw))
+}
+
 /// The challenges the quotient is composed with.
 struct Challenges<'a> {
     lookup: &'a [EF; NUM_LOOKUP_CHALLENGES],

@@ -317,10 +317,12 @@ fn aux_rows_of_blocks_carry_the_running_sum() {
 #[test]
 fn quotient_chunks_are_the_in_memory_quotient() {
     use stark::field::PrimeCharacteristicRing;
-    use stark::ntt::{ChunkGeometry, lde_chunked};
+    use stark::chunk_tree::LevelBuilder;
+    use stark::ntt::{ChunkGeometry, Extension, evaluate_chunked, interpolate_chunked, lde_chunked};
     use stark::{EF, F, RowMajorMatrix};
 
-    fn check(air: &dyn Air, trace: &RowMajorMatrix<F>, log_chunk: usize) {
+    /// Returns the table's quotient pieces.
+    fn check(air: &dyn Air, trace: &RowMajorMatrix<F>, log_chunk: usize) -> usize {
         let tables = stark::compile_all(&[air]).unwrap();
         let table = &tables[0];
         let log_b = params().log_blowup as usize;
@@ -371,6 +373,7 @@ fn quotient_chunks_are_the_in_memory_quotient() {
         );
         let qgeo = ChunkGeometry::new(log_n, log_chunk, table.log_quotient_factor());
         let step = geo.cosets() / qgeo.cosets();
+        let mut qchunks: Vec<Vec<RowMajorMatrix<F>>> = vec![Vec::new(); qgeo.cosets()];
         for u in 0..qgeo.cosets() {
             for c in 0..k {
                 // The chunk's rows, then the next chunk's first row.
@@ -393,6 +396,8 @@ fn quotient_chunks_are_the_in_memory_quotient() {
                 let values =
                     prover::quotient_chunk(table, &geo, u, c, rows, &lookup, claimed, composition)
                         .unwrap();
+                let flat = values.iter().flat_map(|v| stark::field::coords(*v)).collect();
+                qchunks[u].push(RowMajorMatrix::new(flat, 2));
                 for (i, v) in values.iter().enumerate() {
                     assert_eq!(
                         *v,
@@ -403,6 +408,53 @@ fn quotient_chunks_are_the_in_memory_quotient() {
                 }
             }
         }
+        // The pieces, block by block from the chunks' values, are the in-memory pieces (in the
+        // four-step's transposed order), and their LDE in natural coset chunks is the committed
+        // quotient LDE, with the same tree.
+        let (q_lde, q_pieces) =
+            prover::quotient_with_coeffs(table, log_n, ldes, &lookup, claimed, composition, log_b)
+                .unwrap();
+        let interpolated: Vec<Vec<RowMajorMatrix<F>>> = qchunks
+            .iter()
+            .map(|chunks| interpolate_chunked(&geo, chunks, None))
+            .collect();
+        let qw = q_pieces.width;
+        let blocks: Vec<RowMajorMatrix<F>> = (0..k)
+            .map(|j1| {
+                let views: Vec<_> = interpolated.iter().map(|c| c[j1].as_view()).collect();
+                prover::quotient_piece_block(table, &geo, j1, &views).unwrap()
+            })
+            .collect();
+        for (j1, block) in blocks.iter().enumerate() {
+            for j2 in 0..b {
+                let r = j1 + k * j2;
+                assert_eq!(
+                    &block.values[j2 * qw..(j2 + 1) * qw],
+                    &q_pieces.values[r * qw..(r + 1) * qw],
+                    "{}: piece coefficient {r}",
+                    table.name
+                );
+            }
+        }
+        let pieces_lde = evaluate_chunked(&geo, &Extension::lde(&geo), blocks);
+        let mut level = LevelBuilder::new(geo);
+        for (u, chunks) in pieces_lde.iter().enumerate() {
+            for (c, m) in chunks.iter().enumerate() {
+                for i in 0..b {
+                    let r = geo.lde_row(u, c, i);
+                    assert_eq!(
+                        &m.values[i * qw..(i + 1) * qw],
+                        &q_lde.values[r * qw..(r + 1) * qw]
+                    );
+                }
+            }
+            let views: Vec<_> = chunks.iter().map(|m| m.as_view()).collect();
+            level.add_slab(u, 0, &views);
+        }
+        assert_eq!(level.finish().unwrap().root, prover::commit_lde(q_lde).root());
+        let short: Vec<_> = interpolated.iter().skip(1).map(|c| c[0].as_view()).collect();
+        assert!(prover::quotient_piece_block(table, &geo, 0, &short).is_err());
+
         // A chunk of the wrong height is an error, not a panic.
         let short = prover::ChunkRows {
             main: prover::MatrixView::new(&trace.values[..trace.width], trace.width),
@@ -413,17 +465,21 @@ fn quotient_chunks_are_the_in_memory_quotient() {
             prover::quotient_chunk(table, &geo, 0, 0, short, &lookup, claimed, composition)
                 .is_err()
         );
+        table.quotient_pieces
     }
 
     let (fib, _) = fib_traces(&[6]);
     let mut broken = fib[0].trace.clone();
     broken.values[8 * 4] += F::ONE; // row 8: the first row of chunk 1 at 8-row chunks
+    let mut pieces = Vec::new();
     for log_chunk in [3, 1, 6] {
-        check(&Fib, &fib[0].trace, log_chunk);
-        check(&Fib, &broken, log_chunk);
+        pieces.push(check(&Fib, &fib[0].trace, log_chunk));
+        pieces.push(check(&Fib, &broken, log_chunk));
     }
     let lookups = lookup_traces(&[6], 9);
-    check(&SquareUser, &lookups[0].trace, 2);
+    pieces.push(check(&SquareUser, &lookups[0].trace, 2));
     let ranges = range_traces(5);
-    check(&RangeTable, &ranges[0].trace, 2);
+    pieces.push(check(&RangeTable, &ranges[0].trace, 2));
+    // The cross-coset step of the pieces is exercised.
+    assert!(pieces.iter().any(|&p| p >= 2), "{pieces:?}");
 }
