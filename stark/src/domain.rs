@@ -128,6 +128,76 @@ fn barycentric(
         .collect()
 }
 
+/// [`eval_trace_at_points`] a block of rows at a time: columns given by their values on
+/// `<w_n>` (row `t` at `w^t`), fed in any order as blocks of consecutive rows. The sum
+/// `sum_t p_t w^t / (z - w^t)` is accumulated per block and scaled by `(z^n - 1) / n` at the end.
+pub struct ChunkedEval {
+    log_n: usize,
+    width: usize,
+    points: Vec<EF>,
+    /// Per point, per column.
+    sums: Vec<Vec<EF>>,
+}
+
+impl ChunkedEval {
+    pub fn new(log_n: usize, width: usize, points: &[EF]) -> ChunkedEval {
+        ChunkedEval {
+            log_n,
+            width,
+            points: points.to_vec(),
+            sums: vec![vec![EF::ZERO; width]; points.len()],
+        }
+    }
+
+    /// Rows `first..first + rows.height` of the columns. `None` if the block does not fit the
+    /// domain or a point lies on it.
+    pub fn add(&mut self, first: usize, rows: RowMajorMatrixView<'_, F>) -> Option<()> {
+        if rows.width != self.width || self.width == 0 {
+            return (self.width == 0).then_some(());
+        }
+        let height = rows.values.len() / self.width;
+        if first + height > 1 << self.log_n {
+            return None;
+        }
+        let w = F::two_adic_generator(self.log_n);
+        let x0 = w.exp_u64(first as u64);
+        let xs: Vec<F> = w.powers().take(height).map(|p| x0 * p).collect();
+        for (z, sums) in self.points.iter().zip(self.sums.iter_mut()) {
+            let diffs: Vec<EF> = xs.par_iter().map(|&x| *z - x).collect();
+            let inv = batch_inverse(&diffs)?;
+            let weights: Vec<EF> = inv
+                .par_iter()
+                .zip(xs.par_iter())
+                .map(|(i, &x)| *i * x)
+                .collect();
+            for (s, v) in sums
+                .iter_mut()
+                .zip(column_dot(rows.values, self.width, &weights))
+            {
+                *s += v;
+            }
+        }
+        Some(())
+    }
+
+    pub fn width(&self) -> usize {
+        self.width
+    }
+
+    /// `out[p][c]`: column c at point p.
+    pub fn finish(self) -> Vec<Vec<EF>> {
+        let n_inv = F::from_u64(1u64 << self.log_n).inverse();
+        self.points
+            .iter()
+            .zip(self.sums)
+            .map(|(z, sums)| {
+                let scale = (z.exp_power_of_2(self.log_n) - EF::ONE) * n_inv;
+                sums.into_iter().map(|v| v * scale).collect()
+            })
+            .collect()
+    }
+}
+
 /// For each column c of a row-major matrix, sum_j weights[j] * m[j][c].
 fn column_dot(rows: &[F], width: usize, weights: &[EF]) -> Vec<EF> {
     const CHUNK: usize = 1024;

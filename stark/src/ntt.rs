@@ -260,7 +260,12 @@ fn is_trace_lde(geo: &ChunkGeometry, ext: &Extension) -> bool {
 }
 
 /// The first half of step 2: the carries added to block `j1`, then the twiddle `w^(-i j1)`.
-fn twiddle_in(geo: &ChunkGeometry, j1: usize, block: &mut RowMajorMatrix<F>, carry: Option<&Carry>) {
+fn twiddle_in(
+    geo: &ChunkGeometry,
+    j1: usize,
+    block: &mut RowMajorMatrix<F>,
+    carry: Option<&Carry>,
+) {
     assert_eq!(block.values.len(), geo.chunk_rows() * block.width);
     if let Some(carry) = carry {
         let n = carry.columns.len();
@@ -411,7 +416,11 @@ pub fn extend_chunked(
     ext: &Extension,
     chunks: &[RowMajorMatrix<F>],
 ) -> Vec<Vec<RowMajorMatrix<F>>> {
-    evaluate_chunked(geo, ext, interpolate_chunked(geo, chunks, ext.carry.as_ref()))
+    evaluate_chunked(
+        geo,
+        ext,
+        interpolate_chunked(geo, chunks, ext.carry.as_ref()),
+    )
 }
 
 fn slab_of(m: &RowMajorMatrix<F>, at: usize, rows: usize) -> RowMajorMatrixView<'_, F> {

@@ -532,8 +532,9 @@ pub fn quotient_values(
     )
 }
 
-/// One chunk's rows of every committed matrix, plus the row after the chunk (the next chunk's
-/// first; the first chunk's after the last): `B + 1` rows each.
+/// One LDE chunk's rows of every committed matrix: for [`quotient_chunk`] with the row after
+/// the chunk appended (the next chunk's first; the first chunk's after the last), `B + 1` rows
+/// each; for [`DeepAccumulator::add_chunk`] the chunk's `B` rows.
 #[derive(Clone, Copy)]
 pub struct ChunkRows<'a> {
     pub main: MatrixView<'a>,
@@ -840,6 +841,124 @@ pub fn ood_from_traces(
     })
 }
 
+/// Pass 4 chunk by chunk: the same values as [`ood`], from an instance's committed columns on
+/// the trace domain one chunk at a time (an aux chunk with its carry added: the committed
+/// column) and from its quotient pieces' coefficient blocks ([`quotient_piece_block`]), in any
+/// order. Barycentric sums over the chunks; Horner over the blocks, block `j1` being
+/// `z^j1 sum_j2 a[j1 + K j2] (z^K)^j2`.
+pub struct ChunkedOod {
+    geo: ChunkGeometry,
+    z: EF,
+    main: crate::domain::ChunkedEval,
+    prep: crate::domain::ChunkedEval,
+    aux: crate::domain::ChunkedEval,
+    quotient: Vec<EF>,
+    chunks: Vec<bool>,
+    blocks: Vec<bool>,
+    name: String,
+}
+
+impl ChunkedOod {
+    pub fn new(table: &Table, geo: ChunkGeometry, z: EF) -> ChunkedOod {
+        let n = geo.log_height;
+        let points = [z, z * F::two_adic_generator(n)];
+        let eval = |w: usize| crate::domain::ChunkedEval::new(n, w, &points);
+        ChunkedOod {
+            geo,
+            z,
+            main: eval(table.main_width),
+            prep: eval(table.prep_width),
+            aux: eval(table.aux_width()),
+            quotient: vec![EF::ZERO; table.quotient_width()],
+            chunks: vec![false; geo.chunks()],
+            blocks: vec![false; geo.chunks()],
+            name: table.name.clone(),
+        }
+    }
+
+    fn shape(&self, what: String) -> ProveError {
+        ProveError::Shape(format!("{}: {what}", self.name))
+    }
+
+    /// Chunk `c` of the committed columns (natural order, B rows each).
+    pub fn add_trace_chunk(
+        &mut self,
+        c: usize,
+        rows: InstanceTraces<'_>,
+    ) -> Result<(), ProveError> {
+        let b = self.geo.chunk_rows();
+        let fits = |m: Option<MatrixView<'_>>, w: usize| match m {
+            None => w == 0,
+            Some(m) => w > 0 && m.width == w && m.values.len() == b * w,
+        };
+        if c >= self.chunks.len()
+            || self.chunks[c]
+            || !fits(Some(rows.main), self.main.width())
+            || !fits(rows.prep, self.prep.width())
+            || !fits(rows.aux, self.aux.width())
+        {
+            return Err(self.shape(format!("trace chunk {c} does not fit, or came twice")));
+        }
+        let on_domain = || ProveError::Degenerate("z on the trace domain");
+        self.main.add(c * b, rows.main).ok_or_else(on_domain)?;
+        if let Some(p) = rows.prep {
+            self.prep.add(c * b, p).ok_or_else(on_domain)?;
+        }
+        if let Some(a) = rows.aux {
+            self.aux.add(c * b, a).ok_or_else(on_domain)?;
+        }
+        self.chunks[c] = true;
+        Ok(())
+    }
+
+    /// Block `j1` of the quotient pieces' coefficients (transposed order).
+    pub fn add_piece_block(&mut self, j1: usize, block: MatrixView<'_>) -> Result<(), ProveError> {
+        let (b, w) = (self.geo.chunk_rows(), self.quotient.len());
+        if j1 >= self.blocks.len()
+            || self.blocks[j1]
+            || block.width != w
+            || block.values.len() != b * w
+        {
+            return Err(self.shape(format!("quotient block {j1} does not fit, or came twice")));
+        }
+        let z_k = self.z.exp_u64(self.geo.chunks() as u64);
+        let z_j1 = self.z.exp_u64(j1 as u64);
+        for (q, v) in self
+            .quotient
+            .iter_mut()
+            .zip(crate::domain::eval_coeffs_at(block, z_k))
+        {
+            *q += v * z_j1;
+        }
+        self.blocks[j1] = true;
+        Ok(())
+    }
+
+    /// The instance's OOD values, once every chunk and block has been added.
+    pub fn finish(self) -> Result<InstanceOod, ProveError> {
+        if self.chunks.iter().chain(&self.blocks).any(|added| !added) {
+            return Err(self.shape("OOD values asked for before every chunk and block came".into()));
+        }
+        let split = |e: crate::domain::ChunkedEval| {
+            let mut v = e.finish();
+            let next = v.pop().expect("two points");
+            (v.pop().expect("two points"), next)
+        };
+        let (main, main_next) = split(self.main);
+        let (prep, prep_next) = split(self.prep);
+        let (aux, aux_next) = split(self.aux);
+        Ok(InstanceOod {
+            main,
+            main_next,
+            prep,
+            prep_next,
+            aux,
+            aux_next,
+            quotient: self.quotient,
+        })
+    }
+}
+
 /// Number of DEEP terms (committed base columns) of an instance of `table`.
 pub fn deep_columns(table: &Table) -> usize {
     table.main_width + table.prep_width + table.aux_width() + table.quotient_width()
@@ -974,6 +1093,85 @@ impl DeepAccumulator {
                 let a = combine_row(&mats, &coeffs, r);
                 let aq = combine_row(&[quotient], &coeffs[opened_cols..], r);
                 // (p(x) - p(z)) / (x - z) = (p(z) - p(x)) / (z - x)
+                *o += (v_z - a - aq) * inv[2 * k] + (v_zg - a) * inv[2 * k + 1];
+            }
+            true
+        });
+        ok.then_some(())
+            .ok_or(ProveError::Degenerate("z on the LDE domain"))
+    }
+
+    /// [`DeepAccumulator::add`] for one LDE chunk (`coset`, `chunk`) of instance `index` in the
+    /// natural coset layout ([`crate::ntt`], geometry `geo`): adds its share to `out`, the same
+    /// chunk of the instance height's codeword (B values at `theta_coset w^(chunk B + i)`,
+    /// summed over the instances of that height), not to the accumulator's codewords. `rows`
+    /// are the committed LDEs' chunks, B rows each (no next row: DEEP reads one point).
+    #[allow(clippy::too_many_arguments)]
+    pub fn add_chunk(
+        &self,
+        table: &Table,
+        index: usize,
+        ood: &InstanceOod,
+        geo: &ChunkGeometry,
+        coset: usize,
+        chunk: usize,
+        rows: ChunkRows<'_>,
+        quotient: MatrixView<'_>,
+        out: &mut [EF],
+    ) -> Result<(), ProveError> {
+        let DeepTerms {
+            log_height,
+            coeffs,
+            v_z,
+            v_zg,
+            zg,
+        } = self.terms(table, index, ood)?;
+        let b = geo.chunk_rows();
+        let fits = |m: Option<MatrixView<'_>>, w: usize| match m {
+            None => w == 0,
+            Some(m) => w > 0 && m.width == w && m.values.len() == b * w,
+        };
+        if geo.log_height != log_height
+            || geo.log_blowup != self.log_blowup
+            || coset >= geo.cosets()
+            || chunk >= geo.chunks()
+            || out.len() != b
+            || !fits(Some(rows.main), table.main_width)
+            || !fits(rows.prep, table.prep_width)
+            || !fits(rows.aux, table.aux_width())
+            || !fits(Some(quotient), table.quotient_width())
+        {
+            return Err(instance_error(
+                table,
+                index,
+                &format!("LDE chunk ({coset}, {chunk}) does not fit the instance"),
+            ));
+        }
+        let mats: Vec<MatrixView<'_>> = [Some(rows.main), rows.prep, rows.aux]
+            .into_iter()
+            .flatten()
+            .collect();
+        let opened_cols: usize = mats.iter().map(|m| m.width).sum();
+        let w = F::two_adic_generator(log_height);
+        let x0 = geo.coset_shift(coset) * w.exp_u64((chunk * b) as u64);
+        let z = self.z;
+        const BLOCK: usize = 1024;
+        let ok = out.par_chunks_mut(BLOCK).enumerate().all(|(bi, out)| {
+            let i0 = bi * BLOCK;
+            let mut x = x0 * w.exp_u64(i0 as u64);
+            let mut den = Vec::with_capacity(2 * out.len());
+            for _ in 0..out.len() {
+                den.push(z - x);
+                den.push(zg - x);
+                x *= w;
+            }
+            let Some(inv) = batch_inverse(&den) else {
+                return false;
+            };
+            for (k, o) in out.iter_mut().enumerate() {
+                let i = i0 + k;
+                let a = combine_row(&mats, &coeffs, i);
+                let aq = combine_row(&[quotient], &coeffs[opened_cols..], i);
                 *o += (v_z - a - aq) * inv[2 * k] + (v_zg - a) * inv[2 * k + 1];
             }
             true

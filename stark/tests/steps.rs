@@ -308,17 +308,21 @@ fn aux_rows_of_blocks_carry_the_running_sum() {
     }
 }
 
-/// The quotient computed chunk by chunk over natural coset chunks of the LDEs
-/// (`prover::quotient_chunk`) is the in-memory quotient, value for value: a transition from a
-/// chunk's last row reads the next chunk's first row, and the last chunk wraps to the first.
-/// Checked with transitions (fib), buses (square lookups) and preprocessed columns (range), and
-/// with a fib trace broken exactly at a chunk boundary (its quotient, not low-degree there, must
-/// come out the same, or the verifier would judge a different polynomial).
+/// Passes 3 to 5 chunk by chunk over natural coset chunks equal the in-memory ones, value for
+/// value: the quotient on each chunk (`prover::quotient_chunk`; a transition from a chunk's last
+/// row reads the next chunk's first row, and the last chunk wraps to the first), its pieces'
+/// coefficients (`prover::quotient_piece_block`), their LDE and tree, the OOD values
+/// (`prover::ChunkedOod`) and the DEEP codeword (`DeepAccumulator::add_chunk`). Checked with transitions (fib), buses (square lookups) and
+/// preprocessed columns (range), and with a fib trace broken exactly at a chunk boundary (its
+/// quotient, not low-degree there, must come out the same, or the verifier would judge a
+/// different polynomial).
 #[test]
-fn quotient_chunks_are_the_in_memory_quotient() {
-    use stark::field::PrimeCharacteristicRing;
+fn passes_3_to_5_by_chunks_are_the_in_memory_ones() {
     use stark::chunk_tree::LevelBuilder;
-    use stark::ntt::{ChunkGeometry, Extension, evaluate_chunked, interpolate_chunked, lde_chunked};
+    use stark::field::PrimeCharacteristicRing;
+    use stark::ntt::{
+        ChunkGeometry, Extension, evaluate_chunked, interpolate_chunked, lde_chunked,
+    };
     use stark::{EF, F, RowMajorMatrix};
 
     /// Returns the table's quotient pieces.
@@ -396,7 +400,10 @@ fn quotient_chunks_are_the_in_memory_quotient() {
                 let values =
                     prover::quotient_chunk(table, &geo, u, c, rows, &lookup, claimed, composition)
                         .unwrap();
-                let flat = values.iter().flat_map(|v| stark::field::coords(*v)).collect();
+                let flat = values
+                    .iter()
+                    .flat_map(|v| stark::field::coords(*v))
+                    .collect();
                 qchunks[u].push(RowMajorMatrix::new(flat, 2));
                 for (i, v) in values.iter().enumerate() {
                     assert_eq!(
@@ -436,7 +443,69 @@ fn quotient_chunks_are_the_in_memory_quotient() {
                 );
             }
         }
+        // The OOD values from the chunks (in reverse order) and the blocks are the in-memory ones.
+        let z = stark::field::ext(F::new(5), F::new(7));
+        let expected = prover::ood(table, log_n, ldes, q_lde.as_view(), z).unwrap();
+        let mut ood = prover::ChunkedOod::new(table, geo, z);
+        fn rows_of(m: &RowMajorMatrix<F>, c: usize, b: usize) -> prover::MatrixView<'_> {
+            prover::MatrixView::new(&m.values[c * b * m.width..(c + 1) * b * m.width], m.width)
+        }
+        for c in (0..k).rev() {
+            let rows = prover::InstanceTraces {
+                main: rows_of(trace, c, b),
+                prep: prep.as_ref().map(|m| rows_of(m, c, b)),
+                aux: aux.as_ref().map(|m| rows_of(m, c, b)),
+            };
+            ood.add_trace_chunk(c, rows).unwrap();
+            assert!(ood.add_trace_chunk(c, rows).is_err(), "a chunk twice");
+        }
+        for (j1, block) in blocks.iter().enumerate().skip(1) {
+            ood.add_piece_block(j1, block.as_view()).unwrap();
+        }
+        let mut unfinished = prover::ChunkedOod::new(table, geo, z);
+        unfinished.add_piece_block(0, blocks[0].as_view()).unwrap();
+        assert!(unfinished.finish().is_err(), "chunks missing");
+        ood.add_piece_block(0, blocks[0].as_view()).unwrap();
+        assert_eq!(
+            ood.finish().unwrap(),
+            expected,
+            "{}: OOD values",
+            table.name
+        );
+
         let pieces_lde = evaluate_chunked(&geo, &Extension::lde(&geo), blocks);
+        // The DEEP codeword chunk by chunk is the in-memory one.
+        let beta = stark::field::ext(F::new(11), F::new(13));
+        let shapes = [stark::proof::InstanceShape {
+            table: 0,
+            log_height: log_n as u8,
+        }];
+        let mut deep = prover::DeepAccumulator::new(&tables, &shapes, z, beta, log_b);
+        deep.add(table, 0, ldes, q_lde.as_view(), &expected)
+            .unwrap();
+        let codeword = &deep.codewords[&(log_n + log_b)];
+        for u in 0..geo.cosets() {
+            for c in 0..k {
+                let rows = prover::ChunkRows {
+                    main: main_l[u][c].as_view(),
+                    prep: prep_l.as_ref().map(|l| l[u][c].as_view()),
+                    aux: aux_l.as_ref().map(|l| l[u][c].as_view()),
+                };
+                let mut out = vec![EF::ZERO; b];
+                let q = pieces_lde[u][c].as_view();
+                deep.add_chunk(table, 0, &expected, &geo, u, c, rows, q, &mut out)
+                    .unwrap();
+                for (i, v) in out.iter().enumerate() {
+                    assert_eq!(*v, codeword[geo.lde_row(u, c, i)], "{}: DEEP", table.name);
+                }
+                let short = &mut out[1..];
+                assert!(
+                    deep.add_chunk(table, 0, &expected, &geo, u, c, rows, q, short)
+                        .is_err()
+                );
+            }
+        }
+
         let mut level = LevelBuilder::new(geo);
         for (u, chunks) in pieces_lde.iter().enumerate() {
             for (c, m) in chunks.iter().enumerate() {
@@ -451,8 +520,15 @@ fn quotient_chunks_are_the_in_memory_quotient() {
             let views: Vec<_> = chunks.iter().map(|m| m.as_view()).collect();
             level.add_slab(u, 0, &views);
         }
-        assert_eq!(level.finish().unwrap().root, prover::commit_lde(q_lde).root());
-        let short: Vec<_> = interpolated.iter().skip(1).map(|c| c[0].as_view()).collect();
+        assert_eq!(
+            level.finish().unwrap().root,
+            prover::commit_lde(q_lde).root()
+        );
+        let short: Vec<_> = interpolated
+            .iter()
+            .skip(1)
+            .map(|c| c[0].as_view())
+            .collect();
         assert!(prover::quotient_piece_block(table, &geo, 0, &short).is_err());
 
         // A chunk of the wrong height is an error, not a panic.

@@ -24,6 +24,8 @@ use crate::proof::FriLayerOpening;
 use crate::prover::ProveError;
 use crate::transcript::Transcript;
 
+pub mod chunked;
+
 /// The prover's FRI layers, kept for the query phase.
 pub struct FriProver {
     /// Each committed layer's codeword and tree.
@@ -60,7 +62,7 @@ pub fn prove(
     t: &mut Transcript,
     log_blowup: usize,
 ) -> Result<FriProver, ProveError> {
-    let Some((mut log_s, mut cur)) = codewords.pop_last() else {
+    let Some((log_s, cur)) = codewords.pop_last() else {
         return Err(ProveError::Shape(
             "FRI needs at least one DEEP codeword".into(),
         ));
@@ -77,7 +79,48 @@ pub fn prove(
     }
     let mut layers = Vec::new();
     let mut roots = Vec::new();
-    let mut level = 0;
+    let final_value = fold_in_memory(
+        Layer {
+            cur,
+            log_s,
+            level: 0,
+        },
+        codewords,
+        t,
+        log_blowup,
+        &mut layers,
+        &mut roots,
+    );
+    Ok(FriProver {
+        layers,
+        roots,
+        final_value,
+    })
+}
+
+/// A bit-reversed layer about to be committed: its codeword, log2 size and fold level.
+struct Layer {
+    cur: Vec<EF>,
+    log_s: usize,
+    level: usize,
+}
+
+/// The commit phase from `layer` on, in memory: commits each layer (pushing it and its root),
+/// folds, joins the smaller `codewords` (bit-reversed, keyed by log2 size) where they fit, and
+/// absorbs and returns the final value.
+fn fold_in_memory(
+    layer: Layer,
+    mut codewords: BTreeMap<usize, Vec<EF>>,
+    t: &mut Transcript,
+    log_blowup: usize,
+    layers: &mut Vec<(Vec<EF>, MerkleTree)>,
+    roots: &mut Vec<Digest>,
+) -> EF {
+    let Layer {
+        mut cur,
+        mut log_s,
+        mut level,
+    } = layer;
     while log_s > log_blowup {
         let leaves: Vec<Digest> = cur
             .par_chunks_exact(2)
@@ -112,11 +155,7 @@ pub fn prove(
     }
     let final_value = cur[0];
     crate::protocol::observe_fri_final(t, final_value);
-    Ok(FriProver {
-        layers,
-        roots,
-        final_value,
-    })
+    final_value
 }
 
 impl FriProver {
