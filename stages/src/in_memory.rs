@@ -34,7 +34,7 @@ pub struct ProvenRun {
 }
 
 /// Executes `program` on `input` and proves the run, with instances of at most `chunk_rows` rows,
-/// and verifies the proof before returning it ([`crate::passes::check::self_check`]).
+/// and verifies the proof before returning it (`passes::check::self_check`).
 pub fn prove_in_memory(
     program: Arc<Program>,
     input: Arc<[u8]>,

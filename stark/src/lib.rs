@@ -104,14 +104,18 @@
 //! stark::verify(&airs, &proof, &public, &VerifierParams::default()).unwrap();
 //! ```
 //!
-//! # Tall columns out of core
-//! [`ntt`] computes the same coset LDE chunk by chunk (the four-step decomposition, chunks as
-//! blocks, at most one chunk's rows of every column per step), the building block for proving
-//! a table as one instance whose height exceeds what fits in memory. [`mixed`] commits to
-//! matrices of several heights in one tree (rows of shorter matrices injected at their layer),
-//! the commitment that lets one authentication path per query open every table of a pass.
-//! Neither is in the protocol yet: they are the parts of the one-instance-per-table design
-//! (`docs/architecture.md`) that are built and tested on their own first.
+//! # Tall instances, chunk by chunk
+//! An out-of-core prover holds no whole column of a tall instance. Every pass has a form that
+//! works on chunks of `B` rows in the natural coset layout of [`ntt`] (chunk `(u, c)` row `i` is
+//! the point `theta_u w^(c B + i)`, so a chunk's next row is the next chunk's first):
+//! [`ntt`] for the LDE (the four-step, chunks as blocks, LogUp carries folded in),
+//! [`chunk_tree`] for the trees (their level `log2 K` hashed a slab at a time, openings from
+//! it), [`prover::aux_rows`], [`prover::quotient_chunk`], [`prover::quotient_piece_block`],
+//! [`prover::ChunkedOod`], [`prover::DeepAccumulator::add_chunk`] and [`fri::chunked`].
+//! [`chunked::prove`] runs them all, in memory: its proof is [`prove`]'s, byte for byte, at any
+//! chunk size, so it is the reference an out-of-core driver is held to. [`mixed`] commits to
+//! matrices of several heights in one tree (rows of shorter matrices injected at their layer);
+//! it is built and tested but not yet in the protocol (`docs/one-instance.md`).
 //!
 //! # Memory per step (one instance of height n, blowup b, w main columns)
 //! main: trace + LDE (n*b*w base) + tree; aux: the aux trace and its LDE; quotient: the LDEs
@@ -124,6 +128,7 @@
 
 pub mod air;
 pub mod chunk_tree;
+pub mod chunked;
 pub mod constraints;
 pub mod debug;
 pub mod domain;

@@ -90,35 +90,7 @@ fn prove_inner(
     params.validate().map_err(ProveError::Params)?;
     let tables = compile_all(airs)?;
     let log_b = params.log_blowup as usize;
-    if traces.is_empty() {
-        return Err(ProveError::Params("no instances".into()));
-    }
-    let mut shapes = Vec::with_capacity(traces.len());
-    for (i, it) in traces.iter().enumerate() {
-        let Some(table) = tables.get(it.table) else {
-            return Err(ProveError::Instance {
-                index: i,
-                msg: format!("unknown table {}", it.table),
-            });
-        };
-        if i > 0 && it.table < traces[i - 1].table {
-            return Err(ProveError::Instance {
-                index: i,
-                msg: "instances must be sorted by table".into(),
-            });
-        }
-        let log_height = check_trace(table, &it.trace, i)?;
-        if log_height as usize + log_b > crate::domain::MAX_LOG_LDE {
-            return Err(ProveError::Instance {
-                index: i,
-                msg: "LDE larger than the field's two-adicity".into(),
-            });
-        }
-        shapes.push(InstanceShape {
-            table: it.table as u32,
-            log_height,
-        });
-    }
+    let shapes = instance_shapes(&tables, &traces, log_b)?;
     let mut t = protocol::start(&tables, params, public, &shapes);
 
     // Pass 1: main commitments (preprocessed ones are shared per (table, height)).
@@ -316,4 +288,43 @@ fn prove_inner(
         openings,
         fri_openings,
     })
+}
+
+/// The instances' shapes, checked: known tables, sorted by table, traces that fit their table,
+/// LDEs within the field's two-adicity.
+pub(crate) fn instance_shapes(
+    tables: &[crate::constraints::Table],
+    traces: &[InstanceTrace],
+    log_b: usize,
+) -> Result<Vec<InstanceShape>, ProveError> {
+    if traces.is_empty() {
+        return Err(ProveError::Params("no instances".into()));
+    }
+    let mut shapes = Vec::with_capacity(traces.len());
+    for (i, it) in traces.iter().enumerate() {
+        let Some(table) = tables.get(it.table) else {
+            return Err(ProveError::Instance {
+                index: i,
+                msg: format!("unknown table {}", it.table),
+            });
+        };
+        if i > 0 && it.table < traces[i - 1].table {
+            return Err(ProveError::Instance {
+                index: i,
+                msg: "instances must be sorted by table".into(),
+            });
+        }
+        let log_height = check_trace(table, &it.trace, i)?;
+        if log_height as usize + log_b > crate::domain::MAX_LOG_LDE {
+            return Err(ProveError::Instance {
+                index: i,
+                msg: "LDE larger than the field's two-adicity".into(),
+            });
+        }
+        shapes.push(InstanceShape {
+            table: it.table as u32,
+            log_height,
+        });
+    }
+    Ok(shapes)
 }

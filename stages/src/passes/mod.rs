@@ -26,7 +26,7 @@
 //! order. A chunk that does not keep its LDEs spills its aux trace and quotient coefficients
 //! instead; the passes after aux then re-execute to get its trace back, recompute its LDEs
 //! (quotient, open) or work from its traces (OOD: barycentric and Horner; DEEP: combined on
-//! the trace domain, only the combination extended). Items carry the instance's [`ChunkDescriptor`], which gathers the segments each pass
+//! the trace domain, only the combination extended). Items carry the instance's [`pipeline::ChunkDescriptor`], which gathers the segments each pass
 //! writes for it. Stages compute in whatever order items arrive; each pass's sink files results
 //! under the instance's canonical index and the driver absorbs them in (table, chunk) order
 //! after the pass, so the transcript never depends on thread timing or channel capacity.
@@ -163,7 +163,7 @@ pub struct PipelineRun {
     pub statement: Statement,
     /// Instances over all tables.
     pub instances: usize,
-    /// Instances whose LDEs were spilled rather than recomputed ([`KeepLdes`]).
+    /// Instances whose LDEs were spilled rather than recomputed ([`crate::store::KeepLdes`]).
     pub ldes_kept: usize,
     pub widths: Vec<TableWidth>,
 }
