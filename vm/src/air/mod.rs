@@ -172,7 +172,7 @@ pub mod table {
 }
 
 pub use witness::{
-    Rv32Air, Statement, StatementFormatError, Witness, WitnessError, program_digest,
+    Rv32Air, Statement, StatementFormatError, TraceBlock, Witness, WitnessError, program_digest,
 };
 
 mod verify;

@@ -1,8 +1,9 @@
 //! The machine's table set ([`Rv32Air`]), the statement a proof binds ([`Statement`]), and the
 //! witness builder ([`Witness`]) that turns the executor's trace chunks into table instances.
 //!
-//! The builder consumes one [`TraceChunk`] at a time: each becomes one CPU instance, chip rows
-//! go to chip instances of at most `chunk_rows` rows, and what spans the whole run (program and
+//! The builder consumes one [`TraceChunk`] at a time: CPU and chip rows go to instances of at
+//! most the instance rows, handed out whole or, for instances taller than memory, in blocks
+//! ([`TraceBlock`]); what spans the whole run (program and
 //! range multiplicities, the last value and timestamp of every register and memory word) stays in
 //! memory bounded by the program's size, never by the run's length.
 
@@ -223,60 +224,152 @@ pub enum WitnessError {
     NoExit,
     #[error("chunk_rows must be a power of two >= 2, not {0}")]
     BadChunkRows(usize),
+    #[error("instance rows ({instance_rows}) must be a multiple of the block rows ({block_rows})")]
+    BadInstanceRows {
+        instance_rows: usize,
+        block_rows: usize,
+    },
 }
 
-/// Rows of one table, cut into instances of at most `chunk_rows` rows.
+/// Rows `index * B ..` of instance `instance` of table `table`, B = the builder's block rows.
+/// An instance's blocks come in order; `last` marks its final one, so its height is
+/// `(index + 1) * B`, or the block's own height when it is the only block (an instance of at
+/// most B rows is one block, padded to a power of two).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TraceBlock {
+    pub table: usize,
+    pub instance: u64,
+    pub index: u64,
+    pub trace: RowMajorMatrix<F>,
+    pub last: bool,
+}
+
+/// Rows of one table, cut into instances of at most `instance_rows` rows and handed out in
+/// blocks of `block_rows`. A full block is held until the next row comes (or the table is
+/// closed), because only then is it known whether it ends its instance.
 struct Instances {
+    table: usize,
     width: usize,
-    chunk_rows: usize,
+    block_rows: usize,
+    instance_rows: usize,
+    /// Rows of the open instance not yet handed out (at most one block).
     current: Vec<F>,
-    done: Vec<RowMajorMatrix<F>>,
-    /// Instances already handed out by [`Witness::take_completed`].
-    taken: usize,
+    /// Rows of the open instance, handed out or not.
+    open_rows: usize,
+    instance: u64,
+    /// Blocks of the open instance handed out.
+    index: u64,
+    done: Vec<TraceBlock>,
 }
 
 impl Instances {
-    fn new(width: usize, chunk_rows: usize) -> Self {
+    fn new(table: usize, width: usize, block_rows: usize, instance_rows: usize) -> Self {
         Instances {
+            table,
             width,
-            chunk_rows,
+            block_rows,
+            instance_rows,
             current: Vec::new(),
+            open_rows: 0,
+            instance: 0,
+            index: 0,
             done: Vec::new(),
-            taken: 0,
+        }
+    }
+
+    fn block(&mut self, values: Vec<F>, last: bool) {
+        self.done.push(TraceBlock {
+            table: self.table,
+            instance: self.instance,
+            index: self.index,
+            trace: RowMajorMatrix::new(values, self.width),
+            last,
+        });
+        self.index += 1;
+        if last {
+            (self.instance, self.index, self.open_rows) = (self.instance + 1, 0, 0);
         }
     }
 
     fn push(&mut self, row: &[F]) {
         debug_assert_eq!(row.len(), self.width);
+        if self.current.len() == self.width * self.block_rows {
+            // The held block does not end its instance: a row follows it.
+            let full = std::mem::take(&mut self.current);
+            self.block(full, false);
+        }
         self.current.extend_from_slice(row);
-        if self.current.len() == self.width * self.chunk_rows {
-            self.flush();
+        self.open_rows += 1;
+        if self.open_rows == self.instance_rows {
+            let full = std::mem::take(&mut self.current);
+            self.block(full, true);
         }
     }
 
-    /// Closes the current instance, padded with zero rows to a power of two (at least 2).
-    fn flush(&mut self) {
-        let rows = self.current.len() / self.width;
-        if rows == 0 {
+    /// Closes the open instance, padded with zero rows to a power of two (at least 2): its
+    /// held rows, then zero blocks up to its height. Nothing if it has no rows.
+    fn close(&mut self) {
+        if self.open_rows == 0 {
             return;
         }
-        let height = rows.next_power_of_two().max(2);
+        let height = self.open_rows.next_power_of_two().max(2);
         let mut values = std::mem::take(&mut self.current);
-        values.resize(height * self.width, F::ZERO);
-        self.done.push(RowMajorMatrix::new(values, self.width));
+        let rows = height.min(self.block_rows);
+        values.resize(rows * self.width, F::ZERO);
+        let blocks = height / rows;
+        self.block(values, blocks == self.index as usize + 1);
+        while self.open_rows > 0 {
+            let last = blocks == self.index as usize + 1;
+            self.block(vec![F::ZERO; rows * self.width], last);
+        }
     }
 
-    /// All instances; a table that received no rows gets one all-padding instance.
-    fn finish(mut self) -> Vec<RowMajorMatrix<F>> {
-        self.flush();
-        if self.done.is_empty() && self.taken == 0 {
-            self.done.push(RowMajorMatrix::new(
-                vec![F::ZERO; 2 * self.width],
-                self.width,
-            ));
+    /// Every block not handed out; a table that received no rows gets one all-padding
+    /// instance of 2 rows.
+    fn finish(mut self) -> Vec<TraceBlock> {
+        self.close();
+        if self.instance == 0 {
+            self.open_rows = 2;
+            self.current = vec![F::ZERO; 2 * self.width];
+            self.close();
         }
         self.done
     }
+}
+
+/// Whole instances from blocks; the blocks of an unfinished instance wait in `assembling[table]`.
+fn assemble(assembling: &mut [Vec<F>], blocks: Vec<TraceBlock>) -> Vec<InstanceTrace> {
+    let mut out = Vec::new();
+    for b in blocks {
+        let rows = &mut assembling[b.table];
+        rows.extend_from_slice(&b.trace.values);
+        if b.last {
+            out.push(InstanceTrace {
+                table: b.table,
+                trace: RowMajorMatrix::new(std::mem::take(rows), b.trace.width),
+            });
+        }
+    }
+    out
+}
+
+/// Cuts a whole matrix (a fixed table) into the blocks of one instance.
+fn blocks_of(table: usize, m: RowMajorMatrix<F>, block_rows: usize) -> Vec<TraceBlock> {
+    let width = m.width;
+    let rows = m.values.len() / width;
+    let per = rows.min(block_rows);
+    let count = rows / per;
+    m.values
+        .chunks(per * width)
+        .enumerate()
+        .map(|(index, v)| TraceBlock {
+            table,
+            instance: 0,
+            index: index as u64,
+            trace: RowMajorMatrix::new(v.to_vec(), width),
+            last: index + 1 == count,
+        })
+        .collect()
 }
 
 /// Builds every table's instances from an execution, one trace chunk at a time.
@@ -291,7 +384,10 @@ pub struct Witness {
     /// Value and timestamp of the last access to each image row (registers first).
     last_value: Vec<u32>,
     last_ts: Vec<u64>,
+    block_rows: usize,
     chips: Vec<Instances>,
+    /// Per table, the blocks of an instance [`Witness::take_completed`] has not completed yet.
+    assembling: Vec<Vec<F>>,
     exit: Option<Exit>,
     /// Timestamp of the last access to the output cursor.
     cursor_ts: u64,
@@ -299,10 +395,30 @@ pub struct Witness {
 }
 
 impl Witness {
-    /// A builder for `program`'s tables with instances of at most `chunk_rows` rows.
+    /// A builder for `program`'s tables with instances of at most `chunk_rows` rows, each
+    /// handed out whole (one block per instance).
     pub fn new(air: &Rv32Air, chunk_rows: usize) -> Result<Witness, WitnessError> {
-        if chunk_rows < 2 || !chunk_rows.is_power_of_two() {
-            return Err(WitnessError::BadChunkRows(chunk_rows));
+        Witness::with_blocks(air, chunk_rows, chunk_rows)
+    }
+
+    /// A builder whose instances have at most `instance_rows` rows and come out in blocks of
+    /// `block_rows` ([`Witness::take_blocks`]): how a prover gets a table taller than memory as
+    /// one instance. The rows are those of [`Witness::new`]`(air, instance_rows)`.
+    pub fn with_blocks(
+        air: &Rv32Air,
+        block_rows: usize,
+        instance_rows: usize,
+    ) -> Result<Witness, WitnessError> {
+        for rows in [block_rows, instance_rows] {
+            if rows < 2 || !rows.is_power_of_two() {
+                return Err(WitnessError::BadChunkRows(rows));
+            }
+        }
+        if instance_rows < block_rows {
+            return Err(WitnessError::BadInstanceRows {
+                instance_rows,
+                block_rows,
+            });
         }
         let layout = Arc::clone(&air.layout);
         let program = Arc::clone(air.program.program());
@@ -321,10 +437,10 @@ impl Witness {
             (table::DIV, div::WIDTH),
         ];
         let mut chips: Vec<Instances> = (0..table::COUNT)
-            .map(|_| Instances::new(1, chunk_rows))
+            .map(|t| Instances::new(t, 1, block_rows, instance_rows))
             .collect();
         for (t, width) in widths {
-            chips[t] = Instances::new(width, chunk_rows);
+            chips[t] = Instances::new(t, width, block_rows, instance_rows);
         }
         Ok(Witness {
             program_mult: vec![0; program.code.len()],
@@ -335,7 +451,9 @@ impl Witness {
             program,
             layout,
             next_chunk: 0,
+            block_rows,
             chips,
+            assembling: vec![Vec::new(); table::COUNT],
             exit: None,
             cursor_ts: 0,
             output: Vec::new(),
@@ -370,8 +488,9 @@ impl Witness {
         Ok((lo, hi))
     }
 
-    /// Consumes the next chunk of the run (chunks must come in order). Its CPU rows become one
-    /// CPU instance of `chunk.steps.len()` rows rounded up to a power of two.
+    /// Consumes the next chunk of the run (chunks must come in order). Its CPU rows go to CPU
+    /// instances like a chip's rows to the chip's: with chunks of the instance rows, as the
+    /// provers run the executor, each chunk is one CPU instance.
     pub fn push_chunk(&mut self, chunk: &TraceChunk) -> Result<(), WitnessError> {
         if chunk.index != self.next_chunk {
             return Err(WitnessError::OutOfOrder {
@@ -386,7 +505,6 @@ impl Witness {
             let event = io.next_if(|e| e.cycle == clk);
             self.push_step(clk, step, event)?;
         }
-        self.chips[table::CPU].flush();
         if let Some(exit) = chunk.exit {
             self.exit = Some(exit);
         }
@@ -658,25 +776,35 @@ impl Witness {
         Ok(())
     }
 
-    /// Hands out the instances completed so far (full chip instances, and each pushed chunk's
-    /// CPU instance), in (table, chunk) order within each table, so that a streaming prover
-    /// need not hold every instance until [`Witness::finish`]. `finish` then returns only the
-    /// instances not taken; the concatenation per table is the same as without this call.
-    pub fn take_completed(&mut self) -> Vec<InstanceTrace> {
-        let mut out = Vec::new();
-        for (t, chip) in self.chips.iter_mut().enumerate() {
-            chip.taken += chip.done.len();
-            out.extend(
-                chip.done
-                    .drain(..)
-                    .map(|trace| InstanceTrace { table: t, trace }),
-            );
-        }
-        out
+    /// Hands out the blocks completed so far, in order within each instance, so that a
+    /// streaming prover need not hold an instance, let alone every instance, until
+    /// [`Witness::finish_blocks`], which then returns only the blocks not taken.
+    pub fn take_blocks(&mut self) -> Vec<TraceBlock> {
+        self.chips
+            .iter_mut()
+            .flat_map(|c| c.done.drain(..))
+            .collect()
     }
 
-    /// Closes every table: the instances in proof order, and the statement they prove.
-    pub fn finish(self) -> Result<(Vec<InstanceTrace>, Statement), WitnessError> {
+    /// Hands out the instances completed so far, whole (full chip instances, and the CPU
+    /// instances of the chunks pushed), in (table, chunk) order within each table. `finish`
+    /// then returns only the instances not taken; the concatenation per table is the same as
+    /// without this call.
+    pub fn take_completed(&mut self) -> Vec<InstanceTrace> {
+        let blocks = self.take_blocks();
+        assemble(&mut self.assembling, blocks)
+    }
+
+    /// [`Witness::finish_blocks`] as whole instances.
+    pub fn finish(mut self) -> Result<(Vec<InstanceTrace>, Statement), WitnessError> {
+        let mut assembling = std::mem::take(&mut self.assembling);
+        let (blocks, statement) = self.finish_blocks()?;
+        Ok((assemble(&mut assembling, blocks), statement))
+    }
+
+    /// Closes every table: the blocks not yet taken, in proof order, and the statement the
+    /// instances prove.
+    pub fn finish_blocks(self) -> Result<(Vec<TraceBlock>, Statement), WitnessError> {
         let exit = self.exit.ok_or(WitnessError::NoExit)?;
         let statement = Statement {
             program_digest: program_digest(&self.program),
@@ -710,26 +838,23 @@ impl Witness {
                 byte_cells[row * bytes::MAIN_WIDTH + op] = f(m);
             }
         }
+        let block_rows = self.block_rows;
         let mut out = Vec::new();
         for (t, chip) in self.chips.into_iter().enumerate() {
-            let traces = match t {
-                table::PROGRAM => vec![RowMajorMatrix::new(std::mem::take(&mut program), 1)],
-                table::IMAGE => vec![RowMajorMatrix::new(
+            let fixed = |m| blocks_of(t, m, block_rows);
+            out.extend(match t {
+                table::PROGRAM => fixed(RowMajorMatrix::new(std::mem::take(&mut program), 1)),
+                table::IMAGE => fixed(RowMajorMatrix::new(
                     std::mem::take(&mut image),
                     image::MAIN_WIDTH,
-                )],
-                table::RANGE16 => vec![RowMajorMatrix::new(range.clone(), 1)],
-                table::BYTES => vec![RowMajorMatrix::new(
+                )),
+                table::RANGE16 => fixed(RowMajorMatrix::new(range.clone(), 1)),
+                table::BYTES => fixed(RowMajorMatrix::new(
                     std::mem::take(&mut byte_cells),
                     bytes::MAIN_WIDTH,
-                )],
+                )),
                 _ => chip.finish(),
-            };
-            out.extend(
-                traces
-                    .into_iter()
-                    .map(|trace| InstanceTrace { table: t, trace }),
-            );
+            });
         }
         Ok((out, statement))
     }
