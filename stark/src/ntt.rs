@@ -33,8 +33,10 @@
 //!    chunks; output `j1` goes to intermediate block `j1` at the same rows. Reads the same slab
 //!    of every chunk, in order: sequential in every segment.
 //! 2. [`local_extend`]: one block `j1` in memory: twiddle `w^(-i j1)`, size-B inverse DFT (the
-//!    coefficients `a[j1 + K j2]`), and for each coset u: scale by `theta_u^(j1 + K j2)`, size-B
-//!    DFT, twiddle `w^(j1 t1)`: L blocks out.
+//!    coefficients `a[j1 + K j2]`: [`interpolate_block`]), and for each coset u: scale by
+//!    `theta_u^(j1 + K j2)`, size-B DFT, twiddle `w^(j1 t1)` ([`evaluate_block`]): L blocks out.
+//!    A polynomial given by its coefficients in that transposed order (the quotient pieces)
+//!    enters at the second half.
 //! 3. [`cross_forward`]: for each row `t1` of a slab, a size-K DFT across the K blocks of one
 //!    coset; output `t2` is LDE chunk `(u, t2)` at the same rows.
 //!
@@ -147,15 +149,6 @@ pub struct Slabs {
 }
 
 impl Slabs {
-    /// The number of slabs (K).
-    pub fn len(&self) -> usize {
-        self.count
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.count == 0
-    }
-
     /// Slab `c`: `width` columns, the rows the step was given.
     pub fn get(&self, c: usize) -> RowMajorMatrixView<'_, F> {
         let len = self.values.len() / self.count;
