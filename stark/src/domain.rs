@@ -114,14 +114,7 @@ fn barycentric(
     points
         .iter()
         .map(|&z| {
-            let diffs: Vec<EF> = xs.par_iter().map(|&x| z - x).collect();
-            let inv = batch_inverse(&diffs)?;
-            let weights: Vec<EF> = inv
-                .par_iter()
-                .zip(xs.par_iter())
-                .map(|(i, &x)| *i * x)
-                .collect();
-            let sums = column_dot(rows, width, &weights);
+            let sums = column_dot(rows, width, &barycentric_weights(xs, z)?);
             let scale = (z.exp_power_of_2(log_n) - s_n) * (n_inv * s_n.inverse());
             Some(sums.into_iter().map(|v| v * scale).collect())
         })
@@ -163,13 +156,7 @@ impl ChunkedEval {
         let x0 = w.exp_u64(first as u64);
         let xs: Vec<F> = w.powers().take(height).map(|p| x0 * p).collect();
         for (z, sums) in self.points.iter().zip(self.sums.iter_mut()) {
-            let diffs: Vec<EF> = xs.par_iter().map(|&x| *z - x).collect();
-            let inv = batch_inverse(&diffs)?;
-            let weights: Vec<EF> = inv
-                .par_iter()
-                .zip(xs.par_iter())
-                .map(|(i, &x)| *i * x)
-                .collect();
+            let weights = barycentric_weights(&xs, *z)?;
             for (s, v) in sums
                 .iter_mut()
                 .zip(column_dot(rows.values, self.width, &weights))
@@ -196,6 +183,18 @@ impl ChunkedEval {
             })
             .collect()
     }
+}
+
+/// `x_j / (z - x_j)` for each point; `None` if z is one of them.
+fn barycentric_weights(xs: &[F], z: EF) -> Option<Vec<EF>> {
+    let diffs: Vec<EF> = xs.par_iter().map(|&x| z - x).collect();
+    let inv = batch_inverse(&diffs)?;
+    Some(
+        inv.par_iter()
+            .zip(xs.par_iter())
+            .map(|(i, &x)| *i * x)
+            .collect(),
+    )
 }
 
 /// For each column c of a row-major matrix, sum_j weights[j] * m[j][c].

@@ -1077,28 +1077,21 @@ impl DeepAccumulator {
             .codewords
             .entry(log_n)
             .or_insert_with(|| vec![EF::ZERO; n]);
-        const BLOCK: usize = 1024;
-        let ok = acc.par_chunks_mut(BLOCK).enumerate().all(|(bi, out)| {
-            let r0 = bi * BLOCK;
-            let mut den = Vec::with_capacity(2 * out.len());
-            for k in 0..out.len() {
-                den.push(z - xs[r0 + k]);
-                den.push(zg - xs[r0 + k]);
-            }
-            let Some(inv) = batch_inverse(&den) else {
-                return false;
-            };
-            for (k, o) in out.iter_mut().enumerate() {
-                let r = r0 + k;
-                let a = combine_row(&mats, &coeffs, r);
-                let aq = combine_row(&[quotient], &coeffs[opened_cols..], r);
-                // (p(x) - p(z)) / (x - z) = (p(z) - p(x)) / (z - x)
-                *o += (v_z - a - aq) * inv[2 * k] + (v_zg - a) * inv[2 * k + 1];
-            }
-            true
-        });
-        ok.then_some(())
-            .ok_or(ProveError::Degenerate("z on the LDE domain"))
+        let points = |r0: usize, len: usize| xs[r0..r0 + len].to_vec();
+        deep_rows(
+            acc,
+            points,
+            &mats,
+            quotient,
+            &coeffs,
+            opened_cols,
+            z,
+            zg,
+            v_z,
+            v_zg,
+        )
+        .then_some(())
+        .ok_or(ProveError::Degenerate("z on the LDE domain"))
     }
 
     /// [`DeepAccumulator::add`] for one LDE chunk (`coset`, `chunk`) of instance `index` in the
@@ -1154,30 +1147,16 @@ impl DeepAccumulator {
         let opened_cols: usize = mats.iter().map(|m| m.width).sum();
         let w = F::two_adic_generator(log_height);
         let x0 = geo.coset_shift(coset) * w.exp_u64((chunk * b) as u64);
-        let z = self.z;
-        const BLOCK: usize = 1024;
-        let ok = out.par_chunks_mut(BLOCK).enumerate().all(|(bi, out)| {
-            let i0 = bi * BLOCK;
-            let mut x = x0 * w.exp_u64(i0 as u64);
-            let mut den = Vec::with_capacity(2 * out.len());
-            for _ in 0..out.len() {
-                den.push(z - x);
-                den.push(zg - x);
-                x *= w;
-            }
-            let Some(inv) = batch_inverse(&den) else {
-                return false;
-            };
-            for (k, o) in out.iter_mut().enumerate() {
-                let i = i0 + k;
-                let a = combine_row(&mats, &coeffs, i);
-                let aq = combine_row(&[quotient], &coeffs[opened_cols..], i);
-                *o += (v_z - a - aq) * inv[2 * k] + (v_zg - a) * inv[2 * k + 1];
-            }
-            true
-        });
-        ok.then_some(())
-            .ok_or(ProveError::Degenerate("z on the LDE domain"))
+        let points = |i0: usize, len: usize| {
+            let start = x0 * w.exp_u64(i0 as u64);
+            w.powers().take(len).map(|p| start * p).collect()
+        };
+        let (z, opened) = (self.z, opened_cols);
+        deep_rows(
+            out, points, &mats, quotient, &coeffs, opened, z, zg, v_z, v_zg,
+        )
+        .then_some(())
+        .ok_or(ProveError::Degenerate("z on the LDE domain"))
     }
 
     /// Same contribution as [`DeepAccumulator::add`], computed from the traces and the quotient
@@ -1271,6 +1250,45 @@ struct DeepTerms {
     v_z: EF,
     v_zg: EF,
     zg: EF,
+}
+
+/// Adds to `out[r]` the DEEP combination of row `r` of `mats` and `quotient` at the point
+/// `points(r0, len)[r - r0]`: `(v_z - a - aq) / (z - x) + (v_zg - a) / (zg - x)`, where `a` and
+/// `aq` are the row's combined opened and quotient columns. False if a point is z or zg.
+#[allow(clippy::too_many_arguments)]
+fn deep_rows(
+    out: &mut [EF],
+    points: impl Fn(usize, usize) -> Vec<F> + Sync,
+    mats: &[MatrixView<'_>],
+    quotient: MatrixView<'_>,
+    coeffs: &[EF],
+    opened_cols: usize,
+    z: EF,
+    zg: EF,
+    v_z: EF,
+    v_zg: EF,
+) -> bool {
+    const BLOCK: usize = 1024;
+    out.par_chunks_mut(BLOCK).enumerate().all(|(bi, out)| {
+        let r0 = bi * BLOCK;
+        let xs = points(r0, out.len());
+        let mut den = Vec::with_capacity(2 * out.len());
+        for &x in &xs {
+            den.push(z - x);
+            den.push(zg - x);
+        }
+        let Some(inv) = batch_inverse(&den) else {
+            return false;
+        };
+        for (k, o) in out.iter_mut().enumerate() {
+            let r = r0 + k;
+            let a = combine_row(mats, coeffs, r);
+            let aq = combine_row(&[quotient], &coeffs[opened_cols..], r);
+            // (p(x) - p(z)) / (x - z) = (p(z) - p(x)) / (z - x)
+            *o += (v_z - a - aq) * inv[2 * k] + (v_zg - a) * inv[2 * k + 1];
+        }
+        true
+    })
 }
 
 /// Row `r` of the matrices side by side, each value times its coefficient, summed.
