@@ -332,14 +332,11 @@ pub fn prove(
 
     // Pass 6: FRI, grinding, queries.
     let fri = prove_chunked(words, &mut t, log_b)?;
-    let pow_nonce = t.grind(params.pow_bits as u32);
-    let log_max_lde = shapes.iter().map(|s| s.log_height as usize).max().unwrap() + log_b;
-    let positions = protocol::observe_pow_and_sample_queries(
-        &mut t,
+    let protocol::Queries {
         pow_nonce,
-        params.num_queries as usize,
+        positions,
         log_max_lde,
-    );
+    } = protocol::grind_and_sample_queries(&mut t, params, &shapes);
 
     // Pass 7: openings.
     let mut openings = Vec::with_capacity(shapes.len());

@@ -139,6 +139,36 @@ pub fn observe_pow_and_sample_queries(
         .collect()
 }
 
+/// What the prover draws after FRI: its grinding nonce, and the query positions in the largest
+/// LDE domain (2^log_max_lde rows).
+pub struct Queries {
+    pub pow_nonce: u64,
+    pub positions: Vec<usize>,
+    pub log_max_lde: usize,
+}
+
+/// The prover's side of [`observe_pow_and_sample_queries`]: grinds for a nonce first.
+pub fn grind_and_sample_queries(
+    t: &mut Transcript,
+    params: &ProofParams,
+    shapes: &[InstanceShape],
+) -> Queries {
+    let pow_nonce = t.grind(params.pow_bits as u32);
+    let log_max_lde = shapes
+        .iter()
+        .map(|s| s.log_height as usize)
+        .max()
+        .unwrap_or(0)
+        + params.log_blowup as usize;
+    let positions =
+        observe_pow_and_sample_queries(t, pow_nonce, params.num_queries as usize, log_max_lde);
+    Queries {
+        pow_nonce,
+        positions,
+        log_max_lde,
+    }
+}
+
 /// The row of an instance's LDE (size 2^log_lde) opened for query position `q` of the largest
 /// LDE (size 2^log_max_lde). With bit-reversed rows, row `q >> k` of the smaller domain is
 /// the point whose subgroup part is the 2^k-th power of point `q`'s: where the k-th FRI fold

@@ -247,14 +247,11 @@ fn prove_inner(
 
     // Pass 6: FRI, grinding, queries.
     let fri = fri::prove(std::mem::take(&mut deep.codewords), &mut t, log_b)?;
-    let pow_nonce = t.grind(params.pow_bits as u32);
-    let log_max_lde = shapes.iter().map(|s| s.log_height as usize).max().unwrap() + log_b;
-    let positions = protocol::observe_pow_and_sample_queries(
-        &mut t,
+    let protocol::Queries {
         pow_nonce,
-        params.num_queries as usize,
+        positions,
         log_max_lde,
-    );
+    } = protocol::grind_and_sample_queries(&mut t, params, &shapes);
 
     // Pass 7: openings, batched per tree.
     let openings = shapes

@@ -23,7 +23,7 @@
 //!                        (or deep.add_from_traces(table, index, traces, coeffs, &o)?: no wide
 //!                        LDE, only one 2-column extension of the combined DEEP polynomial)
 //! pass 6:                fri = fri::prove(deep.codewords, &mut t, log_b)?
-//!                        nonce = t.grind(pow_bits); qs = protocol::observe_pow_and_sample_queries(..)
+//!                        qs = protocol::grind_and_sample_queries(&mut t, &params, &shapes)
 //! pass 7, per instance:  rows = protocol::query_rows(&qs, log_max_lde, log_lde);
 //!                        Committed::open(&rows) (or open_rows(lde, tree, &rows)) per tree;
 //!                        fri.open(&qs); then assemble `Proof` (all fields public).

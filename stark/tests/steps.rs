@@ -206,14 +206,11 @@ fn prove_by_steps(airs: &[&dyn Air], traces: &[InstanceTrace], public: &PublicIn
 
     // Pass 6: FRI, grinding, queries.
     let fri_prover = fri::prove(std::mem::take(&mut deep.codewords), &mut t, log_b).unwrap();
-    let nonce = t.grind(params.pow_bits as u32);
-    let log_max_lde = shapes.iter().map(|s| s.log_height as usize).max().unwrap() + log_b;
-    let positions = protocol::observe_pow_and_sample_queries(
-        &mut t,
-        nonce,
-        params.num_queries as usize,
+    let protocol::Queries {
+        pow_nonce: nonce,
+        positions,
         log_max_lde,
-    );
+    } = protocol::grind_and_sample_queries(&mut t, &params, &shapes);
 
     // Pass 7: openings (recomputed once more).
     let openings = traces

@@ -33,20 +33,11 @@ pub(super) fn pass_fri(
     let params = &run.ctx.config.params;
     let log_b = run.ctx.log_b;
     let fri = stark::fri::prove(codewords, t, log_b)?;
-    let pow_nonce = t.grind(params.pow_bits as u32);
-    let log_max_lde = run
-        .shapes
-        .iter()
-        .map(|s| s.log_height as usize)
-        .max()
-        .expect("at least one instance")
-        + log_b;
-    let positions = protocol::observe_pow_and_sample_queries(
-        t,
+    let protocol::Queries {
         pow_nonce,
-        params.num_queries as usize,
+        positions,
         log_max_lde,
-    );
+    } = protocol::grind_and_sample_queries(t, params, &run.shapes);
     let openings = fri.open(&positions);
     Ok(FriOutcome {
         roots: fri.roots,
