@@ -1,0 +1,125 @@
+//! Pass 1 of the single-instance driver (`docs/one-instance.md`, in progress): execute, write
+//! every table's instances as trace segments of `block_rows` rows as the witness builder hands
+//! them out ([`vm::air::Witness::with_blocks`]), then extend and commit each instance out of
+//! core ([`crate::lde`]). No instance, however tall, is ever in memory whole: the executor holds
+//! one chunk, the builder one block per table, the LDE one chunk's worth per step.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use formats::SegmentMeta;
+use pipeline::{SegmentRef, SpillDir};
+use stark::ntt::{ChunkGeometry, Extension};
+use vm::air::{Rv32Air, Statement, TraceBlock, Witness};
+use vm::{Machine, Program, TraceChunk};
+
+use crate::error::Error;
+use crate::lde::{self, InstanceLde, LdeName};
+use crate::store::write_matrix;
+
+/// One committed instance of a table.
+pub struct MainInstance {
+    pub table: usize,
+    /// Index among the table's instances.
+    pub instance: u64,
+    pub log_height: u8,
+    /// The trace blocks, in order.
+    pub trace: Vec<SegmentRef>,
+    pub lde: InstanceLde,
+}
+
+/// An instance whose blocks are being written.
+struct Open {
+    blocks: Vec<SegmentRef>,
+    rows: usize,
+}
+
+/// Executes `program` on `input` and commits every instance (at most `instance_rows` rows) out
+/// of core, streaming blocks of `block_rows` rows. Instances come back in (table, instance)
+/// order, each with its main root (`lde.root()`).
+pub fn commit_main(
+    program: Arc<Program>,
+    input: Arc<[u8]>,
+    block_rows: usize,
+    instance_rows: usize,
+    max_cycles: u64,
+    log_blowup: usize,
+    spill: &SpillDir,
+) -> Result<(Vec<MainInstance>, Statement), Error> {
+    let air = Rv32Air::new(Arc::clone(&program));
+    let names: Vec<String> = air.tables().iter().map(|t| t.name().to_string()).collect();
+    let mut witness = Witness::with_blocks(&air, block_rows, instance_rows)?;
+    let mut machine = Machine::new(program, input);
+    machine.set_max_cycles(max_cycles);
+    let mut chunk = TraceChunk::default();
+    let mut open: BTreeMap<(usize, u64), Open> = BTreeMap::new();
+    let mut closed: Vec<((usize, u64), Open)> = Vec::new();
+    let mut written = vec![0u64; names.len()];
+    let mut write = |blocks: Vec<TraceBlock>| -> Result<(), Error> {
+        for b in blocks {
+            let key = (b.table, b.instance);
+            let meta = SegmentMeta::new(&*names[b.table], written[b.table], "main", "trace");
+            written[b.table] += 1;
+            let rows = b.trace.values.len() / b.trace.width;
+            let mut trace = b.trace;
+            let seg = write_matrix(spill, &meta, &mut trace)?;
+            let entry = open.entry(key).or_insert(Open {
+                blocks: Vec::new(),
+                rows: 0,
+            });
+            entry.blocks.push(seg);
+            entry.rows += rows;
+            if b.last {
+                let done = open.remove(&key).expect("just inserted");
+                closed.push((key, done));
+            }
+        }
+        Ok(())
+    };
+    loop {
+        let done = machine
+            .trace_chunk(block_rows, &mut chunk)
+            .map_err(|e| Error::Execution {
+                chunk: chunk.index,
+                source: e,
+            })?;
+        witness.push_chunk(&chunk)?;
+        write(witness.take_blocks())?;
+        if done {
+            break;
+        }
+    }
+    let (rest, statement) = witness.finish_blocks()?;
+    write(rest)?;
+    drop(write);
+    closed.sort_by_key(|(key, _)| *key);
+
+    let widths: Vec<usize> = air.tables().iter().map(|t| t.main_width()).collect();
+    let mut out = Vec::with_capacity(closed.len());
+    for ((table, instance), o) in closed {
+        let log_height = o.rows.trailing_zeros() as usize;
+        let geo = ChunkGeometry::new(log_height, block_rows.trailing_zeros() as usize, log_blowup);
+        let label = format!("{}-{instance}", names[table]);
+        let name = LdeName {
+            table: &label,
+            pass: "main",
+            kind: "main-lde",
+        };
+        let lde = lde::extend(
+            spill,
+            name,
+            geo,
+            &Extension::lde(&geo),
+            &o.blocks,
+            widths[table],
+        )?;
+        out.push(MainInstance {
+            table,
+            instance,
+            log_height: log_height as u8,
+            trace: o.blocks,
+            lde,
+        });
+    }
+    Ok((out, statement))
+}
