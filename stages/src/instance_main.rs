@@ -91,7 +91,6 @@ pub fn commit_main(
     }
     let (rest, statement) = witness.finish_blocks()?;
     write(rest)?;
-    drop(write);
     closed.sort_by_key(|(key, _)| *key);
 
     let widths: Vec<usize> = air.tables().iter().map(|t| t.main_width()).collect();
