@@ -111,7 +111,7 @@ pub fn inspect_spill_dir(dir: impl AsRef<Path>, verify: bool) -> Result<Report> 
     };
     let segments = manifest
         .segments
-        .iter()
+        .values()
         .map(|rec| {
             (
                 rec.clone(),

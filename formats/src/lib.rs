@@ -22,7 +22,8 @@ pub use checksum::Checksum;
 pub use error::{FormatError, Result};
 pub use inspect::{FileStatus, Report, RunState, inspect_spill_dir};
 pub use manifest::{
-    MANIFEST_FILE, Manifest, Owner, PassRecord, PassStatus, RunStatus, SegmentRecord,
+    JOURNAL_FILE, Journal, MANIFEST_FILE, Manifest, Owner, PassRecord, PassStatus, RunStatus,
+    SegmentRecord,
 };
 pub use mapped::MappedSegmentWriter;
 pub use proof_file::ProofFile;

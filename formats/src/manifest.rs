@@ -1,10 +1,13 @@
 //! The spill-dir manifest: which run wrote what, in which pass, with which checksum.
 //!
-//! It is a TOML file (`manifest.toml`) rewritten atomically (temp + rename) on every change, so a
-//! reader sees either the previous or the next state, never a torn one. A run that is killed
+//! It is a TOML file (`manifest.toml`) rewritten atomically (temp + rename), so a reader sees
+//! either the previous or the next state, never a torn one. Segment records between two
+//! rewrites go to an append-only journal (`manifest.journal`, [`Journal`]) that loading replays,
+//! so a run of many segments does not rewrite a long file per segment. A run that is killed
 //! leaves `status = "in-progress"` behind, together with the owner's pid and process start time;
 //! [`Owner::is_alive`] tells a run still going from an interrupted one.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -18,6 +21,8 @@ use crate::segment::{Layout, SegmentInfo};
 
 /// File name of the manifest inside a spill dir.
 pub const MANIFEST_FILE: &str = "manifest.toml";
+/// File name of the manifest's journal of segment changes ([`Journal`]).
+pub const JOURNAL_FILE: &str = "manifest.journal";
 /// Format tag written into every manifest.
 pub const MANIFEST_FORMAT: &str = "stark-pipe-spill/1";
 
@@ -132,41 +137,40 @@ pub struct Manifest {
     pub updated_unix_ms: u64,
     #[serde(default)]
     pub passes: Vec<PassRecord>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub segments: Vec<SegmentRecord>,
-    /// TOML of the segment records already serialized, so that recording one more segment
-    /// costs one record's serialization, not the whole list's.
-    #[serde(skip)]
-    segments_toml: SegmentsToml,
+    /// The recorded segments by file (written as a `[[segments]]` list in file order).
+    #[serde(default, with = "segment_list", skip_serializing_if = "BTreeMap::is_empty")]
+    pub segments: BTreeMap<String, SegmentRecord>,
 }
 
-/// Cache behind [`Manifest::store`]: the TOML of `segments[..count]`, valid while those
-/// records hash to `prefix_hash`. Never part of equality.
-#[derive(Clone, Debug, Default)]
-struct SegmentsToml {
-    count: usize,
-    prefix_hash: u64,
-    text: String,
-}
+/// The segment map as a TOML list of records.
+mod segment_list {
+    use std::collections::BTreeMap;
 
-impl PartialEq for SegmentsToml {
-    fn eq(&self, _: &Self) -> bool {
-        true
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::SegmentRecord;
+
+    pub fn serialize<S: Serializer>(
+        map: &BTreeMap<String, SegmentRecord>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.collect_seq(map.values())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<String, SegmentRecord>, D::Error> {
+        let list = Vec::<SegmentRecord>::deserialize(d)?;
+        Ok(list.into_iter().map(|r| (r.file.clone(), r)).collect())
     }
 }
 
-impl Eq for SegmentsToml {}
-
-fn hash_records(records: &[SegmentRecord]) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    records.hash(&mut h);
-    h.finish()
-}
-
-#[derive(Serialize)]
-struct SegmentsOnly<'a> {
-    segments: &'a [SegmentRecord],
+/// One change to the segment records, as a line of the journal.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum Change {
+    Record(SegmentRecord),
+    Remove(String),
 }
 
 pub fn unix_ms() -> u64 {
@@ -188,16 +192,15 @@ impl Manifest {
             created_unix_ms: now,
             updated_unix_ms: now,
             passes: Vec::new(),
-            segments: Vec::new(),
-            segments_toml: SegmentsToml::default(),
+            segments: BTreeMap::new(),
         }
     }
 
-    /// Read `<dir>/manifest.toml`.
+    /// Read `<dir>/manifest.toml` and apply the changes its journal recorded since.
     pub fn load(dir: impl AsRef<Path>) -> Result<Manifest> {
         let path = dir.as_ref().join(MANIFEST_FILE);
         let text = fs::read_to_string(&path).map_err(|e| FormatError::io("read", &path, e))?;
-        let manifest: Manifest = toml::from_str(&text)
+        let mut manifest: Manifest = toml::from_str(&text)
             .map_err(|e| FormatError::corrupt(&path, format!("invalid manifest: {e}")))?;
         if manifest.format != MANIFEST_FORMAT {
             return Err(FormatError::corrupt(
@@ -208,71 +211,69 @@ impl Manifest {
                 ),
             ));
         }
+        manifest.replay_journal(&dir.as_ref().join(JOURNAL_FILE))?;
         Ok(manifest)
     }
 
-    /// Atomically replace `<dir>/manifest.toml`. With `durable`, fsync file and directory (used
-    /// on status changes); without, the rename is still atomic for a crashing process, only a
+    /// Applies the journal's complete lines in order. A last line without its newline is a
+    /// write cut short by a crash, and is ignored; any other bad line is corruption.
+    fn replay_journal(&mut self, path: &Path) -> Result<()> {
+        let text = match fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(FormatError::io("read", path, e)),
+        };
+        let complete = text.rfind('\n').map_or("", |end| &text[..end]);
+        for (n, line) in complete.lines().enumerate() {
+            let change: Change = serde_json::from_str(line).map_err(|e| {
+                FormatError::corrupt(path, format!("line {}: invalid journal entry: {e}", n + 1))
+            })?;
+            self.apply(change);
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, change: Change) -> bool {
+        match change {
+            Change::Record(r) => self.segments.insert(r.file.clone(), r).is_some(),
+            Change::Remove(file) => self.segments.remove(&file).is_some(),
+        }
+    }
+
+    /// Atomically replace `<dir>/manifest.toml` with the whole manifest, then empty the journal
+    /// (whose changes the file now holds; replaying them again would change nothing, so a crash
+    /// between the two steps is harmless). With `durable`, fsync file and directory (used on
+    /// status changes); without, the rename is still atomic for a crashing process, only a
     /// power loss could lose the latest update.
     pub fn store(&mut self, dir: impl AsRef<Path>, durable: bool) -> Result<()> {
         let path = dir.as_ref().join(MANIFEST_FILE);
         self.updated_unix_ms = unix_ms();
-        let text = self
-            .to_toml()
+        let text = toml::to_string(self)
             .map_err(|e| FormatError::invalid(&path, format!("cannot serialize manifest: {e}")))?;
         if durable {
-            return crate::atomic::atomic_write(&path, text.as_bytes());
+            crate::atomic::atomic_write(&path, text.as_bytes())?;
+        } else {
+            let mut file = AtomicFile::create(&path)?;
+            std::io::Write::write_all(&mut file, text.as_bytes())
+                .map_err(|e| write_error(&path, e))?;
+            file.commit_without_sync()?;
         }
-        let mut file = AtomicFile::create(&path)?;
-        std::io::Write::write_all(&mut file, text.as_bytes()).map_err(|e| write_error(&path, e))?;
-        file.commit_without_sync()
-    }
-
-    /// The manifest as TOML: the run fields and passes, then the `[[segments]]` tables (which
-    /// TOML allows after everything else), reusing the cached text of unchanged records.
-    pub fn to_toml(&mut self) -> std::result::Result<String, toml::ser::Error> {
-        let cache = &mut self.segments_toml;
-        let valid = cache.count <= self.segments.len()
-            && hash_records(&self.segments[..cache.count]) == cache.prefix_hash;
-        if !valid {
-            *cache = SegmentsToml::default();
-            cache.prefix_hash = hash_records(&[]);
+        let journal = dir.as_ref().join(JOURNAL_FILE);
+        match fs::OpenOptions::new().write(true).open(&journal) {
+            Ok(f) => f.set_len(0).map_err(|e| write_error(&journal, e)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(FormatError::io("open", &journal, e)),
         }
-        if cache.count < self.segments.len() {
-            let new = &self.segments[cache.count..];
-            cache.text += &toml::to_string(&SegmentsOnly { segments: new })?;
-            cache.count = self.segments.len();
-            cache.prefix_hash = hash_records(&self.segments);
-        }
-        let head = Manifest {
-            segments: Vec::new(),
-            segments_toml: SegmentsToml::default(),
-            passes: self.passes.clone(),
-            error: self.error.clone(),
-            owner: self.owner.clone(),
-            format: self.format.clone(),
-            run_id: self.run_id.clone(),
-            ..*self
-        };
-        let mut text = toml::to_string(&head)?;
-        if !self.segments.is_empty() {
-            text.push('\n');
-            text += &self.segments_toml.text;
-        }
-        Ok(text)
     }
 
     /// Add a segment record, replacing an earlier one for the same file.
     pub fn record_segment(&mut self, record: SegmentRecord) {
-        self.segments.retain(|s| s.file != record.file);
-        self.segments.push(record);
+        self.apply(Change::Record(record));
     }
 
     /// Forget the record of `file` (a segment deleted by the run); false if there was none.
     pub fn remove_segment(&mut self, file: &str) -> bool {
-        let before = self.segments.len();
-        self.segments.retain(|s| s.file != file);
-        self.segments.len() != before
+        self.apply(Change::Remove(file.to_string()))
     }
 
     pub fn begin_pass(&mut self, name: &str) {
@@ -293,6 +294,66 @@ impl Manifest {
     }
 
     pub fn total_bytes(&self) -> u64 {
-        self.segments.iter().map(|s| s.bytes).sum()
+        self.segments.values().map(|s| s.bytes).sum()
+    }
+}
+
+/// The append-only log of segment changes next to the manifest (`manifest.journal`): one JSON
+/// line per recorded or removed segment, so that recording a segment costs one short write
+/// whatever the number of segments. [`Manifest::store`] folds it into the manifest file;
+/// [`Manifest::load`] replays it.
+pub struct Journal {
+    file: fs::File,
+    path: std::path::PathBuf,
+    lines: usize,
+}
+
+impl Journal {
+    /// Opens (creating) `<dir>/manifest.journal` for appending.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Journal> {
+        let path = dir.as_ref().join(JOURNAL_FILE);
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| FormatError::io("open", &path, e))?;
+        Ok(Journal {
+            file,
+            path,
+            lines: 0,
+        })
+    }
+
+    /// Records `record` in `manifest` and appends the change.
+    pub fn record_segment(&mut self, manifest: &mut Manifest, record: SegmentRecord) -> Result<()> {
+        self.append(&Change::Record(record.clone()))?;
+        manifest.record_segment(record);
+        Ok(())
+    }
+
+    /// Forgets `file` in `manifest` and appends the change; false if it was not recorded.
+    pub fn remove_segment(&mut self, manifest: &mut Manifest, file: &str) -> Result<bool> {
+        self.append(&Change::Remove(file.to_string()))?;
+        Ok(manifest.remove_segment(file))
+    }
+
+    /// Lines appended since the last [`Journal::folded`].
+    pub fn lines(&self) -> usize {
+        self.lines
+    }
+
+    /// The manifest file now holds every change ([`Manifest::store`] emptied the journal).
+    pub fn folded(&mut self) {
+        self.lines = 0;
+    }
+
+    fn append(&mut self, change: &Change) -> Result<()> {
+        let mut line = serde_json::to_string(change)
+            .map_err(|e| FormatError::invalid(&self.path, format!("journal entry: {e}")))?;
+        line.push('\n');
+        std::io::Write::write_all(&mut self.file, line.as_bytes())
+            .map_err(|e| write_error(&self.path, e))?;
+        self.lines += 1;
+        Ok(())
     }
 }

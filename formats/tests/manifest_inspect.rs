@@ -23,7 +23,7 @@ fn populated(dir: &TestDir) -> Manifest {
             SegmentData::Columns(&[&col, &col]),
         )
         .unwrap();
-        m.segments.push(SegmentRecord::from_info(file, &info));
+        m.record_segment(SegmentRecord::from_info(file, &info));
     }
     m.end_pass("main", PassStatus::Finished);
     m
@@ -40,12 +40,13 @@ fn manifest_round_trip() {
     m.store(&dir.0, false).unwrap();
     assert_eq!(Manifest::load(&dir.0).unwrap(), m);
     // Edits anywhere in the list (not only appends) reach the file.
-    m.segments[0].bytes = 1;
+    m.segments.values_mut().next().unwrap().bytes = 1;
     m.store(&dir.0, false).unwrap();
     assert_eq!(Manifest::load(&dir.0).unwrap(), m);
-    let again = m.segments[1].clone();
+    let again = m.segments.values().nth(1).unwrap().clone();
     m.record_segment(again);
-    m.segments.remove(0);
+    let first = m.segments.keys().next().unwrap().clone();
+    assert!(m.remove_segment(&first));
     m.store(&dir.0, false).unwrap();
     assert_eq!(Manifest::load(&dir.0).unwrap(), m);
     assert_eq!(m.segments.len(), 2);
@@ -317,4 +318,44 @@ fn file_size_limit_is_a_clear_error_and_leaves_no_partial_file() {
     );
     let at = stdout.find("CHILD-ERROR").expect("child printed its error");
     println!("{}", stdout[at..].lines().next().unwrap());
+}
+
+#[test]
+fn journal_changes_are_replayed_and_folded_by_store() {
+    use formats::{JOURNAL_FILE, Journal};
+    let dir = TestDir::new("journal");
+    let mut m = populated(&dir);
+    m.store(&dir.0, true).unwrap();
+    let mut journal = Journal::open(&dir.0).unwrap();
+    let first = m.segments.keys().next().unwrap().clone();
+    let mut moved = m.segments[&first].clone();
+    moved.file = "main/cpu-000009.trace.arrow".into();
+    journal.record_segment(&mut m, moved).unwrap();
+    assert!(journal.remove_segment(&mut m, &first).unwrap());
+    assert!(!journal.remove_segment(&mut m, "main/none.arrow").unwrap());
+    assert_eq!(journal.lines(), 3);
+    // The manifest file was not rewritten; loading replays the journal.
+    let text = fs::read_to_string(dir.join("manifest.toml")).unwrap();
+    assert!(!text.contains("cpu-000009"), "{text}");
+    assert_eq!(Manifest::load(&dir.0).unwrap().segments, m.segments);
+
+    // A last line cut short by a crash is ignored; a bad complete line is corruption.
+    let path = dir.join(JOURNAL_FILE);
+    let whole = fs::read_to_string(&path).unwrap();
+    fs::write(&path, format!("{whole}{{\"remove\":\"main/cpu-0000")).unwrap();
+    assert_eq!(Manifest::load(&dir.0).unwrap().segments, m.segments);
+    fs::write(&path, format!("{{\"remove\":3}}\n{whole}")).unwrap();
+    let err = Manifest::load(&dir.0).unwrap_err().to_string();
+    assert!(err.contains(JOURNAL_FILE) && err.contains("line 1"), "{err}");
+    fs::write(&path, &whole).unwrap();
+
+    // Storing folds the journal into the file and empties it; more changes append again.
+    m.store(&dir.0, false).unwrap();
+    journal.folded();
+    assert_eq!(fs::metadata(&path).unwrap().len(), 0);
+    assert_eq!(Manifest::load(&dir.0).unwrap(), m);
+    let last = m.segments.keys().last().unwrap().clone();
+    journal.remove_segment(&mut m, &last).unwrap();
+    assert_eq!(Manifest::load(&dir.0).unwrap().segments, m.segments);
+    assert_eq!(m.segments.len(), 2);
 }

@@ -20,8 +20,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use formats::{
-    FormatError, Layout, MANIFEST_FILE, Manifest, MappedSegmentWriter, PassStatus, RunStatus,
-    Segment, SegmentData, SegmentInfo, SegmentMeta, SegmentRecord, write_segment,
+    FormatError, JOURNAL_FILE, Journal, Layout, MANIFEST_FILE, Manifest, MappedSegmentWriter,
+    PassStatus, RunStatus, Segment, SegmentData, SegmentInfo, SegmentMeta, SegmentRecord, write_segment,
 };
 
 use crate::descriptor::SegmentRef;
@@ -202,13 +202,38 @@ enum Ending {
     Closed,
 }
 
+/// The manifest in memory and the journal its segment changes are appended to.
+struct Book {
+    manifest: Manifest,
+    journal: Journal,
+}
+
+impl Book {
+    /// Rewrites the manifest file with everything (emptying the journal).
+    fn store(&mut self, root: &Path, durable: bool) -> Result<(), SpillError> {
+        self.manifest.store(root, durable)?;
+        self.journal.folded();
+        Ok(())
+    }
+
+    /// Folds the journal into the manifest file once it has more lines than the manifest has
+    /// records (plus a margin): each record is then rewritten a bounded number of times on
+    /// average, and a reader's replay stays short.
+    fn fold_if_long(&mut self, root: &Path) -> Result<(), SpillError> {
+        if self.journal.lines() > self.manifest.segments.len() + 1024 {
+            self.store(root, false)?;
+        }
+        Ok(())
+    }
+}
+
 /// The spill dir of one run; share it between stages behind an `Arc`.
 pub struct SpillDir {
     root: PathBuf,
     created_root: bool,
     keep: Keep,
     verify_segments: bool,
-    manifest: Mutex<Manifest>,
+    book: Mutex<Book>,
     ending: Mutex<Ending>,
     bytes_written: Arc<AtomicU64>,
     /// Bytes of segments the run deleted again ([`SpillDir::remove_segment`]).
@@ -283,12 +308,13 @@ impl SpillDir {
         }
         let mut manifest = Manifest::new(run_id);
         manifest.store(&root, true)?;
+        let journal = Journal::open(&root)?;
         Ok(SpillDir {
             root,
             created_root,
             keep: options.keep,
             verify_segments: options.verify_segments,
-            manifest: Mutex::new(manifest),
+            book: Mutex::new(Book { manifest, journal }),
             ending: Mutex::new(Ending::Open),
             bytes_written: Arc::new(AtomicU64::new(0)),
             bytes_removed: AtomicU64::new(0),
@@ -303,7 +329,7 @@ impl SpillDir {
     }
 
     pub fn run_id(&self) -> String {
-        self.lock_manifest().run_id.clone()
+        self.lock_book().manifest.run_id.clone()
     }
 
     /// Things the user should know about the chosen location (tmpfs, cleaned leftovers).
@@ -345,15 +371,15 @@ impl SpillDir {
     /// Delete a segment this run wrote and no longer needs, and forget it in the manifest.
     pub fn remove_segment(&self, segment: &SegmentRef) -> Result<(), SpillError> {
         let file = self.manifest_name(&segment.path)?;
-        let mut m = self.lock_manifest();
+        let mut book = self.lock_book();
         fs::remove_file(&segment.path)
             .map_err(|e| SpillError::io(&segment.path, "remove segment", e))?;
-        if m.remove_segment(&file) {
+        let Book { manifest, journal } = &mut *book;
+        if journal.remove_segment(manifest, &file)? {
             self.bytes_removed
                 .fetch_add(segment.bytes, Ordering::Relaxed);
         }
-        m.store(&self.root, false)?;
-        Ok(())
+        book.fold_if_long(&self.root)
     }
 
     /// Refuses a segment of about `bytes` that would pass the spill limit.
@@ -372,26 +398,26 @@ impl SpillDir {
 
     /// A copy of the current manifest.
     pub fn manifest(&self) -> Manifest {
-        self.lock_manifest().clone()
+        self.lock_book().manifest.clone()
     }
 
-    fn lock_manifest(&self) -> MutexGuard<'_, Manifest> {
-        self.manifest.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock_book(&self) -> MutexGuard<'_, Book> {
+        self.book.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Records that `pass` started; the manifest file is rewritten durably (a pass barrier).
     pub fn begin_pass(&self, pass: &str) -> Result<(), SpillError> {
         check_name(pass)?;
-        let mut m = self.lock_manifest();
-        m.begin_pass(pass);
-        m.store(&self.root, true)?;
-        Ok(())
+        let mut book = self.lock_book();
+        book.manifest.begin_pass(pass);
+        book.store(&self.root, true)
     }
 
+    /// Records that `pass` finished; the manifest file is rewritten durably (a pass barrier).
     pub fn end_pass(&self, pass: &str) -> Result<(), SpillError> {
-        let mut m = self.lock_manifest();
-        m.end_pass(pass, PassStatus::Finished);
-        m.store(&self.root, true)?;
-        Ok(())
+        let mut book = self.lock_book();
+        book.manifest.end_pass(pass, PassStatus::Finished);
+        book.store(&self.root, true)
     }
 
     /// Relative path of a segment: `<pass>/<table>-<chunk:06>.<kind>.arrow`.
@@ -452,9 +478,10 @@ impl SpillDir {
     pub fn record_segment(&self, info: &SegmentInfo) -> Result<SegmentRef, SpillError> {
         let file = self.manifest_name(&info.path)?;
         self.bytes_written.fetch_add(info.bytes, Ordering::Relaxed);
-        let mut m = self.lock_manifest();
-        m.record_segment(SegmentRecord::from_info(file, info));
-        m.store(&self.root, false)?;
+        let mut book = self.lock_book();
+        let Book { manifest, journal } = &mut *book;
+        journal.record_segment(manifest, SegmentRecord::from_info(file, info))?;
+        book.fold_if_long(&self.root)?;
         Ok(SegmentRef::from_info(info))
     }
 
@@ -490,7 +517,8 @@ impl SpillDir {
             (self.keep, status),
             (Keep::Always, _) | (Keep::OnError, RunStatus::Failed)
         );
-        let mut m = self.lock_manifest();
+        let mut book = self.lock_book();
+        let m = &mut book.manifest;
         m.status = status;
         m.error = error;
         if status == RunStatus::Failed {
@@ -505,12 +533,12 @@ impl SpillDir {
             }
         }
         if keep {
-            m.store(&self.root, true)?;
+            book.store(&self.root, true)?;
             return Ok(Some(self.root.clone()));
         }
         // Mark the end first, so a crash during removal leaves an explained directory.
-        m.store(&self.root, false)?;
-        remove_run_files(&self.root, &m, self.created_root)?;
+        book.store(&self.root, false)?;
+        remove_run_files(&self.root, &book.manifest, self.created_root)?;
         Ok(None)
     }
 }
@@ -646,7 +674,7 @@ fn remove_run_files(root: &Path, manifest: &Manifest, remove_root: bool) -> Resu
         return fs::remove_dir_all(root).map_err(|e| SpillError::io(root, "remove", e));
     }
     let mut dirs = std::collections::BTreeSet::new();
-    for seg in &manifest.segments {
+    for seg in manifest.segments.values() {
         let path = root.join(&seg.file);
         match fs::remove_file(&path) {
             Ok(()) => {}
@@ -666,10 +694,14 @@ fn remove_run_files(root: &Path, manifest: &Manifest, remove_root: bool) -> Resu
         remove_unrecorded_segments(&dir);
         let _ = fs::remove_dir(&dir); // only if empty
     }
-    let manifest_path = root.join(MANIFEST_FILE);
-    match fs::remove_file(&manifest_path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(SpillError::io(&manifest_path, "remove manifest", e)),
+    // The journal first: a manifest without its journal still explains the dir.
+    for file in [JOURNAL_FILE, MANIFEST_FILE] {
+        let path = root.join(file);
+        match fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(SpillError::io(&path, "remove manifest", e)),
+        }
     }
+    Ok(())
 }

@@ -75,8 +75,8 @@ fn segments_are_recorded_and_the_dir_is_removed_on_success() {
     let m = Manifest::load(&dir).unwrap();
     assert_eq!(m.status, RunStatus::InProgress);
     assert_eq!(m.segments.len(), 2);
-    assert_eq!(m.segments[0].rows, 100);
-    assert_eq!(m.segments[1].file, "main/cpu-000002.lde.arrow");
+    assert_eq!(m.segments["main/cpu-000002.trace.arrow"].rows, 100);
+    assert_eq!(m.segments["main/cpu-000002.lde.arrow"].rows, 200);
     assert_eq!(spill.bytes_written(), m.total_bytes());
 
     assert_eq!(spill.finish().unwrap(), None);
@@ -481,4 +481,27 @@ fn the_spill_limit_refuses_segments_past_it_and_removed_ones_free_room() {
     assert!(spill.manifest().segments.is_empty());
     write_chunk(&spill, 1, 256);
     spill.finish().unwrap();
+}
+
+#[test]
+fn many_segments_go_to_the_journal_and_pass_barriers_fold_it() {
+    let dir = fresh_path("journal");
+    let spill = SpillDir::create(&options(&dir, Keep::Never)).unwrap();
+    spill.begin_pass("main").unwrap();
+    let segs: Vec<_> = (0..3000).map(|c| write_chunk(&spill, c, 4)).collect();
+    for d in &segs[..1000] {
+        spill.remove_segment(d.segment("trace").unwrap()).unwrap();
+    }
+    // Everything recorded so far is what a reader loads, folded or not.
+    let loaded = Manifest::load(&dir).unwrap();
+    assert_eq!(loaded.segments.len(), 2000);
+    assert_eq!(loaded.segments, spill.manifest().segments);
+    let journal = dir.join(formats::JOURNAL_FILE);
+    assert!(fs::metadata(&journal).unwrap().len() > 0);
+    spill.end_pass("main").unwrap();
+    assert_eq!(fs::metadata(&journal).unwrap().len(), 0);
+    assert_eq!(Manifest::load(&dir).unwrap(), spill.manifest());
+    assert_eq!(spill.bytes_held(), spill.manifest().total_bytes());
+    assert_eq!(spill.finish().unwrap(), None);
+    assert!(!dir.exists());
 }

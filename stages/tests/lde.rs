@@ -96,8 +96,7 @@ fn the_out_of_core_lde_is_the_in_memory_one() {
         let held: Vec<String> = spill
             .manifest()
             .segments
-            .iter()
-            .map(|s| s.file.clone())
+            .into_keys()
             .filter(|f| !f.ends_with(".trace.arrow"))
             .collect();
         assert_eq!(held.len(), geo.cosets() * geo.chunks(), "{held:?}");
