@@ -138,7 +138,11 @@ pub struct Manifest {
     #[serde(default)]
     pub passes: Vec<PassRecord>,
     /// The recorded segments by file (written as a `[[segments]]` list in file order).
-    #[serde(default, with = "segment_list", skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        with = "segment_list",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub segments: BTreeMap<String, SegmentRecord>,
 }
 

@@ -346,7 +346,10 @@ fn journal_changes_are_replayed_and_folded_by_store() {
     assert_eq!(Manifest::load(&dir.0).unwrap().segments, m.segments);
     fs::write(&path, format!("{{\"remove\":3}}\n{whole}")).unwrap();
     let err = Manifest::load(&dir.0).unwrap_err().to_string();
-    assert!(err.contains(JOURNAL_FILE) && err.contains("line 1"), "{err}");
+    assert!(
+        err.contains(JOURNAL_FILE) && err.contains("line 1"),
+        "{err}"
+    );
     fs::write(&path, &whole).unwrap();
 
     // Storing folds the journal into the file and empties it; more changes append again.

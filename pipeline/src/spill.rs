@@ -21,7 +21,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use formats::{
     FormatError, JOURNAL_FILE, Journal, Layout, MANIFEST_FILE, Manifest, MappedSegmentWriter,
-    PassStatus, RunStatus, Segment, SegmentData, SegmentInfo, SegmentMeta, SegmentRecord, write_segment,
+    PassStatus, RunStatus, Segment, SegmentData, SegmentInfo, SegmentMeta, SegmentRecord,
+    write_segment,
 };
 
 use crate::descriptor::SegmentRef;

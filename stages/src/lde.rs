@@ -61,6 +61,28 @@ impl InstanceLde {
     pub fn root(&self) -> stark::Digest {
         self.tree.root
     }
+
+    /// LDE chunk (`u`, `c`), mapped.
+    pub fn chunk(&self, spill: &SpillDir, u: usize, c: usize) -> Result<Matrix, Error> {
+        let seg = &self.chunks[u * self.geo.chunks() + c];
+        Matrix::open(spill, seg, self.width, self.geo.chunk_rows())
+    }
+
+    /// LDE chunk (`u`, `c`) with the next chunk's first row appended (the last chunk's next row
+    /// is the first chunk's first: the coset wraps), as transition constraints read it.
+    pub fn chunk_with_next(
+        &self,
+        spill: &SpillDir,
+        u: usize,
+        c: usize,
+    ) -> Result<RowMajorMatrix<stark::F>, Error> {
+        let next = self.chunk(spill, u, (c + 1) % self.geo.chunks())?;
+        let this = self.chunk(spill, u, c)?;
+        let mut values = Vec::with_capacity((self.geo.chunk_rows() + 1) * self.width);
+        values.extend_from_slice(this.view().values);
+        values.extend_from_slice(&next.view().values[..self.width]);
+        Ok(RowMajorMatrix::new(values, self.width))
+    }
 }
 
 /// Extends the `K` source chunks (`source[c]`, `B` rows of `width` each) by `ext` and commits
@@ -73,14 +95,6 @@ pub fn extend(
     source: &[SegmentRef],
     width: usize,
 ) -> Result<InstanceLde, Error> {
-    let (k, b) = (geo.chunks(), geo.chunk_rows());
-    if source.len() != k || width == 0 {
-        return Err(Error::Config(format!(
-            "{}: {} source chunks of {width} columns for an instance of {k} chunks",
-            name.table,
-            source.len()
-        )));
-    }
     if ext.targets.len() != geo.cosets() {
         return Err(Error::Config(format!(
             "{}: {} target cosets for a blowup of {}",
@@ -89,15 +103,47 @@ pub fn extend(
             geo.cosets()
         )));
     }
-    let slab = geo.slab_rows();
     let step1 = format!("{}-step1", name.kind);
+    let blocks = cross_inverse(
+        spill,
+        LdeName {
+            kind: &step1,
+            ..name
+        },
+        geo,
+        source,
+        width,
+    )?;
+    commit_blocks(spill, name, geo, width, |j1| {
+        let block = read_block(spill, &blocks[j1], width, geo.chunk_rows())?;
+        spill.remove_segment(&blocks[j1])?;
+        Ok(ntt::local_extend(&geo, ext, j1, block))
+    })
+}
 
-    // Step 1: cross-chunk inverse, slab by slab, into K intermediate blocks.
+/// Step 1: the cross-chunk inverse of the `K` source chunks, slab by slab, into `K`
+/// intermediate blocks (segments of kind `name.kind`, numbered by block).
+pub fn cross_inverse(
+    spill: &SpillDir,
+    name: LdeName<'_>,
+    geo: ChunkGeometry,
+    source: &[SegmentRef],
+    width: usize,
+) -> Result<Vec<SegmentRef>, Error> {
+    let (k, b) = (geo.chunks(), geo.chunk_rows());
+    if source.len() != k || width == 0 {
+        return Err(Error::Config(format!(
+            "{}: {} source chunks of {width} columns for an instance of {k} chunks",
+            name.table,
+            source.len()
+        )));
+    }
+    let slab = geo.slab_rows();
     let sources = source
         .iter()
         .map(|s| Matrix::open(spill, s, width, b))
         .collect::<Result<Vec<_>, _>>()?;
-    let blocks = Writers::create(spill, name, &step1, 0, k, b, width)?;
+    let blocks = Writers::create(spill, name, name.kind, 0, k, b, width)?;
     for at in (0..b).step_by(slab) {
         let views: Vec<_> = sources
             .iter()
@@ -108,30 +154,42 @@ pub fn extend(
             blocks.put(j1, at, parts.get(j1))?;
         }
     }
-    drop(sources);
-    let blocks = blocks.finish(spill)?;
+    blocks.finish(spill)
+}
 
-    // Step 2: each block in memory, extended to every coset, into the files that become the
-    // LDE chunks (block j1 of coset u is written where chunk (u, j1) will be).
+/// Steps 2b and 3: `block(j1)` gives block `j1` evaluated on every coset (the `L` outputs of
+/// [`ntt::local_extend`] or [`ntt::evaluate_block`]), written where LDE chunk `(u, j1)` will
+/// be; then the cross-chunk forward in place, coset by coset and slab by slab, hashing the
+/// kept level. A coset's chunks are finished (checksummed, renamed) when all its slabs are.
+pub fn commit_blocks(
+    spill: &SpillDir,
+    name: LdeName<'_>,
+    geo: ChunkGeometry,
+    width: usize,
+    mut block: impl FnMut(usize) -> Result<Vec<RowMajorMatrix<stark::F>>, Error>,
+) -> Result<InstanceLde, Error> {
+    let (k, b) = (geo.chunks(), geo.chunk_rows());
     let cosets = (0..geo.cosets())
         .map(|u| Writers::create(spill, name, name.kind, u * k, k, b, width))
         .collect::<Result<Vec<_>, _>>()?;
-    for (j1, seg) in blocks.iter().enumerate() {
-        let block = {
-            let m = Matrix::open(spill, seg, width, b)?;
-            RowMajorMatrix::new(m.view().values.to_vec(), width)
-        };
-        for (u, out) in ntt::local_extend(&geo, ext, j1, block)
-            .into_iter()
-            .enumerate()
+    for j1 in 0..k {
+        let outputs = block(j1)?;
+        if outputs.len() != geo.cosets()
+            || outputs
+                .iter()
+                .any(|m| m.width != width || m.values.len() != b * width)
         {
+            return Err(Error::Config(format!(
+                "{}: block {j1} does not give {} cosets of {b} x {width}",
+                name.table,
+                geo.cosets()
+            )));
+        }
+        for (u, out) in outputs.iter().enumerate() {
             cosets[u].put(j1, 0, out.as_view())?;
         }
-        spill.remove_segment(seg)?;
     }
-
-    // Step 3: cross-chunk forward in place, coset by coset and slab by slab, hashing the kept
-    // level; a coset's chunks are finished (checksummed, renamed) when all its slabs are.
+    let slab = geo.slab_rows();
     let mut level = LevelBuilder::new(geo);
     let mut chunks = Vec::with_capacity(geo.cosets() * k);
     for (u, mut out) in cosets.into_iter().enumerate() {
@@ -153,6 +211,17 @@ pub fn extend(
         chunks,
         tree,
     })
+}
+
+/// A segment of `rows x width` read into memory.
+pub fn read_block(
+    spill: &SpillDir,
+    seg: &SegmentRef,
+    width: usize,
+    rows: usize,
+) -> Result<RowMajorMatrix<stark::F>, Error> {
+    let m = Matrix::open(spill, seg, width, rows)?;
+    Ok(RowMajorMatrix::new(m.view().values.to_vec(), width))
 }
 
 /// The batch opening of `rows` (sorted, distinct rows of the bit-reversed LDE, as

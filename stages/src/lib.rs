@@ -8,15 +8,16 @@
 //!   segments.
 //! * [`budget`]: chunk rows from a memory budget (`--mem-budget`).
 //! * [`in_memory`]: the in-RAM reference prover ([`prove_in_memory`]).
-//! * [`lde`], [`instance_main`]: the single-instance driver's parts built so far (the
-//!   out-of-core LDE and tree of one tall instance; pass 1 streaming blocks into it).
+//! * [`instance`]: the single-instance prover on segments (one instance per table, chunks as
+//!   row blocks), byte-identical to the in-memory prover on the same instances; [`lde`] is its
+//!   out-of-core LDE and tree of one tall instance.
 //! * [`widths`]: each table's committed columns and rows (`run --widths`).
 
 pub mod budget;
 pub mod error;
 pub mod generate;
 pub mod in_memory;
-pub mod instance_main;
+pub mod instance;
 pub mod lde;
 pub mod passes;
 pub mod store;

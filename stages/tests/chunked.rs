@@ -4,13 +4,40 @@
 
 use std::sync::Arc;
 
+use pipeline::{Keep, SpillDir, SpillOptions};
 use stark::ProofParams;
-use vm::air::{Rv32Air, Witness};
+use vm::air::{Rv32Air, Statement, Witness};
 use vm::{Machine, Program, TraceChunk};
 
 fn fixture(name: &str) -> Arc<Program> {
     let path = format!("{}/../fixtures/elf/{name}.elf", env!("CARGO_MANIFEST_DIR"));
     Arc::new(Program::from_elf(&std::fs::read(&path).unwrap()).unwrap())
+}
+
+/// The instances of at most `rows` rows that `Witness::new` builds for a run of `program`.
+fn instances(program: &Arc<Program>, rows: usize) -> (Vec<stark::InstanceTrace>, Statement) {
+    let air = Rv32Air::new(Arc::clone(program));
+    let mut witness = Witness::new(&air, rows).unwrap();
+    let mut machine = Machine::new(Arc::clone(program), Arc::from(Vec::new()));
+    let mut chunk = TraceChunk::default();
+    while !machine.trace_chunk(rows, &mut chunk).unwrap() {
+        witness.push_chunk(&chunk).unwrap();
+    }
+    witness.push_chunk(&chunk).unwrap();
+    witness.finish().unwrap()
+}
+
+fn spill_dir(name: &str) -> SpillDir {
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    SpillDir::create(&SpillOptions {
+        dir: Some(dir),
+        keep: Keep::Never,
+        verify_segments: true,
+        limit: None,
+    })
+    .unwrap()
 }
 
 #[test]
@@ -24,15 +51,7 @@ fn real_tables_give_the_in_memory_proof_chunk_by_chunk() {
         let program = fixture(name);
         let air = Rv32Air::new(Arc::clone(&program));
         // Instances of up to 2^16 rows: one per table for these runs.
-        let rows = 1 << 16;
-        let mut witness = Witness::new(&air, rows).unwrap();
-        let mut machine = Machine::new(Arc::clone(&program), Arc::from(Vec::new()));
-        let mut chunk = TraceChunk::default();
-        while !machine.trace_chunk(rows, &mut chunk).unwrap() {
-            witness.push_chunk(&chunk).unwrap();
-        }
-        witness.push_chunk(&chunk).unwrap();
-        let (traces, statement) = witness.finish().unwrap();
+        let (traces, statement) = instances(&program, 1 << 16);
         let mut tables_seen: Vec<usize> = traces.iter().map(|t| t.table).collect();
         tables_seen.dedup();
         assert_eq!(
@@ -65,20 +84,10 @@ fn real_tables_give_the_in_memory_proof_chunk_by_chunk() {
 /// `Witness::new` builds, with one instance per table and with several.
 #[test]
 fn instances_streamed_in_blocks_commit_to_the_in_memory_roots() {
-    use pipeline::{Keep, SpillDir, SpillOptions};
     for (block_rows, instance_rows) in [(1 << 8, 1 << 16), (1 << 7, 1 << 9)] {
         let program = fixture("rv32i_selftest");
-        let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("instance-main-{block_rows}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let spill = SpillDir::create(&SpillOptions {
-            dir: Some(dir),
-            keep: Keep::Never,
-            verify_segments: true,
-            limit: None,
-        })
-        .unwrap();
-        let (committed, statement) = stages::instance_main::commit_main(
+        let spill = spill_dir(&format!("instance-main-{block_rows}"));
+        let (committed, statement) = stages::instance::main::commit_main(
             Arc::clone(&program),
             Arc::from(Vec::new()),
             block_rows,
@@ -89,15 +98,7 @@ fn instances_streamed_in_blocks_commit_to_the_in_memory_roots() {
         )
         .unwrap();
 
-        let air = Rv32Air::new(Arc::clone(&program));
-        let mut witness = Witness::new(&air, instance_rows).unwrap();
-        let mut machine = Machine::new(Arc::clone(&program), Arc::from(Vec::new()));
-        let mut chunk = TraceChunk::default();
-        while !machine.trace_chunk(instance_rows, &mut chunk).unwrap() {
-            witness.push_chunk(&chunk).unwrap();
-        }
-        witness.push_chunk(&chunk).unwrap();
-        let (traces, expected) = witness.finish().unwrap();
+        let (traces, expected) = instances(&program, instance_rows);
         assert_eq!(statement, expected);
         assert_eq!(committed.len(), traces.len());
         assert!(
@@ -107,7 +108,7 @@ fn instances_streamed_in_blocks_commit_to_the_in_memory_roots() {
         for (c, it) in committed.iter().zip(&traces) {
             assert_eq!(c.table, it.table);
             let rows = it.trace.values.len() / it.trace.width;
-            assert_eq!(1usize << c.log_height, rows);
+            assert_eq!(1usize << c.lde.geo.log_height, rows);
             let root = stark::prover::commit_trace(it.trace.clone(), 1).root();
             assert_eq!(
                 c.lde.root(),
@@ -117,6 +118,50 @@ fn instances_streamed_in_blocks_commit_to_the_in_memory_roots() {
                 c.instance
             );
         }
+        spill.finish().unwrap();
+    }
+}
+
+/// The single-instance prover on segments gives the in-memory prover's bytes for the same
+/// instances: with one instance per table (blocks of 2^8 and 2^4 rows) and with tables split
+/// into several instances; the proof verifies.
+#[test]
+fn the_single_instance_prover_on_segments_gives_the_in_memory_proof() {
+    let params = ProofParams {
+        num_queries: 24,
+        pow_bits: 4,
+        ..ProofParams::default()
+    };
+    let verifier = stark::VerifierParams {
+        min_security_bits: 0,
+        ..stark::VerifierParams::default()
+    };
+    let program = fixture("rv32m_selftest");
+    let air = Rv32Air::new(Arc::clone(&program));
+    for (block_rows, instance_rows) in [(1 << 8, 1 << 16), (1 << 4, 1 << 16), (1 << 6, 1 << 9)] {
+        let (traces, statement) = instances(&program, instance_rows);
+        let reference =
+            stark::prove(&air.tables(), traces, &statement.public_inputs(), &params).unwrap();
+        let spill = spill_dir(&format!("instance-prove-{block_rows}"));
+        let config = stages::instance::InstanceConfig {
+            block_rows,
+            instance_rows,
+            max_cycles: 1 << 30,
+            params,
+        };
+        let run =
+            stages::instance::prove(Arc::clone(&program), Arc::from(Vec::new()), &config, &spill)
+                .unwrap();
+        assert_eq!(run.statement, statement);
+        let at = format!("blocks of {block_rows}, instances of at most {instance_rows} rows");
+        let p = &run.proof;
+        assert_eq!(p.main_roots, reference.main_roots, "{at}: pass 1");
+        assert_eq!(p.aux, reference.aux, "{at}: pass 2");
+        assert_eq!(p.quotient_roots, reference.quotient_roots, "{at}: pass 3");
+        assert_eq!(p.ood, reference.ood, "{at}: pass 4");
+        assert_eq!(p.fri_roots, reference.fri_roots, "{at}: passes 5-6");
+        assert_eq!(p.to_bytes(), reference.to_bytes(), "{at}: openings");
+        vm::air::verify_execution(Arc::clone(&program), &statement, p, &verifier).unwrap();
         spill.finish().unwrap();
     }
 }

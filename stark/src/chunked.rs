@@ -25,7 +25,7 @@ use p3_matrix::dense::RowMajorMatrix;
 use crate::air::Air;
 use crate::chunk_tree::{self, ChunkTree, LevelBuilder};
 use crate::constraints::{Table, compile_all};
-use crate::field::{EF, F, PrimeCharacteristicRing, coords, ext};
+use crate::field::{EF, F, PrimeCharacteristicRing, coords};
 use crate::fri::chunked::{ChunkedWord, prove_chunked};
 use crate::merkle::Digest;
 use crate::ntt::{
@@ -130,10 +130,7 @@ fn aux_chunks(
         let p = prep.map(|p| p[c].as_view());
         let rows = prover::aux_rows(table, m.as_view(), p, lookup, EF::ZERO)?;
         let mut committed = rows.values.clone();
-        for row in committed.chunks_exact_mut(width) {
-            let [s0, s1] = coords(ext(row[columns[0]], row[columns[1]]) + carry);
-            (row[columns[0]], row[columns[1]]) = (s0, s1);
-        }
+        prover::offset_running_sum(table, &mut committed, carry);
         carries.extend(coords(carry));
         committed_chunks.push(RowMajorMatrix::new(committed, width));
         stored.push(RowMajorMatrix::new(rows.values, width));

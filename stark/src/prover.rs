@@ -240,6 +240,17 @@ pub fn running_sum_columns(table: &Table) -> [usize; 2] {
     [2 * k, 2 * k + 1]
 }
 
+/// Adds `carry` to the running sum of every row of `rows` (aux rows of `table`, row-major): a
+/// block's columns computed from 0 become the columns of the same rows after earlier blocks
+/// that sum to `carry`.
+pub fn offset_running_sum(table: &Table, rows: &mut [F], carry: EF) {
+    let [c0, c1] = running_sum_columns(table);
+    for row in rows.chunks_exact_mut(table.aux_width()) {
+        let [s0, s1] = coords(ext(row[c0], row[c1]) + carry);
+        (row[c0], row[c1]) = (s0, s1);
+    }
+}
+
 /// The LogUp columns of a block of rows of `table` whose running sum starts from `start` (0 for
 /// an instance's first rows; the sum after the previous block to continue it). The fraction
 /// columns depend only on their row, so a table's aux trace is its blocks' rows, each started

@@ -1,8 +1,9 @@
-//! Pass 1 of the single-instance driver (`docs/one-instance.md`, in progress): execute, write
-//! every table's instances as trace segments of `block_rows` rows as the witness builder hands
-//! them out ([`vm::air::Witness::with_blocks`]), then extend and commit each instance out of
-//! core ([`crate::lde`]). No instance, however tall, is ever in memory whole: the executor holds
-//! one chunk, the builder one block per table, the LDE one chunk's worth per step.
+//! Pass 1: execute, write every table's instances as trace segments of `block_rows` rows as the
+//! witness builder hands them out ([`vm::air::Witness::with_blocks`]), then extend and commit
+//! each instance out of core ([`crate::lde`]). No instance, however tall, is ever in memory
+//! whole: the executor holds one chunk, the builder one block per table, the LDE one chunk's
+//! worth per step. Preprocessed traces (fixed tables, one per table and height) are generated,
+//! written in blocks and committed the same way.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -13,16 +14,55 @@ use stark::ntt::{ChunkGeometry, Extension};
 use vm::air::{Rv32Air, Statement, TraceBlock, Witness};
 use vm::{Machine, Program, TraceChunk};
 
+use stark::{Air, RowMajorMatrix, Table};
+
 use crate::error::Error;
 use crate::lde::{self, InstanceLde, LdeName};
 use crate::store::write_matrix;
+
+/// A table's preprocessed trace at one height: its blocks and its commitment.
+pub struct Preprocessed {
+    pub blocks: Vec<SegmentRef>,
+    pub lde: InstanceLde,
+}
+
+/// Generates and commits `table`'s preprocessed trace at `2^log_height` rows.
+pub fn commit_preprocessed(
+    spill: &SpillDir,
+    air: &dyn Air,
+    table: &Table,
+    geo: ChunkGeometry,
+) -> Result<Preprocessed, Error> {
+    let trace = stark::prover::preprocessed_trace(air, table, geo.log_height as u8)
+        .map_err(Error::Config)?
+        .ok_or_else(|| Error::Config(format!("{}: no preprocessed columns", table.name)))?;
+    let label = format!("{}-prep-{}", table.name, geo.log_height);
+    let w = trace.width;
+    let blocks = trace
+        .values
+        .chunks(geo.chunk_rows() * w)
+        .enumerate()
+        .map(|(c, v)| {
+            let meta = SegmentMeta::new(&*label, c as u64, "main", "prep");
+            write_matrix(spill, &meta, &mut RowMajorMatrix::new(v.to_vec(), w))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let name = LdeName {
+        table: &label,
+        pass: "main",
+        kind: "prep-lde",
+    };
+    let lde = lde::extend(spill, name, geo, &Extension::lde(&geo), &blocks, w)?;
+    Ok(Preprocessed { blocks, lde })
+}
 
 /// One committed instance of a table.
 pub struct MainInstance {
     pub table: usize,
     /// Index among the table's instances.
     pub instance: u64,
-    pub log_height: u8,
+    /// `<table>-<instance>`: how its segments are named.
+    pub label: String,
     /// The trace blocks, in order.
     pub trace: Vec<SegmentRef>,
     pub lde: InstanceLde,
@@ -104,6 +144,13 @@ pub fn commit_main(
             pass: "main",
             kind: "main-lde",
         };
+        if log_height + log_blowup > stark::domain::MAX_LOG_LDE {
+            return Err(Error::Config(format!(
+                "{label}: 2^{log_height} rows extended by 2^{log_blowup} exceed the field's \
+                 two-adicity (2^{} points)",
+                stark::domain::MAX_LOG_LDE
+            )));
+        }
         let lde = lde::extend(
             spill,
             name,
@@ -115,7 +162,7 @@ pub fn commit_main(
         out.push(MainInstance {
             table,
             instance,
-            log_height: log_height as u8,
+            label,
             trace: o.blocks,
             lde,
         });

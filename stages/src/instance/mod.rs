@@ -1,0 +1,240 @@
+//! The single-instance prover on segments (`docs/one-instance.md`): every table is one instance
+//! of its full padded height (or a few, at most `instance_rows` rows each), and chunks are row
+//! blocks of it, each pass reading and writing them as segments. The proof is the one
+//! [`stark::prove`] makes of the same instances, byte for byte, whatever `block_rows` is.
+//!
+//! The driver reads as the transcript schedule; each pass is a module:
+//!
+//! | pass | module | writes |
+//! |------|--------|--------|
+//! | 1 main | [`main`] | trace blocks, main and preprocessed LDE chunks |
+//! | 2 aux | [`aux`] | LogUp blocks (running sums from 0), aux LDE chunks |
+//! | 3 quotient | [`quotient`] | the pieces' coefficient blocks and LDE chunks |
+//! | 4 ood | [`ood`] | nothing (values to the transcript) |
+//! | 5 deep | [`deep`] | the DEEP codewords (in memory for now) |
+//! | 6 fri | [`stark::fri::chunked`] | layers folded in chunks while two or more (in memory) |
+//! | 7 open | [`crate::lde::open`] | nothing: K rows read per query and tree |
+
+pub mod aux;
+pub mod deep;
+pub mod main;
+pub mod ood;
+pub mod quotient;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use pipeline::SpillDir;
+use stark::fri::chunked::{ChunkedWord, prove_chunked};
+use stark::proof::{AuxCommitment, InstanceOpening, InstanceShape};
+use stark::prover::{DeepAccumulator, ProveError};
+use stark::{Proof, ProofParams, protocol};
+use vm::Program;
+use vm::air::{Rv32Air, Statement};
+
+use crate::error::Error;
+use crate::lde;
+use aux::AuxInstance;
+use main::{MainInstance, Preprocessed};
+use quotient::{Committed, QuotientInstance};
+
+/// What a single-instance run is asked to do.
+#[derive(Clone, Debug)]
+pub struct InstanceConfig {
+    /// Rows of a block (a power of two): what one chunk of every pass holds.
+    pub block_rows: usize,
+    /// The most rows of one instance (a power of two); a taller table is split.
+    pub instance_rows: usize,
+    pub max_cycles: u64,
+    pub params: ProofParams,
+}
+
+/// A finished proof and the statement it proves.
+pub struct InstanceProof {
+    pub proof: Proof,
+    pub statement: Statement,
+}
+
+/// Proves `program` on `input` with every pass on segments of `spill`.
+pub fn prove(
+    program: Arc<Program>,
+    input: Arc<[u8]>,
+    config: &InstanceConfig,
+    spill: &SpillDir,
+) -> Result<InstanceProof, Error> {
+    let params = config.params;
+    params.validate().map_err(Error::Config)?;
+    for (what, rows) in [
+        ("block rows", config.block_rows),
+        ("instance rows", config.instance_rows),
+    ] {
+        if !rows.is_power_of_two() {
+            return Err(Error::Config(format!(
+                "{what} {rows} is not a power of two"
+            )));
+        }
+    }
+    let air = Rv32Air::new(Arc::clone(&program));
+    let airs = air.tables();
+    let tables = stark::compile_all(&airs).map_err(ProveError::from)?;
+    let log_b = params.log_blowup as usize;
+
+    // Pass 1: main (and preprocessed, one per table and height) commitments.
+    spill.begin_pass("main")?;
+    let (mains, statement) = main::commit_main(
+        program,
+        input,
+        config.block_rows,
+        config.instance_rows,
+        config.max_cycles,
+        log_b,
+        spill,
+    )?;
+    let shapes: Vec<InstanceShape> = mains
+        .iter()
+        .map(|m| InstanceShape {
+            table: m.table as u32,
+            log_height: m.lde.geo.log_height as u8,
+        })
+        .collect();
+    let public = statement.public_inputs();
+    let mut t = protocol::start(&tables, &params, &public, &shapes);
+    let mut preps: HashMap<(usize, usize), Preprocessed> = HashMap::new();
+    for m in &mains {
+        let (table, geo) = (&tables[m.table], m.lde.geo);
+        let key = (m.table, geo.log_height);
+        if table.prep_width > 0 && !preps.contains_key(&key) {
+            let p = main::commit_preprocessed(spill, airs[m.table], table, geo)?;
+            preps.insert(key, p);
+        }
+        let prep_root = preps.get(&key).map(|p| p.lde.root());
+        protocol::observe_main(&mut t, prep_root.as_ref(), &m.lde.root());
+    }
+    spill.end_pass("main")?;
+    let lookup = protocol::draw_lookup_challenges(&mut t);
+    let prep_of = |m: &MainInstance| preps.get(&(m.table, m.lde.geo.log_height));
+
+    // Pass 2: LogUp columns, chunk by chunk with carries.
+    spill.begin_pass("aux")?;
+    let mut auxs: Vec<Option<AuxInstance>> = Vec::with_capacity(mains.len());
+    for m in &mains {
+        let table = &tables[m.table];
+        let aux = match table.has_aux() {
+            false => None,
+            true => Some(aux::commit_aux(
+                spill,
+                table,
+                m.lde.geo,
+                m,
+                prep_of(m),
+                &lookup,
+            )?),
+        };
+        protocol::observe_aux(&mut t, aux.as_ref().map(aux_commitment).as_ref());
+        auxs.push(aux);
+    }
+    spill.end_pass("aux")?;
+    let composition = protocol::draw_composition_challenge(&mut t);
+    let committed = |i: usize| Committed {
+        main: &mains[i],
+        prep: prep_of(&mains[i]),
+        aux: auxs[i].as_ref(),
+    };
+
+    // Pass 3: quotients.
+    spill.begin_pass("quotient")?;
+    let mut quotients: Vec<QuotientInstance> = Vec::with_capacity(mains.len());
+    for (i, m) in mains.iter().enumerate() {
+        let table = &tables[m.table];
+        let q =
+            quotient::commit_quotient(spill, table, m.lde.geo, committed(i), &lookup, composition)?;
+        protocol::observe_quotient(&mut t, &q.lde.root());
+        quotients.push(q);
+    }
+    spill.end_pass("quotient")?;
+    let z = protocol::draw_ood_point(&mut t);
+
+    // Pass 4: OOD values.
+    let mut oods = Vec::with_capacity(mains.len());
+    for (i, m) in mains.iter().enumerate() {
+        let table = &tables[m.table];
+        let o = ood::ood_values(spill, table, m.lde.geo, z, committed(i), &quotients[i])?;
+        protocol::observe_ood(&mut t, &o);
+        oods.push(o);
+    }
+    let beta = protocol::draw_deep_challenge(&mut t);
+
+    // Pass 5: one DEEP codeword per LDE height.
+    let deep_acc = DeepAccumulator::new(&tables, &shapes, z, beta, log_b);
+    let mut words: BTreeMap<usize, ChunkedWord> = BTreeMap::new();
+    for (i, m) in mains.iter().enumerate() {
+        let geo = m.lde.geo;
+        let word = words
+            .entry(geo.log_height + log_b)
+            .or_insert_with(|| ChunkedWord::zero(geo));
+        let table = &tables[m.table];
+        deep::add_instance(
+            spill,
+            &deep_acc,
+            table,
+            i,
+            &oods[i],
+            geo,
+            committed(i),
+            &quotients[i],
+            word,
+        )?;
+    }
+
+    // Pass 6: FRI, grinding, queries.
+    let fri = prove_chunked(words, &mut t, log_b)?;
+    let protocol::Queries {
+        pow_nonce,
+        positions,
+        log_max_lde,
+    } = protocol::grind_and_sample_queries(&mut t, &params, &shapes);
+
+    // Pass 7: openings, K rows read per query and tree.
+    let mut openings = Vec::with_capacity(mains.len());
+    for (i, m) in mains.iter().enumerate() {
+        let log_lde = m.lde.geo.log_height + log_b;
+        let rows = protocol::query_rows(&positions, log_max_lde, log_lde);
+        let c = committed(i);
+        openings.push(InstanceOpening {
+            main: lde::open(spill, &m.lde, &rows)?,
+            prep: c
+                .prep
+                .map(|p| lde::open(spill, &p.lde, &rows))
+                .transpose()?,
+            aux: c.aux.map(|a| lde::open(spill, &a.lde, &rows)).transpose()?,
+            quotient: lde::open(spill, &quotients[i].lde, &rows)?,
+        });
+    }
+    let fri_openings = fri.open(&positions).map_err(ProveError::Shape)?;
+
+    let proof = Proof {
+        params,
+        statement: public.statement,
+        instances: shapes,
+        main_roots: mains.iter().map(|m| m.lde.root()).collect(),
+        aux: auxs
+            .iter()
+            .map(|a| a.as_ref().map(aux_commitment))
+            .collect(),
+        quotient_roots: quotients.iter().map(|q| q.lde.root()).collect(),
+        ood: oods,
+        fri_roots: fri.roots.clone(),
+        fri_final: fri.final_value,
+        pow_nonce,
+        openings,
+        fri_openings,
+    };
+    Ok(InstanceProof { proof, statement })
+}
+
+fn aux_commitment(a: &AuxInstance) -> AuxCommitment {
+    AuxCommitment {
+        root: a.lde.root(),
+        claimed_sum: a.claimed_sum,
+    }
+}
