@@ -171,6 +171,55 @@ fn pipeline_proofs_verify_and_match_the_in_memory_prover_byte_for_byte() {
     }
 }
 
+/// With `--instance-rows`, every table is one instance (or a few, when taller) built in blocks of
+/// `--chunk-rows`: the proof is the in-memory prover's of the same instances, whatever the
+/// chunk rows and threads, and it verifies.
+#[test]
+fn single_instance_proofs_do_not_depend_on_chunk_rows() {
+    let dir = scratch("one-instance");
+    for (instance_rows, chunks) in [("2^16", &["2^6", "2^10", "2^16"][..]), ("2^11", &["2^8"])] {
+        let reference = dir.join(format!("in-memory-{instance_rows}.proof"));
+        let r = prove("2000", instance_rows, &reference, &["--in-memory"], &[]);
+        ok(&r, "in-memory run");
+        let expected = std::fs::read(&reference).unwrap();
+        for (i, chunk_rows) in chunks.iter().enumerate() {
+            let proof = dir.join(format!("one-{instance_rows}-{chunk_rows}.proof"));
+            let threads = if i == 0 { "1" } else { "2" };
+            let flags = ["--instance-rows", instance_rows];
+            let out = prove(
+                "2000",
+                chunk_rows,
+                &proof,
+                &flags,
+                &[("RAYON_NUM_THREADS", threads)],
+            );
+            let what = format!("--instance-rows {instance_rows} --chunk-rows {chunk_rows}");
+            ok(&out, &what);
+            let stdout = text(&out.stdout);
+            for row in [
+                "instances:",
+                "main",
+                "aux",
+                "quotient",
+                "deep",
+                "fri",
+                "open",
+                "check",
+            ] {
+                assert!(
+                    stdout.contains(row),
+                    "{what}: output lacks `{row}`:\n{stdout}"
+                );
+            }
+            assert!(
+                std::fs::read(&proof).unwrap() == expected,
+                "{what}: the proof differs from the in-memory prover's"
+            );
+            ok(&verify(&proof), &format!("verify {what}"));
+        }
+    }
+}
+
 #[test]
 fn inspect_explains_a_proof_and_a_kept_spill_dir_and_names_a_corrupt_segment() {
     let dir = scratch("inspect");

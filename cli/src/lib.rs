@@ -161,6 +161,7 @@ pub struct Prover {
     max_cycles: u64,
     progress: Progress,
     in_memory: bool,
+    instance_rows: Option<usize>,
 }
 
 /// Rows per chunk when neither rows nor a memory budget is given.
@@ -182,6 +183,7 @@ impl Prover {
             max_cycles: 1 << 40,
             progress: Progress::hidden(),
             in_memory: false,
+            instance_rows: None,
         }
     }
 
@@ -273,6 +275,14 @@ impl Prover {
         self
     }
 
+    /// Prove every table as one instance of up to `rows` rows (a power of two; taller tables
+    /// split), built out of core in blocks of the chunk rows: the proof no longer depends on
+    /// the chunk rows. Without it, every chunk is its own instance.
+    pub fn instance_rows(mut self, rows: usize) -> Prover {
+        self.instance_rows = Some(rows);
+        self
+    }
+
     /// The chunk rows this prover will use.
     pub fn resolved_chunk_rows(&self) -> Result<usize, Error> {
         match self.chunk {
@@ -310,13 +320,13 @@ impl Prover {
 
     /// Executes the program and proves the run. The proof is checked by the verifier before
     /// it is returned.
-    pub fn prove(self) -> Result<Proof, Error> {
+    pub fn prove(mut self) -> Result<Proof, Error> {
         self.params
             .validate()
             .map_err(|e| Error::Settings(format!("proof parameters: {e}")))?;
         let chunk_rows = self.resolved_chunk_rows()?;
         let program = Arc::clone(self.program.vm());
-        let input: Arc<[u8]> = Arc::from(self.input);
+        let input: Arc<[u8]> = Arc::from(std::mem::take(&mut self.input));
         let failed = |message: String| Error::Prove {
             program: self.program.name.clone(),
             message,
@@ -374,6 +384,39 @@ impl Prover {
             self.progress.println(&format!("warning: {w}"));
         }
         let metrics = Metrics::start(Some(spill.bytes_counter()));
+        if let Some(instance_rows) = self.instance_rows {
+            let config = stages::instance::InstanceConfig {
+                block_rows: chunk_rows,
+                instance_rows,
+                max_cycles: self.max_cycles,
+                params: self.params,
+                progress: self.progress.clone(),
+            };
+            let run = match stages::instance::prove(program, input, &config, &spill, &metrics) {
+                Ok(run) => run,
+                Err(e) => return Err(self.failed_with_spill(&spill, e.to_string())),
+            };
+            let kept = spill.finish()?;
+            let report = Report {
+                summary: metrics.summary(),
+                chunk_rows,
+                instances: run.proof.instances.len(),
+                ldes_kept: run.proof.instances.len(),
+                widths: run.widths,
+                spill_dir_kept: kept,
+            };
+            return Ok(Proof {
+                name: format!("the proof of {}", self.program.name),
+                security_bits: security_bits(&run.proof),
+                file: ProofFile {
+                    statement: run.statement.to_bytes(),
+                    proof: run.proof.to_bytes(),
+                },
+                statement: run.statement,
+                parsed: None,
+                report: Some(report),
+            });
+        }
         let config = stages::PipelineConfig {
             chunk_rows,
             max_cycles: self.max_cycles,
@@ -393,20 +436,7 @@ impl Prover {
             });
         let (run, proof, bits) = match proven {
             Ok(v) => v,
-            Err(e) => {
-                let mut err = failed(e.to_string());
-                match spill.fail(&err) {
-                    Ok(kept) => {
-                        if let Error::Prove { spill_dir_kept, .. } = &mut err {
-                            *spill_dir_kept = kept;
-                        }
-                    }
-                    Err(ce) => self
-                        .progress
-                        .println(&format!("warning: cannot clean up the spill dir: {ce}")),
-                }
-                return Err(err);
-            }
+            Err(e) => return Err(self.failed_with_spill(&spill, e.to_string())),
         };
         let kept = spill.finish()?;
         let report = Report {
@@ -428,6 +458,29 @@ impl Prover {
             parsed: None,
             report: Some(report),
         })
+    }
+}
+
+impl Prover {
+    /// The error of a run that stopped with `message`, after the spill dir was marked failed
+    /// (and kept or removed as asked).
+    fn failed_with_spill(&self, spill: &SpillDir, message: String) -> Error {
+        let mut err = Error::Prove {
+            program: self.program.name.clone(),
+            message,
+            spill_dir_kept: None,
+        };
+        match spill.fail(&err) {
+            Ok(kept) => {
+                if let Error::Prove { spill_dir_kept, .. } = &mut err {
+                    *spill_dir_kept = kept;
+                }
+            }
+            Err(ce) => self
+                .progress
+                .println(&format!("warning: cannot clean up the spill dir: {ce}")),
+        }
+        err
     }
 }
 

@@ -22,6 +22,12 @@ pub struct RunArgs {
     /// Default: from --mem-budget when given, else 2^20 (lowered to fit a cgroup memory limit).
     #[arg(long, value_parser = parse_count)]
     pub chunk_rows: Option<u64>,
+    /// Prove every table as one instance of up to this many rows (a power of two, e.g. 2^26;
+    /// a taller table is split into several), built out of core in blocks of --chunk-rows:
+    /// the proof then has a fixed number of instances and its bytes do not depend on
+    /// --chunk-rows. Without it, every chunk is its own instance (the proof grows with the run).
+    #[arg(long, value_parser = parse_count, conflicts_with = "in_memory")]
+    pub instance_rows: Option<u64>,
     /// Memory to plan for (e.g. 2Gi): picks --chunk-rows from the widest table's bytes per row
     /// and the channel capacity. Capped by the cgroup limit (memory.max) when there is one.
     #[arg(long, value_name = "SIZE", value_parser = parse_count, conflicts_with = "chunk_rows")]
@@ -150,6 +156,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     if let Some(bytes) = args.mem_budget {
         prover = prover.mem_budget(bytes);
     }
+    if let Some(rows) = args.instance_rows {
+        prover = prover.instance_rows(usize::try_from(rows).context("--instance-rows too large")?);
+    }
     if let Some(dir) = &args.spill_dir {
         prover = prover.spill_dir(dir);
     }
@@ -180,6 +189,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     if args.in_memory {
         println!(
             "chunks:      {} instances of at most {chunk_rows} rows (in memory)",
+            report.instances
+        );
+    } else if let Some(rows) = args.instance_rows {
+        println!(
+            "instances:   {} of at most {rows} rows, built in blocks of {chunk_rows} rows",
             report.instances
         );
     } else {

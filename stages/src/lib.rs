@@ -14,6 +14,7 @@
 //! * [`widths`]: each table's committed columns and rows (`run --widths`).
 
 pub mod budget;
+pub mod clock;
 pub mod error;
 pub mod generate;
 pub mod in_memory;

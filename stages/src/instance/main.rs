@@ -16,6 +16,7 @@ use vm::{Machine, Program, TraceChunk};
 
 use stark::{Air, RowMajorMatrix, Table};
 
+use super::InstanceConfig;
 use crate::error::Error;
 use crate::lde::{self, InstanceLde, LdeName};
 use crate::store::write_matrix;
@@ -80,17 +81,17 @@ struct Open {
 pub fn commit_main(
     program: Arc<Program>,
     input: Arc<[u8]>,
-    block_rows: usize,
-    instance_rows: usize,
-    max_cycles: u64,
+    config: &InstanceConfig,
     log_blowup: usize,
     spill: &SpillDir,
 ) -> Result<(Vec<MainInstance>, Statement), Error> {
+    let (block_rows, instance_rows) = (config.block_rows, config.instance_rows);
+    let execute = config.progress.stage("main", "execute", None);
     let air = Rv32Air::new(Arc::clone(&program));
     let names: Vec<String> = air.tables().iter().map(|t| t.name().to_string()).collect();
     let mut witness = Witness::with_blocks(&air, block_rows, instance_rows)?;
     let mut machine = Machine::new(program, input);
-    machine.set_max_cycles(max_cycles);
+    machine.set_max_cycles(config.max_cycles);
     let mut chunk = TraceChunk::default();
     let mut open: BTreeMap<(usize, u64), Open> = BTreeMap::new();
     let mut closed: Vec<((usize, u64), Open)> = Vec::new();
@@ -124,6 +125,7 @@ pub fn commit_main(
                 source: e,
             })?;
         witness.push_chunk(&chunk)?;
+        execute.advance(1, chunk.steps.len() as u64);
         write(witness.take_blocks())?;
         if done {
             break;
@@ -131,7 +133,11 @@ pub fn commit_main(
     }
     let (rest, statement) = witness.finish_blocks()?;
     write(rest)?;
+    execute.finish();
     closed.sort_by_key(|(key, _)| *key);
+    let commit = config
+        .progress
+        .stage("main", "commit", Some(closed.len() as u64));
 
     let widths: Vec<usize> = air.tables().iter().map(|t| t.main_width()).collect();
     let mut out = Vec::with_capacity(closed.len());
@@ -166,6 +172,8 @@ pub fn commit_main(
             trace: o.blocks,
             lde,
         });
+        commit.advance(1, o.rows as u64);
     }
+    commit.finish();
     Ok((out, statement))
 }

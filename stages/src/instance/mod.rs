@@ -14,6 +14,7 @@
 //! | 5 deep | [`deep`] | the DEEP codewords (in memory for now) |
 //! | 6 fri | [`stark::fri::chunked`] | layers folded in chunks while two or more (in memory) |
 //! | 7 open | [`crate::lde::open`] | nothing: K rows read per query and tree |
+//! | 8 check | [`crate::passes::check`] | nothing: the verifier run on the proof |
 
 pub mod aux;
 pub mod deep;
@@ -24,7 +25,7 @@ pub mod quotient;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use pipeline::SpillDir;
+use pipeline::{Metrics, Progress, SpillDir};
 use stark::fri::chunked::{ChunkedWord, prove_chunked};
 use stark::proof::{AuxCommitment, InstanceOpening, InstanceShape};
 use stark::prover::{DeepAccumulator, ProveError};
@@ -32,8 +33,10 @@ use stark::{Proof, ProofParams, protocol};
 use vm::Program;
 use vm::air::{Rv32Air, Statement};
 
+use crate::clock::PassClock;
 use crate::error::Error;
 use crate::lde;
+use crate::widths::{TableWidth, table_widths};
 use aux::AuxInstance;
 use main::{MainInstance, Preprocessed};
 use quotient::{Committed, QuotientInstance};
@@ -47,20 +50,52 @@ pub struct InstanceConfig {
     pub instance_rows: usize,
     pub max_cycles: u64,
     pub params: ProofParams,
+    pub progress: Progress,
 }
 
-/// A finished proof and the statement it proves.
+/// A finished (and verified) proof and the statement it proves.
 pub struct InstanceProof {
     pub proof: Proof,
     pub statement: Statement,
+    pub widths: Vec<TableWidth>,
 }
 
-/// Proves `program` on `input` with every pass on segments of `spill`.
+/// The passes and their expected shares of a run's time (fib_iterative), for the ETA.
+const PASS_WEIGHTS: [(&str, f64); 8] = [
+    ("main", 0.3),
+    ("aux", 0.2),
+    ("quotient", 0.3),
+    ("ood", 0.05),
+    ("deep", 0.1),
+    ("fri", 0.03),
+    ("open", 0.01),
+    ("check", 0.01),
+];
+
+/// A pass barrier: the pass is timed and shown, and recorded in the spill dir's manifest.
+fn pass<'m, T>(
+    config: &InstanceConfig,
+    metrics: &'m Metrics,
+    spill: &SpillDir,
+    name: &'static str,
+    body: impl FnOnce() -> Result<T, Error>,
+) -> Result<T, Error> {
+    let clock = PassClock::begin(&config.progress, metrics, name);
+    spill.begin_pass(name)?;
+    let out = body()?;
+    spill.end_pass(name)?;
+    clock.finish();
+    Ok(out)
+}
+
+/// Proves `program` on `input` with every pass on segments of `spill`, timing each pass in
+/// `metrics`, and verifies the proof before returning it.
 pub fn prove(
     program: Arc<Program>,
     input: Arc<[u8]>,
     config: &InstanceConfig,
     spill: &SpillDir,
+    metrics: &Metrics,
 ) -> Result<InstanceProof, Error> {
     let params = config.params;
     params.validate().map_err(Error::Config)?;
@@ -78,18 +113,13 @@ pub fn prove(
     let airs = air.tables();
     let tables = stark::compile_all(&airs).map_err(ProveError::from)?;
     let log_b = params.log_blowup as usize;
+    let progress = &config.progress;
+    progress.plan(&PASS_WEIGHTS);
 
     // Pass 1: main (and preprocessed, one per table and height) commitments.
+    let clock = PassClock::begin(progress, metrics, "main");
     spill.begin_pass("main")?;
-    let (mains, statement) = main::commit_main(
-        program,
-        input,
-        config.block_rows,
-        config.instance_rows,
-        config.max_cycles,
-        log_b,
-        spill,
-    )?;
+    let (mains, statement) = main::commit_main(Arc::clone(&program), input, config, log_b, spill)?;
     let shapes: Vec<InstanceShape> = mains
         .iter()
         .map(|m| InstanceShape {
@@ -111,29 +141,34 @@ pub fn prove(
         protocol::observe_main(&mut t, prep_root.as_ref(), &m.lde.root());
     }
     spill.end_pass("main")?;
+    clock.finish();
     let lookup = protocol::draw_lookup_challenges(&mut t);
     let prep_of = |m: &MainInstance| preps.get(&(m.table, m.lde.geo.log_height));
 
     // Pass 2: LogUp columns, chunk by chunk with carries.
-    spill.begin_pass("aux")?;
-    let mut auxs: Vec<Option<AuxInstance>> = Vec::with_capacity(mains.len());
-    for m in &mains {
-        let table = &tables[m.table];
-        let aux = match table.has_aux() {
-            false => None,
-            true => Some(aux::commit_aux(
-                spill,
-                table,
-                m.lde.geo,
-                m,
-                prep_of(m),
-                &lookup,
-            )?),
-        };
-        protocol::observe_aux(&mut t, aux.as_ref().map(aux_commitment).as_ref());
-        auxs.push(aux);
-    }
-    spill.end_pass("aux")?;
+    let auxs = pass(config, metrics, spill, "aux", || {
+        let stage = progress.stage("aux", "instances", Some(mains.len() as u64));
+        let mut auxs: Vec<Option<AuxInstance>> = Vec::with_capacity(mains.len());
+        for m in &mains {
+            let table = &tables[m.table];
+            let aux = match table.has_aux() {
+                false => None,
+                true => Some(aux::commit_aux(
+                    spill,
+                    table,
+                    m.lde.geo,
+                    m,
+                    prep_of(m),
+                    &lookup,
+                )?),
+            };
+            protocol::observe_aux(&mut t, aux.as_ref().map(aux_commitment).as_ref());
+            auxs.push(aux);
+            stage.advance(1, 1 << m.lde.geo.log_height);
+        }
+        stage.finish();
+        Ok(auxs)
+    })?;
     let composition = protocol::draw_composition_challenge(&mut t);
     let committed = |i: usize| Committed {
         main: &mains[i],
@@ -142,75 +177,92 @@ pub fn prove(
     };
 
     // Pass 3: quotients.
-    spill.begin_pass("quotient")?;
-    let mut quotients: Vec<QuotientInstance> = Vec::with_capacity(mains.len());
-    for (i, m) in mains.iter().enumerate() {
-        let table = &tables[m.table];
-        let q =
-            quotient::commit_quotient(spill, table, m.lde.geo, committed(i), &lookup, composition)?;
-        protocol::observe_quotient(&mut t, &q.lde.root());
-        quotients.push(q);
-    }
-    spill.end_pass("quotient")?;
+    let quotients = pass(config, metrics, spill, "quotient", || {
+        let stage = progress.stage("quotient", "instances", Some(mains.len() as u64));
+        let mut quotients: Vec<QuotientInstance> = Vec::with_capacity(mains.len());
+        for (i, m) in mains.iter().enumerate() {
+            let (table, geo) = (&tables[m.table], m.lde.geo);
+            let q =
+                quotient::commit_quotient(spill, table, geo, committed(i), &lookup, composition)?;
+            protocol::observe_quotient(&mut t, &q.lde.root());
+            quotients.push(q);
+            stage.advance(1, 1 << geo.log_height);
+        }
+        stage.finish();
+        Ok(quotients)
+    })?;
     let z = protocol::draw_ood_point(&mut t);
 
     // Pass 4: OOD values.
-    let mut oods = Vec::with_capacity(mains.len());
-    for (i, m) in mains.iter().enumerate() {
-        let table = &tables[m.table];
-        let o = ood::ood_values(spill, table, m.lde.geo, z, committed(i), &quotients[i])?;
-        protocol::observe_ood(&mut t, &o);
-        oods.push(o);
-    }
+    let oods = pass(config, metrics, spill, "ood", || {
+        let mut oods = Vec::with_capacity(mains.len());
+        for (i, m) in mains.iter().enumerate() {
+            let table = &tables[m.table];
+            let o = ood::ood_values(spill, table, m.lde.geo, z, committed(i), &quotients[i])?;
+            protocol::observe_ood(&mut t, &o);
+            oods.push(o);
+        }
+        Ok(oods)
+    })?;
     let beta = protocol::draw_deep_challenge(&mut t);
 
     // Pass 5: one DEEP codeword per LDE height.
-    let deep_acc = DeepAccumulator::new(&tables, &shapes, z, beta, log_b);
-    let mut words: BTreeMap<usize, ChunkedWord> = BTreeMap::new();
-    for (i, m) in mains.iter().enumerate() {
-        let geo = m.lde.geo;
-        let word = words
-            .entry(geo.log_height + log_b)
-            .or_insert_with(|| ChunkedWord::zero(geo));
-        let table = &tables[m.table];
-        deep::add_instance(
-            spill,
-            &deep_acc,
-            table,
-            i,
-            &oods[i],
-            geo,
-            committed(i),
-            &quotients[i],
-            word,
-        )?;
-    }
+    let words = pass(config, metrics, spill, "deep", || {
+        let deep_acc = DeepAccumulator::new(&tables, &shapes, z, beta, log_b);
+        let mut words: BTreeMap<usize, ChunkedWord> = BTreeMap::new();
+        for (i, m) in mains.iter().enumerate() {
+            let geo = m.lde.geo;
+            let word = words
+                .entry(geo.log_height + log_b)
+                .or_insert_with(|| ChunkedWord::zero(geo));
+            let (table, c) = (&tables[m.table], committed(i));
+            deep::add_instance(
+                spill,
+                &deep_acc,
+                table,
+                i,
+                &oods[i],
+                geo,
+                c,
+                &quotients[i],
+                word,
+            )?;
+        }
+        Ok(words)
+    })?;
 
     // Pass 6: FRI, grinding, queries.
-    let fri = prove_chunked(words, &mut t, log_b)?;
+    let (fri, queries) = pass(config, metrics, spill, "fri", || {
+        let fri = prove_chunked(words, &mut t, log_b)?;
+        Ok((
+            fri,
+            protocol::grind_and_sample_queries(&mut t, &params, &shapes),
+        ))
+    })?;
     let protocol::Queries {
         pow_nonce,
         positions,
         log_max_lde,
-    } = protocol::grind_and_sample_queries(&mut t, &params, &shapes);
+    } = queries;
 
     // Pass 7: openings, K rows read per query and tree.
-    let mut openings = Vec::with_capacity(mains.len());
-    for (i, m) in mains.iter().enumerate() {
-        let log_lde = m.lde.geo.log_height + log_b;
-        let rows = protocol::query_rows(&positions, log_max_lde, log_lde);
-        let c = committed(i);
-        openings.push(InstanceOpening {
-            main: lde::open(spill, &m.lde, &rows)?,
-            prep: c
-                .prep
-                .map(|p| lde::open(spill, &p.lde, &rows))
-                .transpose()?,
-            aux: c.aux.map(|a| lde::open(spill, &a.lde, &rows)).transpose()?,
-            quotient: lde::open(spill, &quotients[i].lde, &rows)?,
-        });
-    }
-    let fri_openings = fri.open(&positions).map_err(ProveError::Shape)?;
+    let (openings, fri_openings) = pass(config, metrics, spill, "open", || {
+        let mut openings = Vec::with_capacity(mains.len());
+        for (i, m) in mains.iter().enumerate() {
+            let log_lde = m.lde.geo.log_height + log_b;
+            let rows = protocol::query_rows(&positions, log_max_lde, log_lde);
+            let c = committed(i);
+            let open = |lde: &lde::InstanceLde| lde::open(spill, lde, &rows);
+            openings.push(InstanceOpening {
+                main: open(&m.lde)?,
+                prep: c.prep.map(|p| open(&p.lde)).transpose()?,
+                aux: c.aux.map(|a| open(&a.lde)).transpose()?,
+                quotient: open(&quotients[i].lde)?,
+            });
+        }
+        let fri_openings = fri.open(&positions).map_err(ProveError::Shape)?;
+        Ok((openings, fri_openings))
+    })?;
 
     let proof = Proof {
         params,
@@ -229,7 +281,22 @@ pub fn prove(
         openings,
         fri_openings,
     };
-    Ok(InstanceProof { proof, statement })
+
+    // Pass 8: the verifier on the finished proof.
+    pass(config, metrics, spill, "check", || {
+        crate::passes::check::pass_check(&program, &statement, &proof)
+    })?;
+    let widths = table_widths(
+        &air,
+        mains
+            .iter()
+            .map(|m| (m.table, 1u64 << m.lde.geo.log_height)),
+    );
+    Ok(InstanceProof {
+        proof,
+        statement,
+        widths,
+    })
 }
 
 fn aux_commitment(a: &AuxInstance) -> AuxCommitment {

@@ -14,7 +14,7 @@ use crate::error::Error;
 /// catches a segment changed on disk during the run before a proof file is written: a segment
 /// the passes read in full is not otherwise rehashed (unless --verify-segments), and the open
 /// pass's tree checks only see the opened rows.
-pub(super) fn pass_check(
+pub(crate) fn pass_check(
     program: &Arc<Program>,
     statement: &Statement,
     proof: &Proof,

@@ -81,6 +81,7 @@ use stark::prover;
 use vm::Program;
 use vm::air::{Rv32Air, Statement};
 
+use crate::clock::PassClock;
 use crate::error::Error;
 use crate::store::Store;
 use crate::widths::{TableWidth, table_widths};
@@ -110,38 +111,8 @@ const PASS_WEIGHTS: [(&str, f64); 8] = [
     ("check", 0.002),
 ];
 
-/// A pass under way: timed by the run's metrics and shown by its progress display. Dropped
-/// without [`PassClock::finish`] (the pass failed), it shows the pass as failed.
-struct PassClock<'m> {
-    timer: Option<pipeline::metrics::PassTimer<'m>>,
-    progress: Progress,
-    name: &'static str,
-}
-
 fn begin<'m>(ctx: &Ctx, metrics: &'m Metrics, name: &'static str) -> PassClock<'m> {
-    ctx.config.progress.begin_pass(name);
-    PassClock {
-        timer: Some(metrics.pass(name)),
-        progress: ctx.config.progress.clone(),
-        name,
-    }
-}
-
-impl PassClock<'_> {
-    fn finish(mut self) {
-        if let Some(timer) = self.timer.take() {
-            timer.finish();
-        }
-        self.progress.end_pass(self.name);
-    }
-}
-
-impl Drop for PassClock<'_> {
-    fn drop(&mut self) {
-        if self.timer.is_some() {
-            self.progress.fail_pass(self.name);
-        }
-    }
+    PassClock::begin(&ctx.config.progress, metrics, name)
 }
 
 /// How to run the pipeline.
