@@ -11,22 +11,22 @@
 //! | 2 aux | [`aux`] | LogUp blocks (running sums from 0), aux LDE chunks |
 //! | 3 quotient | [`quotient`] | the pieces' coefficient blocks and LDE chunks |
 //! | 4 ood | [`ood`] | nothing (values to the transcript) |
-//! | 5 deep | [`deep`] | the DEEP codewords (in memory for now) |
-//! | 6 fri | [`stark::fri::chunked`] | layers folded in chunks while two or more (in memory) |
+//! | 5 deep | [`deep`] | the DEEP codeword of each height, in chunks |
+//! | 6 fri | [`fri`] | the layers folded in chunks while they have two or more |
 //! | 7 open | [`crate::lde::open`] | nothing: K rows read per query and tree |
 //! | 8 check | [`crate::passes::check`] | nothing: the verifier run on the proof |
 
 pub mod aux;
 pub mod deep;
+pub mod fri;
 pub mod main;
 pub mod ood;
 pub mod quotient;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use pipeline::{Metrics, Progress, SpillDir};
-use stark::fri::chunked::{ChunkedWord, prove_chunked};
 use stark::proof::{AuxCommitment, InstanceOpening, InstanceShape};
 use stark::prover::{DeepAccumulator, ProveError};
 use stark::{Proof, ProofParams, protocol};
@@ -209,31 +209,23 @@ pub fn prove(
     // Pass 5: one DEEP codeword per LDE height.
     let words = pass(config, metrics, spill, "deep", || {
         let deep_acc = DeepAccumulator::new(&tables, &shapes, z, beta, log_b);
-        let mut words: BTreeMap<usize, ChunkedWord> = BTreeMap::new();
-        for (i, m) in mains.iter().enumerate() {
-            let geo = m.lde.geo;
-            let word = words
-                .entry(geo.log_height + log_b)
-                .or_insert_with(|| ChunkedWord::zero(geo));
-            let (table, c) = (&tables[m.table], committed(i));
-            deep::add_instance(
-                spill,
-                &deep_acc,
-                table,
-                i,
-                &oods[i],
-                geo,
-                c,
-                &quotients[i],
-                word,
-            )?;
-        }
-        Ok(words)
+        let inputs: Vec<_> = mains
+            .iter()
+            .enumerate()
+            .map(|(i, m)| deep::DeepInput {
+                index: i,
+                table: &tables[m.table],
+                ood: &oods[i],
+                committed: committed(i),
+                quotient: &quotients[i],
+            })
+            .collect();
+        deep::deep_words(spill, &deep_acc, &inputs)
     })?;
 
     // Pass 6: FRI, grinding, queries.
     let (fri, queries) = pass(config, metrics, spill, "fri", || {
-        let fri = prove_chunked(words, &mut t, log_b)?;
+        let fri = fri::prove(spill, words, &mut t, log_b)?;
         Ok((
             fri,
             protocol::grind_and_sample_queries(&mut t, &params, &shapes),
@@ -260,7 +252,7 @@ pub fn prove(
                 quotient: open(&quotients[i].lde)?,
             });
         }
-        let fri_openings = fri.open(&positions).map_err(ProveError::Shape)?;
+        let fri_openings = fri.open(spill, &positions)?;
         Ok((openings, fri_openings))
     })?;
 

@@ -49,7 +49,7 @@ impl ChunkedWord {
         }
     }
 
-    fn log_size(&self) -> usize {
+    pub fn log_size(&self) -> usize {
         self.geo.log_height + self.geo.log_blowup
     }
 
@@ -74,24 +74,13 @@ impl ChunkedWord {
 
     /// The geometry of the pairs (and of the folded word): K/2 chunks.
     fn half(&self) -> ChunkGeometry {
-        ChunkGeometry {
-            log_height: self.geo.log_height - 1,
-            ..self.geo
-        }
+        half(&self.geo)
     }
 
-    /// The pair rows `[f(x), f(-x)]` of chunk `c < K/2` of coset `u` (4 base values a row).
+    /// The pair rows of chunk `c < K/2` of coset `u` ([`pair_rows`]).
     fn pair_rows(&self, u: usize, c: usize) -> Vec<F> {
         let k = self.geo.chunks();
-        let (lo, hi) = (&self.chunks[u * k + c], &self.chunks[u * k + c + k / 2]);
-        lo.iter()
-            .zip(hi)
-            .flat_map(|(a, b)| {
-                let [a0, a1] = coords(*a);
-                let [b0, b1] = coords(*b);
-                [a0, a1, b0, b1]
-            })
-            .collect()
+        pair_rows(&self.chunks[u * k + c], &self.chunks[u * k + c + k / 2])
     }
 
     /// The layer's Merkle tree (leaves: the pairs), as [`super::prove`] commits it.
@@ -109,29 +98,110 @@ impl ChunkedWord {
     /// One fold by `beta` at fold level `level`.
     fn fold(&self, beta: EF, level: usize) -> ChunkedWord {
         let g = &self.geo;
-        let (k, b, l) = (g.chunks(), g.chunk_rows(), g.cosets());
-        let log_s = self.log_size();
-        let shift = lde_shift().exp_power_of_2(level);
-        let w = F::two_adic_generator(log_s);
+        let k = g.chunks();
         let half = self.half();
         let chunks = (0..half.cosets() * half.chunks())
             .into_par_iter()
             .map(|at| {
                 let (u, c) = (at / half.chunks(), at % half.chunks());
                 let (lo, hi) = (&self.chunks[u * k + c], &self.chunks[u * k + c + k / 2]);
-                // x = shift w_S^t, t = u + L (c B + i): one step of i multiplies x by w^L.
-                let step = w.exp_u64(l as u64);
-                let x0 = shift * w.exp_u64((u + l * c * b) as u64);
-                let xs: Vec<F> = step.powers().take(b).map(|p| x0 * p).collect();
-                let inv = crate::field::batch_inverse(&xs).expect("coset points are nonzero");
-                lo.iter()
-                    .zip(hi)
-                    .zip(inv)
-                    .map(|((a, b), ix)| fold_pair(&[*a, *b], beta, ix))
-                    .collect()
+                fold_chunk(g, level, beta, u, c, lo, hi)
             })
             .collect();
         ChunkedWord { geo: half, chunks }
+    }
+}
+
+/// The geometry of a chunked layer's pairs and of its fold: `K/2` chunks.
+pub fn half(geo: &ChunkGeometry) -> ChunkGeometry {
+    ChunkGeometry {
+        log_height: geo.log_height - 1,
+        ..*geo
+    }
+}
+
+/// The tree rows of a chunked layer: `[f(x), f(-x)]` (4 base values a row) for the rows of
+/// chunk `(u, c)`, `c < K/2` (`lo`), and of chunk `(u, c + K/2)` (`hi`), the same rows of each.
+pub fn pair_rows(lo: &[EF], hi: &[EF]) -> Vec<F> {
+    lo.iter()
+        .zip(hi)
+        .flat_map(|(a, b)| {
+            let [a0, a1] = coords(*a);
+            let [b0, b1] = coords(*b);
+            [a0, a1, b0, b1]
+        })
+        .collect()
+}
+
+/// Chunk `(u, c)` of the fold by `beta` of a layer of geometry `geo` at fold level `level`:
+/// the fold of its chunks `(u, c)` (`lo`) and `(u, c + K/2)` (`hi`).
+pub fn fold_chunk(
+    geo: &ChunkGeometry,
+    level: usize,
+    beta: EF,
+    u: usize,
+    c: usize,
+    lo: &[EF],
+    hi: &[EF],
+) -> Vec<EF> {
+    let (b, l) = (geo.chunk_rows(), geo.cosets());
+    let log_s = geo.log_height + geo.log_blowup;
+    let shift = lde_shift().exp_power_of_2(level);
+    let w = F::two_adic_generator(log_s);
+    // x = shift w_S^t, t = u + L (c B + i): one step of i multiplies x by w^L.
+    let step = w.exp_u64(l as u64);
+    let x0 = shift * w.exp_u64((u + l * c * b) as u64);
+    let xs: Vec<F> = step.powers().take(b).map(|p| x0 * p).collect();
+    let inv = crate::field::batch_inverse(&xs).expect("coset points are nonzero");
+    lo.iter()
+        .zip(hi)
+        .zip(inv)
+        .map(|((a, b), ix)| fold_pair(&[*a, *b], beta, ix))
+        .collect()
+}
+
+/// A smaller DEEP codeword's chunk joining the folded layer's (`next += beta^2 word`).
+pub fn join_chunk(next: &mut [EF], word: &[EF], beta: EF) {
+    let b2 = beta.square();
+    next.iter_mut().zip(word).for_each(|(a, v)| *a += b2 * *v);
+}
+
+/// A chunked layer's batch opening as FRI's ([`chunk_tree::open`] of its pair rows).
+pub fn layer_opening(opening: crate::proof::TreeOpening) -> FriLayerOpening {
+    FriLayerOpening {
+        pairs: opening
+            .rows
+            .iter()
+            .map(|r| [ext(r[0], r[1]), ext(r[2], r[3])])
+            .collect(),
+        siblings: opening.siblings,
+    }
+}
+
+/// The commit phase from a one-chunk layer on (`cur`, `level` folds done), in memory, with the
+/// smaller codewords still to join: the in-memory layers, their roots and the final value.
+pub fn finish_in_memory(
+    cur: &ChunkedWord,
+    rest: BTreeMap<usize, ChunkedWord>,
+    level: usize,
+    t: &mut Transcript,
+    log_blowup: usize,
+) -> FriProver {
+    let rest: BTreeMap<usize, Vec<EF>> = rest
+        .into_iter()
+        .map(|(l, w)| (l, w.to_bit_reversed()))
+        .collect();
+    let layer = Layer {
+        log_s: cur.log_size(),
+        cur: cur.to_bit_reversed(),
+        level,
+    };
+    let (mut layers, mut roots) = (Vec::new(), Vec::new());
+    let final_value = fold_in_memory(layer, rest, t, log_blowup, &mut layers, &mut roots);
+    FriProver {
+        layers,
+        roots,
+        final_value,
     }
 }
 
@@ -178,37 +248,21 @@ pub fn prove_chunked(
             if d.geo != next.geo {
                 return Err(shape("a DEEP codeword joins with another chunk size"));
             }
-            let b2 = beta.square();
             next.chunks
                 .par_iter_mut()
                 .zip(d.chunks.par_iter())
-                .for_each(|(a, v)| a.iter_mut().zip(v).for_each(|(a, v)| *a += b2 * *v));
+                .for_each(|(a, v)| join_chunk(a, v, beta));
         }
         chunked.push((cur, tree));
         cur = next;
     }
-    let rest: BTreeMap<usize, Vec<EF>> = codewords
-        .into_iter()
-        .map(|(l, w)| (l, w.to_bit_reversed()))
-        .collect();
-    let layer = Layer {
-        log_s: cur.log_size(),
-        cur: cur.to_bit_reversed(),
-        level,
-    };
-    let mut layers = Vec::new();
-    let mut memory_roots = Vec::new();
-    let final_value = fold_in_memory(layer, rest, t, log_blowup, &mut layers, &mut memory_roots);
-    roots.extend(&memory_roots);
+    let memory = finish_in_memory(&cur, codewords, level, t, log_blowup);
+    roots.extend(&memory.roots);
     Ok(ChunkedFri {
         chunked,
-        memory: FriProver {
-            layers,
-            roots: memory_roots,
-            final_value,
-        },
+        final_value: memory.final_value,
+        memory,
         roots,
-        final_value,
     })
 }
 
@@ -222,18 +276,13 @@ impl ChunkedFri {
             let half = word.half();
             let k = word.geo.chunks();
             let opening = chunk_tree::open(&half, 4, tree, &idx, |u, c, i| {
-                let (a, b) = (word.chunks[u * k + c][i], word.chunks[u * k + c + k / 2][i]);
-                let ([a0, a1], [b0, b1]) = (coords(a), coords(b));
-                Ok(vec![a0, a1, b0, b1])
+                let at = u * k + c;
+                Ok(pair_rows(
+                    &word.chunks[at][i..=i],
+                    &word.chunks[at + k / 2][i..=i],
+                ))
             })?;
-            out.push(FriLayerOpening {
-                pairs: opening
-                    .rows
-                    .iter()
-                    .map(|r| [ext(r[0], r[1]), ext(r[2], r[3])])
-                    .collect(),
-                siblings: opening.siblings,
-            });
+            out.push(layer_opening(opening));
         }
         // The in-memory layers, at their place in the fold.
         let first = self.chunked.len();
