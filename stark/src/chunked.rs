@@ -12,7 +12,7 @@
 //! quotient  prover::quotient_chunk per chunk of the qf cosets (a chunk's rows and the next
 //!           chunk's first) -> ntt::interpolate_chunked per coset -> prover::quotient_piece_block
 //!           -> ntt::evaluate_chunked -> chunk_tree
-//! ood       prover::ChunkedOod over the committed columns' chunks and the pieces' blocks
+//! ood       prover::ChunkedOod over every committed LDE's chunks on coset 0
 //! deep      DeepAccumulator::add_chunk into one chunked codeword per height
 //! fri       fri::chunked::prove_chunked (in chunks while a layer has two or more)
 //! open      chunk_tree::open per tree (K rows read per query and tree); ChunkedFri::open
@@ -36,9 +36,7 @@ use crate::params::ProofParams;
 use crate::proof::{AuxCommitment, InstanceOpening, InstanceShape, Proof, TreeOpening};
 use crate::protocol::{self, PublicInputs};
 use crate::prove::{InstanceTrace, instance_shapes};
-use crate::prover::{
-    self, ChunkRows, ChunkedOod, DeepAccumulator, InstanceTraces, MatrixView, ProveError,
-};
+use crate::prover::{self, ChunkRows, ChunkedOod, DeepAccumulator, MatrixView, ProveError};
 
 /// A committed matrix of one instance: its LDE in natural coset chunks and its tree.
 struct Committed {
@@ -106,9 +104,8 @@ fn chunks_of(geo: &ChunkGeometry, m: &RowMajorMatrix<F>) -> Vec<RowMajorMatrix<F
         .collect()
 }
 
-/// An instance's aux columns: the committed chunks (carries added), the commitment, the sum.
+/// An instance's aux columns: the commitment and the claimed sum.
 struct Aux {
-    committed_chunks: Vec<RowMajorMatrix<F>>,
     lde: Committed,
     claimed_sum: EF,
 }
@@ -124,15 +121,12 @@ fn aux_chunks(
 ) -> Result<Aux, ProveError> {
     let width = table.aux_width();
     let columns = prover::running_sum_columns(table);
-    let (mut stored, mut carries, mut committed_chunks) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut stored, mut carries) = (Vec::new(), Vec::new());
     let mut carry = EF::ZERO;
     for (c, m) in main.iter().enumerate() {
         let p = prep.map(|p| p[c].as_view());
         let rows = prover::aux_rows(table, m.as_view(), p, lookup, EF::ZERO)?;
-        let mut committed = rows.values.clone();
-        prover::offset_running_sum(table, &mut committed, carry);
         carries.extend(coords(carry));
-        committed_chunks.push(RowMajorMatrix::new(committed, width));
         stored.push(RowMajorMatrix::new(rows.values, width));
         carry += rows.running_sum;
     }
@@ -144,14 +138,12 @@ fn aux_chunks(
         ..Extension::lde(&geo)
     };
     Ok(Aux {
-        committed_chunks,
         lde: Committed::new(geo, &lde_ext, &stored),
         claimed_sum: carry,
     })
 }
 
-/// Pass 3 for one instance: the quotient's pieces, as coefficient blocks (for the OOD values)
-/// and committed (their LDE and tree).
+/// Pass 3 for one instance: the quotient's pieces, committed (their LDE and tree).
 #[allow(clippy::too_many_arguments)]
 fn quotient_chunks(
     table: &Table,
@@ -161,7 +153,7 @@ fn quotient_chunks(
     aux: Option<&Aux>,
     lookup: &[EF; 2],
     composition: EF,
-) -> Result<(Vec<RowMajorMatrix<F>>, Committed), ProveError> {
+) -> Result<Committed, ProveError> {
     let qf = table.quotient_pieces;
     if qf > geo.cosets() {
         return Err(ProveError::Shape(format!(
@@ -198,8 +190,8 @@ fn quotient_chunks(
             prover::quotient_piece_block(table, &geo, j1, &views)
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let lde = evaluate_chunked(&geo, &Extension::lde(&geo), blocks.clone());
-    Ok((blocks, Committed::from_lde(geo, lde)))
+    let lde = evaluate_chunked(&geo, &Extension::lde(&geo), blocks);
+    Ok(Committed::from_lde(geo, lde))
 }
 
 /// Proves `traces` (one instance per table, or any instances sorted by table) like
@@ -278,7 +270,7 @@ pub fn prove(
             &lookup,
             composition,
         )?;
-        protocol::observe_quotient(&mut t, &q.1.root());
+        protocol::observe_quotient(&mut t, &q.root());
         quotients.push(q);
     }
     let z = protocol::draw_ood_point(&mut t);
@@ -288,16 +280,13 @@ pub fn prove(
     for (i, s) in shapes.iter().enumerate() {
         let table = &tables[s.table as usize];
         let mut ood = ChunkedOod::new(table, geo(s), z);
-        for (c, m) in main_chunks[i].iter().enumerate() {
-            let rows = InstanceTraces {
-                main: m.as_view(),
-                prep: prep_of(i).map(|p| p.0[c].as_view()),
-                aux: auxs[i].as_ref().map(|a| a.committed_chunks[c].as_view()),
+        for c in 0..geo(s).chunks() {
+            let rows = ChunkRows {
+                main: mains[i].chunk(0, c),
+                prep: prep_of(i).map(|p| p.1.chunk(0, c)),
+                aux: auxs[i].as_ref().map(|a| a.lde.chunk(0, c)),
             };
-            ood.add_trace_chunk(c, rows)?;
-        }
-        for (j1, block) in quotients[i].0.iter().enumerate() {
-            ood.add_piece_block(j1, block.as_view())?;
+            ood.add_chunk(c, rows, quotients[i].chunk(0, c))?;
         }
         let o = ood.finish()?;
         protocol::observe_ood(&mut t, &o);
@@ -320,7 +309,7 @@ pub fn prove(
                     prep: prep_of(i).map(|p| p.1.chunk(u, c)),
                     aux: auxs[i].as_ref().map(|a| a.lde.chunk(u, c)),
                 };
-                let q = quotients[i].1.chunk(u, c);
+                let q = quotients[i].chunk(u, c);
                 let out = &mut word.chunks[u * g.chunks() + c];
                 deep.add_chunk(table, i, &oods[i], &g, u, c, rows, q, out)?;
             }
@@ -343,7 +332,7 @@ pub fn prove(
             main: mains[i].open(&rows)?,
             prep: prep_of(i).map(|p| p.1.open(&rows)).transpose()?,
             aux: auxs[i].as_ref().map(|a| a.lde.open(&rows)).transpose()?,
-            quotient: quotients[i].1.open(&rows)?,
+            quotient: quotients[i].open(&rows)?,
         });
     }
     let fri_openings = fri.open(&positions).map_err(ProveError::Shape)?;
@@ -362,7 +351,7 @@ pub fn prove(
                 })
             })
             .collect(),
-        quotient_roots: quotients.iter().map(|q| q.1.root()).collect(),
+        quotient_roots: quotients.iter().map(|q| q.root()).collect(),
         ood: oods,
         fri_roots: fri.roots.clone(),
         fri_final: fri.final_value,

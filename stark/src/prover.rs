@@ -240,17 +240,6 @@ pub fn running_sum_columns(table: &Table) -> [usize; 2] {
     [2 * k, 2 * k + 1]
 }
 
-/// Adds `carry` to the running sum of every row of `rows` (aux rows of `table`, row-major): a
-/// block's columns computed from 0 become the columns of the same rows after earlier blocks
-/// that sum to `carry`.
-pub fn offset_running_sum(table: &Table, rows: &mut [F], carry: EF) {
-    let [c0, c1] = running_sum_columns(table);
-    for row in rows.chunks_exact_mut(table.aux_width()) {
-        let [s0, s1] = coords(ext(row[c0], row[c1]) + carry);
-        (row[c0], row[c1]) = (s0, s1);
-    }
-}
-
 /// The LogUp columns of a block of rows of `table` whose running sum starts from `start` (0 for
 /// an instance's first rows; the sum after the previous block to continue it). The fraction
 /// columns depend only on their row, so a table's aux trace is its blocks' rows, each started
@@ -852,37 +841,34 @@ pub fn ood_from_traces(
     })
 }
 
-/// Pass 4 chunk by chunk: the same values as [`ood`], from an instance's committed columns on
-/// the trace domain one chunk at a time (an aux chunk with its carry added: the committed
-/// column) and from its quotient pieces' coefficient blocks ([`quotient_piece_block`]), in any
-/// order. Barycentric sums over the chunks; Horner over the blocks, block `j1` being
-/// `z^j1 sum_j2 a[j1 + K j2] (z^K)^j2`.
+/// Pass 4 chunk by chunk: the same values as [`ood`], by barycentric sums over an instance's
+/// committed LDE chunks on coset 0 (`theta_0 <w_n>`, [`ChunkGeometry::coset_shift`]), its
+/// quotient pieces' included, fed one chunk at a time in any order. A column `p` is
+/// `q(y) = p(theta_0 y)` on `<w_n>`, so `p(z) = q(z / theta_0)`: one pass over coset 0 replaces
+/// the traces and the pieces' coefficients (which then need not be kept).
 pub struct ChunkedOod {
     geo: ChunkGeometry,
-    z: EF,
     main: crate::domain::ChunkedEval,
     prep: crate::domain::ChunkedEval,
     aux: crate::domain::ChunkedEval,
-    quotient: Vec<EF>,
+    quotient: crate::domain::ChunkedEval,
     chunks: Vec<bool>,
-    blocks: Vec<bool>,
     name: String,
 }
 
 impl ChunkedOod {
     pub fn new(table: &Table, geo: ChunkGeometry, z: EF) -> ChunkedOod {
         let n = geo.log_height;
-        let points = [z, z * F::two_adic_generator(n)];
-        let eval = |w: usize| crate::domain::ChunkedEval::new(n, w, &points);
+        let y = z * geo.coset_shift(0).inverse();
+        let points = [y, y * F::two_adic_generator(n)];
+        let eval = |w: usize, p: &[EF]| crate::domain::ChunkedEval::new(n, w, p);
         ChunkedOod {
             geo,
-            z,
-            main: eval(table.main_width),
-            prep: eval(table.prep_width),
-            aux: eval(table.aux_width()),
-            quotient: vec![EF::ZERO; table.quotient_width()],
+            main: eval(table.main_width, &points),
+            prep: eval(table.prep_width, &points),
+            aux: eval(table.aux_width(), &points),
+            quotient: eval(table.quotient_width(), &points[..1]),
             chunks: vec![false; geo.chunks()],
-            blocks: vec![false; geo.chunks()],
             name: table.name.clone(),
         }
     }
@@ -891,11 +877,12 @@ impl ChunkedOod {
         ProveError::Shape(format!("{}: {what}", self.name))
     }
 
-    /// Chunk `c` of the committed columns (natural order, B rows each).
-    pub fn add_trace_chunk(
+    /// LDE chunk `(0, c)` of the committed columns and of the quotient pieces (B rows each).
+    pub fn add_chunk(
         &mut self,
         c: usize,
-        rows: InstanceTraces<'_>,
+        rows: ChunkRows<'_>,
+        pieces: MatrixView<'_>,
     ) -> Result<(), ProveError> {
         let b = self.geo.chunk_rows();
         let fits = |m: Option<MatrixView<'_>>, w: usize| match m {
@@ -907,10 +894,11 @@ impl ChunkedOod {
             || !fits(Some(rows.main), self.main.width())
             || !fits(rows.prep, self.prep.width())
             || !fits(rows.aux, self.aux.width())
+            || !fits(Some(pieces), self.quotient.width())
         {
-            return Err(self.shape(format!("trace chunk {c} does not fit, or came twice")));
+            return Err(self.shape(format!("chunk {c} does not fit, or came twice")));
         }
-        let on_domain = || ProveError::Degenerate("z on the trace domain");
+        let on_domain = || ProveError::Degenerate("z on the LDE's first coset");
         self.main.add(c * b, rows.main).ok_or_else(on_domain)?;
         if let Some(p) = rows.prep {
             self.prep.add(c * b, p).ok_or_else(on_domain)?;
@@ -918,37 +906,15 @@ impl ChunkedOod {
         if let Some(a) = rows.aux {
             self.aux.add(c * b, a).ok_or_else(on_domain)?;
         }
+        self.quotient.add(c * b, pieces).ok_or_else(on_domain)?;
         self.chunks[c] = true;
         Ok(())
     }
 
-    /// Block `j1` of the quotient pieces' coefficients (transposed order).
-    pub fn add_piece_block(&mut self, j1: usize, block: MatrixView<'_>) -> Result<(), ProveError> {
-        let (b, w) = (self.geo.chunk_rows(), self.quotient.len());
-        if j1 >= self.blocks.len()
-            || self.blocks[j1]
-            || block.width != w
-            || block.values.len() != b * w
-        {
-            return Err(self.shape(format!("quotient block {j1} does not fit, or came twice")));
-        }
-        let z_k = self.z.exp_u64(self.geo.chunks() as u64);
-        let z_j1 = self.z.exp_u64(j1 as u64);
-        for (q, v) in self
-            .quotient
-            .iter_mut()
-            .zip(crate::domain::eval_coeffs_at(block, z_k))
-        {
-            *q += v * z_j1;
-        }
-        self.blocks[j1] = true;
-        Ok(())
-    }
-
-    /// The instance's OOD values, once every chunk and block has been added.
+    /// The instance's OOD values, once every chunk has been added.
     pub fn finish(self) -> Result<InstanceOod, ProveError> {
-        if self.chunks.iter().chain(&self.blocks).any(|added| !added) {
-            return Err(self.shape("OOD values asked for before every chunk and block came".into()));
+        if self.chunks.iter().any(|added| !added) {
+            return Err(self.shape("OOD values asked for before every chunk came".into()));
         }
         let split = |e: crate::domain::ChunkedEval| {
             let mut v = e.finish();
@@ -958,6 +924,7 @@ impl ChunkedOod {
         let (main, main_next) = split(self.main);
         let (prep, prep_next) = split(self.prep);
         let (aux, aux_next) = split(self.aux);
+        let quotient = self.quotient.finish().pop().expect("one point");
         Ok(InstanceOod {
             main,
             main_next,
@@ -965,7 +932,7 @@ impl ChunkedOod {
             prep_next,
             aux,
             aux_next,
-            quotient: self.quotient,
+            quotient,
         })
     }
 }

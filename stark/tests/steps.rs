@@ -440,37 +440,44 @@ fn passes_3_to_5_by_chunks_are_the_in_memory_ones() {
                 );
             }
         }
-        // The OOD values from the chunks (in reverse order) and the blocks are the in-memory ones.
+        let pieces_lde = evaluate_chunked(&geo, &Extension::lde(&geo), blocks);
+        // The OOD values from every committed LDE's chunks on coset 0 (in reverse order) are the
+        // in-memory ones.
         let z = stark::field::ext(F::new(5), F::new(7));
         let expected = prover::ood(table, log_n, ldes, q_lde.as_view(), z).unwrap();
         let mut ood = prover::ChunkedOod::new(table, geo, z);
-        fn rows_of(m: &RowMajorMatrix<F>, c: usize, b: usize) -> prover::MatrixView<'_> {
-            prover::MatrixView::new(&m.values[c * b * m.width..(c + 1) * b * m.width], m.width)
-        }
-        for c in (0..k).rev() {
-            let rows = prover::InstanceTraces {
-                main: rows_of(trace, c, b),
-                prep: prep.as_ref().map(|m| rows_of(m, c, b)),
-                aux: aux.as_ref().map(|m| rows_of(m, c, b)),
-            };
-            ood.add_trace_chunk(c, rows).unwrap();
-            assert!(ood.add_trace_chunk(c, rows).is_err(), "a chunk twice");
-        }
-        for (j1, block) in blocks.iter().enumerate().skip(1) {
-            ood.add_piece_block(j1, block.as_view()).unwrap();
+        let coset0 = |c: usize| prover::ChunkRows {
+            main: main_l[0][c].as_view(),
+            prep: prep_l.as_ref().map(|l| l[0][c].as_view()),
+            aux: aux_l.as_ref().map(|l| l[0][c].as_view()),
+        };
+        for c in (1..k).rev() {
+            ood.add_chunk(c, coset0(c), pieces_lde[0][c].as_view())
+                .unwrap();
+            assert!(
+                ood.add_chunk(c, coset0(c), pieces_lde[0][c].as_view())
+                    .is_err(),
+                "a chunk twice"
+            );
         }
         let mut unfinished = prover::ChunkedOod::new(table, geo, z);
-        unfinished.add_piece_block(0, blocks[0].as_view()).unwrap();
-        assert!(unfinished.finish().is_err(), "chunks missing");
-        ood.add_piece_block(0, blocks[0].as_view()).unwrap();
+        unfinished
+            .add_chunk(0, coset0(0), pieces_lde[0][0].as_view())
+            .unwrap();
+        assert_eq!(unfinished.finish().is_err(), k > 1, "chunks missing");
+        let short = prover::MatrixView::new(&pieces_lde[0][0].values[1..], 1);
+        assert!(
+            ood.add_chunk(0, coset0(0), short).is_err(),
+            "pieces of the wrong shape"
+        );
+        ood.add_chunk(0, coset0(0), pieces_lde[0][0].as_view())
+            .unwrap();
         assert_eq!(
             ood.finish().unwrap(),
             expected,
             "{}: OOD values",
             table.name
         );
-
-        let pieces_lde = evaluate_chunked(&geo, &Extension::lde(&geo), blocks);
         // The DEEP codeword chunk by chunk is the in-memory one.
         let beta = stark::field::ext(F::new(11), F::new(13));
         let shapes = [stark::proof::InstanceShape {

@@ -1,10 +1,10 @@
 //! Pass 2: each instance's LogUp columns, chunk by chunk. A chunk's columns are computed with
 //! its running sum started from 0 and written as they are; the carry (the sum of the chunks
 //! before) enters the LDE through step 2 of the four-step ([`stark::ntt::Carry`]), so the
-//! committed columns (stored plus carry) are never written. The claimed sum is the last carry
-//! plus the last chunk's sum.
+//! committed columns (stored plus carry) are never written, and the stored ones are removed
+//! once extended. The claimed sum is the last carry plus the last chunk's sum.
 
-use pipeline::{SegmentRef, SpillDir};
+use pipeline::SpillDir;
 use stark::field::{EF, PrimeCharacteristicRing, coords};
 use stark::ntt::{Carry, ChunkGeometry, Extension, carry_offsets};
 use stark::{RowMajorMatrix, Table, prover};
@@ -18,27 +18,8 @@ use crate::store::{Matrix, write_matrix};
 
 /// An instance's committed LogUp columns.
 pub struct AuxInstance {
-    /// Chunk `c`'s columns with the running sum started from 0.
-    pub stored: Vec<SegmentRef>,
-    /// The running sum of the chunks before chunk `c`.
-    pub carries: Vec<EF>,
     pub lde: InstanceLde,
     pub claimed_sum: EF,
-}
-
-impl AuxInstance {
-    /// Chunk `c` of the committed columns (running sum continued from the chunks before).
-    pub fn committed_chunk(
-        &self,
-        spill: &SpillDir,
-        table: &Table,
-        c: usize,
-    ) -> Result<RowMajorMatrix<stark::F>, Error> {
-        let rows = self.lde.geo.chunk_rows();
-        let mut m = lde::read_block(spill, &self.stored[c], table.aux_width(), rows)?;
-        prover::offset_running_sum(table, &mut m.values, self.carries[c]);
-        Ok(m)
-    }
 }
 
 /// Computes and commits the LogUp columns of `main` (with `prep`, the table's preprocessed
@@ -89,9 +70,8 @@ pub fn commit_aux(
         kind: "aux-lde",
     };
     let lde = lde::extend(spill, name, geo, &ext, &stored, width)?;
+    stored.iter().try_for_each(|s| spill.remove_segment(s))?;
     Ok(AuxInstance {
-        stored,
-        carries,
         lde,
         claimed_sum: carry,
     })

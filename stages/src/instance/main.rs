@@ -21,7 +21,8 @@ use crate::error::Error;
 use crate::lde::{self, InstanceLde, LdeName};
 use crate::store::write_matrix;
 
-/// A table's preprocessed trace at one height: its blocks and its commitment.
+/// A table's preprocessed trace at one height: its blocks (removed after pass 2) and its
+/// commitment.
 pub struct Preprocessed {
     pub blocks: Vec<SegmentRef>,
     pub lde: InstanceLde,
@@ -64,7 +65,7 @@ pub struct MainInstance {
     pub instance: u64,
     /// `<table>-<instance>`: how its segments are named.
     pub label: String,
-    /// The trace blocks, in order.
+    /// The trace blocks, in order (removed after pass 2, their last reader).
     pub trace: Vec<SegmentRef>,
     pub lde: InstanceLde,
 }

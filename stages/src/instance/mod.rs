@@ -8,8 +8,8 @@
 //! | pass | module | writes |
 //! |------|--------|--------|
 //! | 1 main | [`main`] | trace blocks, main and preprocessed LDE chunks |
-//! | 2 aux | [`aux`] | LogUp blocks (running sums from 0), aux LDE chunks |
-//! | 3 quotient | [`quotient`] | the pieces' coefficient blocks and LDE chunks |
+//! | 2 aux | [`aux`] | aux LDE chunks (then removes the trace blocks) |
+//! | 3 quotient | [`quotient`] | the pieces' LDE chunks |
 //! | 4 ood | [`ood`] | nothing (values to the transcript) |
 //! | 5 deep | [`deep`] | the DEEP codeword of each height, in chunks |
 //! | 6 fri | [`fri`] | the layers folded in chunks while they have two or more |
@@ -119,7 +119,8 @@ pub fn prove(
     // Pass 1: main (and preprocessed, one per table and height) commitments.
     let clock = PassClock::begin(progress, metrics, "main");
     spill.begin_pass("main")?;
-    let (mains, statement) = main::commit_main(Arc::clone(&program), input, config, log_b, spill)?;
+    let (mut mains, statement) =
+        main::commit_main(Arc::clone(&program), input, config, log_b, spill)?;
     let shapes: Vec<InstanceShape> = mains
         .iter()
         .map(|m| InstanceShape {
@@ -169,6 +170,17 @@ pub fn prove(
         stage.finish();
         Ok(auxs)
     })?;
+    // The trace blocks were read for the last time.
+    for blocks in mains
+        .iter_mut()
+        .map(|m| &mut m.trace)
+        .chain(preps.values_mut().map(|p| &mut p.blocks))
+    {
+        blocks
+            .drain(..)
+            .try_for_each(|s| spill.remove_segment(&s))?;
+    }
+    let prep_of = |m: &MainInstance| preps.get(&(m.table, m.lde.geo.log_height));
     let composition = protocol::draw_composition_challenge(&mut t);
     let committed = |i: usize| Committed {
         main: &mains[i],
@@ -198,7 +210,7 @@ pub fn prove(
         let mut oods = Vec::with_capacity(mains.len());
         for (i, m) in mains.iter().enumerate() {
             let table = &tables[m.table];
-            let o = ood::ood_values(spill, table, m.lde.geo, z, committed(i), &quotients[i])?;
+            let o = ood::ood_values(spill, table, z, committed(i), &quotients[i])?;
             protocol::observe_ood(&mut t, &o);
             oods.push(o);
         }

@@ -1,52 +1,44 @@
-//! Pass 4: each instance's out-of-domain values without any LDE: barycentric sums over the
-//! committed columns' trace chunks (the aux chunks with their carries added back) and Horner
-//! over the pieces' coefficient blocks ([`stark::prover::ChunkedOod`]).
+//! Pass 4: each instance's out-of-domain values, by barycentric sums over its committed LDE
+//! chunks on coset 0, the quotient pieces' included ([`stark::prover::ChunkedOod`]): no trace
+//! block or coefficient block is needed after the pass that made it.
 
 use pipeline::SpillDir;
+use stark::Table;
 use stark::field::EF;
-use stark::ntt::ChunkGeometry;
 use stark::proof::InstanceOod;
-use stark::prover::{ChunkedOod, InstanceTraces};
-use stark::{RowMajorMatrix, Table};
+use stark::prover::{ChunkRows, ChunkedOod};
 
 use super::quotient::{Committed, QuotientInstance};
 use crate::error::Error;
-use crate::lde;
 use crate::store::Matrix;
 
 /// The OOD values of one instance at `z`.
 pub fn ood_values(
     spill: &SpillDir,
     table: &Table,
-    geo: ChunkGeometry,
     z: EF,
     committed: Committed<'_>,
     quotient: &QuotientInstance,
 ) -> Result<InstanceOod, Error> {
-    let b = geo.chunk_rows();
+    let geo = committed.main.lde.geo;
     let mut ood = ChunkedOod::new(table, geo, z);
-    for (c, block) in committed.main.trace.iter().enumerate() {
-        let main = Matrix::open(spill, block, table.main_width, b)?;
+    for c in 0..geo.chunks() {
+        let main = committed.main.lde.chunk(spill, 0, c)?;
         let prep = committed
             .prep
-            .map(|p| Matrix::open(spill, &p.blocks[c], table.prep_width, b))
+            .map(|p| p.lde.chunk(spill, 0, c))
             .transpose()?;
         let aux = committed
             .aux
-            .map(|a| a.committed_chunk(spill, table, c))
+            .map(|a| a.lde.chunk(spill, 0, c))
             .transpose()?;
-        ood.add_trace_chunk(
-            c,
-            InstanceTraces {
-                main: main.view(),
-                prep: prep.as_ref().map(Matrix::view),
-                aux: aux.as_ref().map(RowMajorMatrix::as_view),
-            },
-        )?;
-    }
-    for (j1, seg) in quotient.coefficients.iter().enumerate() {
-        let block = lde::read_block(spill, seg, table.quotient_width(), b)?;
-        ood.add_piece_block(j1, block.as_view())?;
+        let pieces = quotient.lde.chunk(spill, 0, c)?;
+        let rows = ChunkRows {
+            main: main.view(),
+            prep: prep.as_ref().map(Matrix::view),
+            aux: aux.as_ref().map(Matrix::view),
+        };
+        ood.add_chunk(c, rows, pieces.view())?;
     }
     Ok(ood.finish()?)
 }

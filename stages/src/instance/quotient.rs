@@ -5,12 +5,11 @@
 //!          of every committed matrix and the next chunk's first row -> a segment (B x 2)
 //! interp   per coset: lde::cross_inverse (step 1), then ntt::interpolate_block per block
 //! pieces   per block j1: prover::quotient_piece_block of the qf cosets' block j1 -> the pieces'
-//!          coefficient block j1 (kept: the OOD pass reads it), ntt::evaluate_block to every
-//!          coset, step 3 and the tree by lde::commit_blocks
+//!          coefficient block j1, ntt::evaluate_block to every coset, step 3 and the tree by
+//!          lde::commit_blocks
 //! ```
 //!
-//! Every intermediate is removed once read; what stays is the pieces' coefficient blocks and
-//! their LDE.
+//! Every intermediate is removed once read; what stays is the pieces' LDE.
 
 use pipeline::{SegmentRef, SpillDir};
 use stark::field::{EF, PrimeCharacteristicRing, coords};
@@ -28,8 +27,6 @@ use crate::store::write_matrix;
 
 /// An instance's committed quotient pieces.
 pub struct QuotientInstance {
-    /// The pieces' coefficients, block `j1` in the four-step's transposed order.
-    pub coefficients: Vec<SegmentRef>,
     pub lde: InstanceLde,
 }
 
@@ -104,7 +101,6 @@ pub fn commit_quotient(
     }
 
     let width = table.quotient_width();
-    let mut coefficients = Vec::with_capacity(geo.chunks());
     let lde = lde::commit_blocks(
         spill,
         quotient_name(label, "quotient-lde"),
@@ -116,16 +112,14 @@ pub fn commit_quotient(
                 .map(|segs| lde::read_block(spill, &segs[j1], 2, b))
                 .collect::<Result<Vec<_>, _>>()?;
             let views: Vec<_> = blocks.iter().map(RowMajorMatrix::as_view).collect();
-            let mut block = prover::quotient_piece_block(table, &geo, j1, &views)?;
-            let meta = SegmentMeta::new(label, j1 as u64, "quotient", "pieces");
-            coefficients.push(write_matrix(spill, &meta, &mut block)?);
+            let block = prover::quotient_piece_block(table, &geo, j1, &views)?;
             for segs in &interpolated {
                 spill.remove_segment(&segs[j1])?;
             }
             Ok(ntt::evaluate_block(&geo, &Extension::lde(&geo), j1, block))
         },
     )?;
-    Ok(QuotientInstance { coefficients, lde })
+    Ok(QuotientInstance { lde })
 }
 
 fn quotient_name<'a>(label: &'a str, kind: &'a str) -> LdeName<'a> {
