@@ -1,6 +1,6 @@
-//! `stark-pipe bench pipeline`: fib_iterative at several sizes through the pipeline (and in RAM
-//! where it fits), each run in its own process so that its peak memory is its own. Prints one
-//! table.
+//! `stark-pipe bench pipeline`: fib_iterative at several sizes through the pipeline (with
+//! `--instance-rows`, also the single-instance prover; in RAM where it fits), each run in its
+//! own process so that its peak memory is its own. Prints one table.
 
 use std::path::Path;
 use std::process::Command;
@@ -22,6 +22,9 @@ pub struct PipelineBench {
     /// Store policy of the pipeline runs (see `run --help`).
     #[arg(long, default_value_t = stages::Store::default())]
     pub store: stages::Store,
+    /// Also prove each size with the single-instance prover (`run --instance-rows N`).
+    #[arg(long, value_name = "N", value_parser = parse_count)]
+    pub instance_rows: Option<u64>,
     /// Also prove in RAM when the estimate (about 2 KB per instruction) fits in 60% of memory.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub in_memory: bool,
@@ -100,17 +103,20 @@ pub fn run(args: PipelineBench) -> anyhow::Result<()> {
     );
     let result = (|| {
         for &instructions in &args.instructions {
-            let mut modes = vec![false];
+            let mut modes = vec![Mode::Pipeline];
+            if let Some(rows) = args.instance_rows {
+                modes.push(Mode::OneInstance(rows));
+            }
             let estimate = instructions.saturating_mul(2000);
             if args.in_memory && memory.is_none_or(|m| estimate < m / 10 * 6) {
-                modes.push(true);
+                modes.push(Mode::InRam);
             }
-            for in_memory in modes {
-                let f = one_run(&exe, &elf, &tmp, instructions, in_memory, &args)?;
+            for mode in modes {
+                let f = one_run(&exe, &elf, &tmp, instructions, mode, &args)?;
                 println!(
                     "{:>12} {:<9} {:>9} {:>9} {:>9} {:>9} {:>11} {:>11} {:>11} {:>11}",
                     instructions,
-                    if in_memory { "in-RAM" } else { "pipeline" },
+                    mode.name(),
                     f.instances,
                     f.kept,
                     f.wall,
@@ -136,12 +142,32 @@ pub fn run(args: PipelineBench) -> anyhow::Result<()> {
     result
 }
 
+/// Which prover a row of the table measures.
+#[derive(Clone, Copy)]
+enum Mode {
+    /// The chunked pipeline (one instance per chunk).
+    Pipeline,
+    /// `--instance-rows N`: one instance per table, built in chunks.
+    OneInstance(u64),
+    InRam,
+}
+
+impl Mode {
+    fn name(self) -> &'static str {
+        match self {
+            Mode::Pipeline => "pipeline",
+            Mode::OneInstance(_) => "1-inst",
+            Mode::InRam => "in-RAM",
+        }
+    }
+}
+
 fn one_run(
     exe: &Path,
     elf: &Path,
     tmp: &Path,
     instructions: u64,
-    in_memory: bool,
+    mode: Mode,
     args: &PipelineBench,
 ) -> anyhow::Result<Figures> {
     let n = (instructions / 4).to_string();
@@ -164,8 +190,14 @@ fn one_run(
         ])
         .arg("-o")
         .arg(&proof);
-    if in_memory {
-        cmd.arg("--in-memory");
+    match mode {
+        Mode::Pipeline => {}
+        Mode::OneInstance(rows) => {
+            cmd.args(["--instance-rows", &rows.to_string()]);
+        }
+        Mode::InRam => {
+            cmd.arg("--in-memory");
+        }
     }
     if let Some(q) = args.queries {
         cmd.args(["--queries", &q.to_string()]);

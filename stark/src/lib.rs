@@ -113,7 +113,8 @@
 //! it), [`prover::aux_rows`], [`prover::quotient_chunk`], [`prover::quotient_piece_block`],
 //! [`prover::ChunkedOod`], [`prover::DeepAccumulator::add_chunk`] and [`fri::chunked`].
 //! [`chunked::prove`] runs them all, in memory: its proof is [`prove`]'s, byte for byte, at any
-//! chunk size, so it is the reference an out-of-core driver is held to. [`mixed`] commits to
+//! chunk size, so it is the reference the out-of-core driver (`stages::instance`, the same
+//! passes on segments) is held to. [`mixed`] commits to
 //! matrices of several heights in one tree (rows of shorter matrices injected at their layer);
 //! it is built and tested but not yet in the protocol (`docs/one-instance.md`).
 //!

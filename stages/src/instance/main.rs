@@ -65,7 +65,8 @@ pub struct MainInstance {
     pub instance: u64,
     /// `<table>-<instance>`: how its segments are named.
     pub label: String,
-    /// The trace blocks, in order (removed after pass 2, their last reader).
+    /// The trace blocks, in order (removed in pass 2, their last reader, once the instance's
+    /// aux columns are made).
     pub trace: Vec<SegmentRef>,
     pub lde: InstanceLde,
 }

@@ -119,8 +119,7 @@ pub fn prove(
     // Pass 1: main (and preprocessed, one per table and height) commitments.
     let clock = PassClock::begin(progress, metrics, "main");
     spill.begin_pass("main")?;
-    let (mut mains, statement) =
-        main::commit_main(Arc::clone(&program), input, config, log_b, spill)?;
+    let (mains, statement) = main::commit_main(Arc::clone(&program), input, config, log_b, spill)?;
     let shapes: Vec<InstanceShape> = mains
         .iter()
         .map(|m| InstanceShape {
@@ -165,18 +164,16 @@ pub fn prove(
             };
             protocol::observe_aux(&mut t, aux.as_ref().map(aux_commitment).as_ref());
             auxs.push(aux);
+            m.trace.iter().try_for_each(|s| spill.remove_segment(s))?;
             stage.advance(1, 1 << m.lde.geo.log_height);
         }
         stage.finish();
         Ok(auxs)
     })?;
-    // The trace blocks were read for the last time.
-    for blocks in mains
-        .iter_mut()
-        .map(|m| &mut m.trace)
-        .chain(preps.values_mut().map(|p| &mut p.blocks))
-    {
-        blocks
+    // The preprocessed blocks were read for the last time (each instance's trace blocks went
+    // as soon as its aux columns were made).
+    for p in preps.values_mut() {
+        p.blocks
             .drain(..)
             .try_for_each(|s| spill.remove_segment(&s))?;
     }
