@@ -98,7 +98,7 @@ pub fn commit_main(
     let mut open: BTreeMap<(usize, u64), Open> = BTreeMap::new();
     let mut closed: Vec<((usize, u64), Open)> = Vec::new();
     let mut written = vec![0u64; names.len()];
-    let mut write = |blocks: Vec<TraceBlock>| -> Result<(), Error> {
+    let mut write = |blocks: &mut dyn Iterator<Item = TraceBlock>| -> Result<(), Error> {
         for b in blocks {
             let key = (b.table, b.instance);
             let meta = SegmentMeta::new(&*names[b.table], written[b.table], "main", "trace");
@@ -128,13 +128,13 @@ pub fn commit_main(
             })?;
         witness.push_chunk(&chunk)?;
         execute.advance(1, chunk.steps.len() as u64);
-        write(witness.take_blocks())?;
+        write(&mut witness.take_blocks().into_iter())?;
         if done {
             break;
         }
     }
-    let (rest, statement) = witness.finish_blocks()?;
-    write(rest)?;
+    let (mut rest, statement) = witness.finish_blocks()?;
+    write(&mut rest)?;
     execute.finish();
     closed.sort_by_key(|(key, _)| *key);
     let commit = config

@@ -172,7 +172,8 @@ pub mod table {
 }
 
 pub use witness::{
-    Rv32Air, Statement, StatementFormatError, TraceBlock, Witness, WitnessError, program_digest,
+    FinalBlocks, Rv32Air, Statement, StatementFormatError, TraceBlock, Witness, WitnessError,
+    program_digest,
 };
 
 mod verify;

@@ -307,33 +307,88 @@ impl Instances {
     }
 
     /// Closes the open instance, padded with zero rows to a power of two (at least 2): its
-    /// held rows, then zero blocks up to its height. Nothing if it has no rows.
-    fn close(&mut self) {
+    /// held rows, then zero blocks up to its height, which are only described
+    /// ([`Padding`]: a run's last instance may need many). Nothing if it has no rows.
+    fn close(&mut self) -> Option<Padding> {
         if self.open_rows == 0 {
-            return;
+            return None;
         }
         let height = self.open_rows.next_power_of_two().max(2);
         let mut values = std::mem::take(&mut self.current);
         let rows = height.min(self.block_rows);
         values.resize(rows * self.width, F::ZERO);
-        let blocks = height / rows;
-        self.block(values, blocks == self.index as usize + 1);
-        while self.open_rows > 0 {
-            let last = blocks == self.index as usize + 1;
-            self.block(vec![F::ZERO; rows * self.width], last);
+        let blocks = (height / rows) as u64;
+        self.block(values, blocks == self.index + 1);
+        if self.open_rows == 0 {
+            return None;
         }
+        let padding = Padding {
+            table: self.table,
+            instance: self.instance,
+            next: self.index,
+            end: blocks,
+            rows,
+            width: self.width,
+        };
+        (self.instance, self.index, self.open_rows) = (self.instance + 1, 0, 0);
+        Some(padding)
     }
 
-    /// Every block not handed out; a table that received no rows gets one all-padding
-    /// instance of 2 rows.
-    fn finish(mut self) -> Vec<TraceBlock> {
-        self.close();
+    /// Every block not handed out, the trailing zero blocks described; a table that received no
+    /// rows gets one all-padding instance of 2 rows.
+    fn finish(mut self) -> (Vec<TraceBlock>, Option<Padding>) {
+        let padding = self.close();
         if self.instance == 0 {
             self.open_rows = 2;
             self.current = vec![F::ZERO; 2 * self.width];
             self.close();
         }
-        self.done
+        (self.done, padding)
+    }
+}
+
+/// The zero blocks `next..end` that end an instance, made one at a time as they are taken.
+#[derive(Clone, Debug)]
+struct Padding {
+    table: usize,
+    instance: u64,
+    next: u64,
+    end: u64,
+    rows: usize,
+    width: usize,
+}
+
+/// The blocks a finished run still hands out ([`Witness::finish_blocks`]), in proof order. The
+/// zero blocks that pad a table's last instance to its height are made as they are taken, so
+/// that padding a long run's tables (up to half of a tall instance) never sits in memory.
+pub struct FinalBlocks {
+    parts: std::collections::VecDeque<(std::vec::IntoIter<TraceBlock>, Option<Padding>)>,
+}
+
+impl Iterator for FinalBlocks {
+    type Item = TraceBlock;
+
+    fn next(&mut self) -> Option<TraceBlock> {
+        loop {
+            let (blocks, padding) = self.parts.front_mut()?;
+            if let Some(b) = blocks.next() {
+                return Some(b);
+            }
+            if let Some(p) = padding
+                && p.next < p.end
+            {
+                let block = TraceBlock {
+                    table: p.table,
+                    instance: p.instance,
+                    index: p.next,
+                    trace: RowMajorMatrix::new(vec![F::ZERO; p.rows * p.width], p.width),
+                    last: p.next + 1 == p.end,
+                };
+                p.next += 1;
+                return Some(block);
+            }
+            self.parts.pop_front();
+        }
     }
 }
 
@@ -799,12 +854,12 @@ impl Witness {
     pub fn finish(mut self) -> Result<(Vec<InstanceTrace>, Statement), WitnessError> {
         let mut assembling = std::mem::take(&mut self.assembling);
         let (blocks, statement) = self.finish_blocks()?;
-        Ok((assemble(&mut assembling, blocks), statement))
+        Ok((assemble(&mut assembling, blocks.collect()), statement))
     }
 
     /// Closes every table: the blocks not yet taken, in proof order, and the statement the
     /// instances prove.
-    pub fn finish_blocks(self) -> Result<(Vec<TraceBlock>, Statement), WitnessError> {
+    pub fn finish_blocks(self) -> Result<(FinalBlocks, Statement), WitnessError> {
         let exit = self.exit.ok_or(WitnessError::NoExit)?;
         let statement = Statement {
             program_digest: program_digest(&self.program),
@@ -839,10 +894,10 @@ impl Witness {
             }
         }
         let block_rows = self.block_rows;
-        let mut out = Vec::new();
+        let mut parts = std::collections::VecDeque::new();
         for (t, chip) in self.chips.into_iter().enumerate() {
-            let fixed = |m| blocks_of(t, m, block_rows);
-            out.extend(match t {
+            let fixed = |m| (blocks_of(t, m, block_rows).into_iter(), None);
+            parts.push_back(match t {
                 table::PROGRAM => fixed(RowMajorMatrix::new(std::mem::take(&mut program), 1)),
                 table::IMAGE => fixed(RowMajorMatrix::new(
                     std::mem::take(&mut image),
@@ -853,9 +908,12 @@ impl Witness {
                     std::mem::take(&mut byte_cells),
                     bytes::MAIN_WIDTH,
                 )),
-                _ => chip.finish(),
+                _ => {
+                    let (blocks, padding) = chip.finish();
+                    (blocks.into_iter(), padding)
+                }
             });
         }
-        Ok((out, statement))
+        Ok((FinalBlocks { parts }, statement))
     }
 }
