@@ -377,14 +377,21 @@ fn progress_always_draws_a_bar_per_stage_even_without_a_terminal() {
 
 #[test]
 fn a_full_spill_filesystem_fails_cleanly_without_a_proof() {
-    let dir = scratch("full");
+    // The chunked pipeline, and the single-instance prover.
+    for (name, flags) in [("full", "--store trace"), ("full-one", "--instance-rows 2^16")] {
+        a_full_spill_filesystem_fails_cleanly(name, flags);
+    }
+}
+
+fn a_full_spill_filesystem_fails_cleanly(name: &str, flags: &str) {
+    let dir = scratch(name);
     let proof = dir.join("fib.proof");
     let spill = dir.join("spill");
     // RLIMIT_FSIZE stands in for a full disk (no root needed); SIGXFSZ ignored so that the
     // write fails with EFBIG instead of killing the process.
     let script = format!(
         "trap '' XFSZ; ulimit -f 64; exec {BIN} run {} --input-u32 2000 --chunk-rows 2^8 \
-         --queries 24 --pow-bits 4 --progress never --store trace --spill-dir {} -o {}",
+         --queries 24 --pow-bits 4 --progress never {flags} --spill-dir {} -o {}",
         elf("fib_iterative"),
         p(&spill),
         p(&proof)

@@ -4,7 +4,7 @@
 //! committed columns (stored plus carry) are never written, and the stored ones are removed
 //! once extended. The claimed sum is the last carry plus the last chunk's sum.
 
-use pipeline::SpillDir;
+use pipeline::{SpillDir, StageProgress};
 use stark::field::{EF, PrimeCharacteristicRing, coords};
 use stark::ntt::{Carry, ChunkGeometry, Extension, carry_offsets};
 use stark::{RowMajorMatrix, Table, prover};
@@ -31,6 +31,7 @@ pub fn commit_aux(
     main: &MainInstance,
     prep: Option<&Preprocessed>,
     lookup: &[EF; 2],
+    progress: &StageProgress,
 ) -> Result<AuxInstance, Error> {
     let (b, width) = (geo.chunk_rows(), table.aux_width());
     let (mut stored, mut carries) = (Vec::with_capacity(geo.chunks()), Vec::new());
@@ -55,6 +56,7 @@ pub fn commit_aux(
         )?);
         carries.push(carry);
         carry += rows.running_sum;
+        progress.advance(1, b as u64);
     }
     let flat: Vec<_> = carries.iter().flat_map(|c| coords(*c)).collect();
     let ext = Extension {

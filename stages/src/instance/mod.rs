@@ -147,7 +147,8 @@ pub fn prove(
 
     // Pass 2: LogUp columns, chunk by chunk with carries.
     let auxs = pass(config, metrics, spill, "aux", || {
-        let stage = progress.stage("aux", "instances", Some(mains.len() as u64));
+        let chunks = mains.iter().map(|m| m.lde.geo.chunks() as u64).sum();
+        let stage = progress.stage("aux", "chunks", Some(chunks));
         let mut auxs: Vec<Option<AuxInstance>> = Vec::with_capacity(mains.len());
         for m in &mains {
             let table = &tables[m.table];
@@ -160,12 +161,12 @@ pub fn prove(
                     m,
                     prep_of(m),
                     &lookup,
+                    &stage,
                 )?),
             };
             protocol::observe_aux(&mut t, aux.as_ref().map(aux_commitment).as_ref());
             auxs.push(aux);
             m.trace.iter().try_for_each(|s| spill.remove_segment(s))?;
-            stage.advance(1, 1 << m.lde.geo.log_height);
         }
         stage.finish();
         Ok(auxs)
@@ -187,15 +188,18 @@ pub fn prove(
 
     // Pass 3: quotients.
     let quotients = pass(config, metrics, spill, "quotient", || {
-        let stage = progress.stage("quotient", "instances", Some(mains.len() as u64));
+        let chunks = mains
+            .iter()
+            .map(|m| (tables[m.table].quotient_pieces * m.lde.geo.chunks()) as u64)
+            .sum();
+        let stage = progress.stage("quotient", "chunks", Some(chunks));
         let mut quotients: Vec<QuotientInstance> = Vec::with_capacity(mains.len());
         for (i, m) in mains.iter().enumerate() {
             let (table, geo) = (&tables[m.table], m.lde.geo);
-            let q =
-                quotient::commit_quotient(spill, table, geo, committed(i), &lookup, composition)?;
+            let c = committed(i);
+            let q = quotient::commit_quotient(spill, table, geo, c, &lookup, composition, &stage)?;
             protocol::observe_quotient(&mut t, &q.lde.root());
             quotients.push(q);
-            stage.advance(1, 1 << geo.log_height);
         }
         stage.finish();
         Ok(quotients)

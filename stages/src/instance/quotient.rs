@@ -11,7 +11,7 @@
 //!
 //! Every intermediate is removed once read; what stays is the pieces' LDE.
 
-use pipeline::{SegmentRef, SpillDir};
+use pipeline::{SegmentRef, SpillDir, StageProgress};
 use stark::field::{EF, PrimeCharacteristicRing, coords};
 use stark::ntt::{self, ChunkGeometry, Extension};
 use stark::prover::{self, ChunkRows, ProveError};
@@ -46,6 +46,7 @@ pub fn commit_quotient(
     committed: Committed<'_>,
     lookup: &[EF; 2],
     composition: EF,
+    progress: &StageProgress,
 ) -> Result<QuotientInstance, Error> {
     let qf = table.quotient_pieces;
     if qf > geo.cosets() {
@@ -83,6 +84,7 @@ pub fn commit_quotient(
             let mut m = RowMajorMatrix::new(v.into_iter().flat_map(coords).collect(), 2);
             let meta = SegmentMeta::new(label, c as u64, "quotient", &*values_kind);
             values.push(write_matrix(spill, &meta, &mut m)?);
+            progress.advance(1, b as u64);
         }
         let step1_kind = format!("{values_kind}-step1");
         let blocks = lde::cross_inverse(spill, quotient_name(label, &step1_kind), geo, &values, 2)?;
