@@ -378,7 +378,10 @@ fn progress_always_draws_a_bar_per_stage_even_without_a_terminal() {
 #[test]
 fn a_full_spill_filesystem_fails_cleanly_without_a_proof() {
     // The chunked pipeline, and the single-instance prover.
-    for (name, flags) in [("full", "--store trace"), ("full-one", "--instance-rows 2^16")] {
+    for (name, flags) in [
+        ("full", "--store trace"),
+        ("full-one", "--instance-rows 2^16"),
+    ] {
         a_full_spill_filesystem_fails_cleanly(name, flags);
     }
 }

@@ -175,6 +175,28 @@ fn run_refuses_bad_arguments_without_writing_a_proof() {
         "{}",
         text(&out.stderr)
     );
+    for (rows, says) in [
+        ("3000", "power of two"),
+        ("2^27", "2^26"),
+        ("2^4", "above the instance rows"),
+    ] {
+        let sub = elf("sub");
+        let args = [
+            "run",
+            sub.to_str().unwrap(),
+            "--chunk-rows",
+            "2^8",
+            "--instance-rows",
+            rows,
+        ];
+        let out = stark_pipe(&[&args[..], &["-o", proof.to_str().unwrap()]].concat());
+        assert!(!out.status.success(), "--instance-rows {rows}");
+        assert!(
+            text(&out.stderr).contains(says),
+            "{rows}: {}",
+            text(&out.stderr)
+        );
+    }
     let out = stark_pipe(&["run", "/nonexistent.elf", "-o", proof.to_str().unwrap()]);
     assert!(
         text(&out.stderr).contains("/nonexistent.elf"),

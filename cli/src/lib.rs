@@ -325,6 +325,9 @@ impl Prover {
             .validate()
             .map_err(|e| Error::Settings(format!("proof parameters: {e}")))?;
         let chunk_rows = self.resolved_chunk_rows()?;
+        if let Some(rows) = self.instance_rows {
+            check_instance_rows(rows, chunk_rows)?;
+        }
         let program = Arc::clone(self.program.vm());
         let input: Arc<[u8]> = Arc::from(std::mem::take(&mut self.input));
         let failed = |message: String| Error::Prove {
@@ -482,6 +485,25 @@ impl Prover {
         }
         err
     }
+}
+
+/// Instance rows a power of two that the verifier accepts, and no fewer than a chunk's rows.
+fn check_instance_rows(rows: usize, chunk_rows: usize) -> Result<(), Error> {
+    let max = 1usize << stark::VerifierParams::default().max_log_height;
+    if !rows.is_power_of_two() || rows < 2 || rows > max {
+        return Err(Error::Settings(format!(
+            "instance rows must be a power of two from 2 to 2^{} (the tallest instance the \
+             verifier accepts), not {rows}",
+            max.trailing_zeros()
+        )));
+    }
+    if chunk_rows > rows {
+        return Err(Error::Settings(format!(
+            "chunk rows ({chunk_rows}) above the instance rows ({rows}): a chunk is a block of \
+             an instance"
+        )));
+    }
+    Ok(())
 }
 
 fn security_bits(proof: &stark::Proof) -> u32 {
