@@ -73,9 +73,9 @@ const PASS_WEIGHTS: [(&str, f64); 8] = [
 ];
 
 /// A pass barrier: the pass is timed and shown, and recorded in the spill dir's manifest.
-fn pass<'m, T>(
+fn pass<T>(
     config: &InstanceConfig,
-    metrics: &'m Metrics,
+    metrics: &Metrics,
     spill: &SpillDir,
     name: &'static str,
     body: impl FnOnce() -> Result<T, Error>,
