@@ -1,10 +1,10 @@
-//! The chunk-by-chunk reference prover (`stark::chunked::prove`) on the RV32IM machine's real
-//! tables: one instance per table, every table and bus of a run, the same proof bytes as the
-//! in-memory prover at several chunk sizes, and the proof verifies.
+//! One instance per table on the RV32IM machine's real tables, every table and bus of a run:
+//! the chunk-by-chunk reference prover (`stark::chunked::prove`) and the single-instance prover
+//! on segments (`stages::instance`) give the in-memory prover's proof bytes at several chunk
+//! sizes, and the proof verifies.
 
 use std::sync::Arc;
 
-use pipeline::{Keep, SpillDir, SpillOptions};
 use stark::ProofParams;
 use vm::air::{Rv32Air, Statement, Witness};
 use vm::{Machine, Program, TraceChunk};
@@ -27,18 +27,8 @@ fn instances(program: &Arc<Program>, rows: usize) -> (Vec<stark::InstanceTrace>,
     witness.finish().unwrap()
 }
 
-fn spill_dir(name: &str) -> SpillDir {
-    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    SpillDir::create(&SpillOptions {
-        dir: Some(dir),
-        keep: Keep::Never,
-        verify_segments: true,
-        limit: None,
-    })
-    .unwrap()
-}
+mod common;
+use common::spill_dir;
 
 #[test]
 fn real_tables_give_the_in_memory_proof_chunk_by_chunk() {

@@ -1,11 +1,8 @@
 //! The out-of-core LDE of one tall instance (`stages::lde`) against the in-memory one: every
 //! value where the index map says, the same root and the same openings, intermediates removed,
 //! carries folded in, and a chunk changed on disk refused when opened.
-
-use std::path::PathBuf;
-
 use formats::SegmentMeta;
-use pipeline::{Keep, SegmentRef, SpillDir, SpillOptions};
+use pipeline::{SegmentRef, SpillDir};
 use stages::lde::{self, LdeName};
 use stages::store::write_matrix;
 use stark::field::PrimeCharacteristicRing;
@@ -13,17 +10,10 @@ use stark::ntt::{Carry, ChunkGeometry, Extension, carry_offsets};
 use stark::prover::{commit_trace, open_rows};
 use stark::{F, RowMajorMatrix};
 
+mod common;
+
 fn spill(name: &str) -> SpillDir {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("lde-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    SpillDir::create(&SpillOptions {
-        dir: Some(dir),
-        keep: Keep::Never,
-        verify_segments: true,
-        limit: None,
-    })
-    .unwrap()
+    common::spill_dir(&format!("lde-{name}"))
 }
 
 fn matrix(rows: usize, width: usize, seed: u64) -> RowMajorMatrix<F> {
