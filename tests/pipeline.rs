@@ -242,7 +242,7 @@ fn inspect_explains_a_proof_and_a_kept_spill_dir_and_names_a_corrupt_segment() {
         "blowup 2, 24 queries, 4 grinding bits",
         "security",
         "cpu",
-        "chunks",
+        "instances",
         "openings",
         "fri",
     ] {

@@ -614,6 +614,8 @@ fn bench_pipeline_prints_a_row_per_prover() {
         "24",
         "--pow-bits",
         "4",
+        "--instance-rows",
+        "2^16",
     ]);
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
@@ -622,12 +624,18 @@ fn bench_pipeline_prints_a_row_per_prover() {
         .filter(|l| l.trim_start().starts_with("20000 "))
         .map(|l| l.split_whitespace().collect())
         .collect();
-    assert_eq!(rows.len(), 2, "{stdout}");
-    assert_eq!((rows[0][1], rows[1][1]), ("pipeline", "in-RAM"), "{stdout}");
+    assert_eq!(rows.len(), 3, "{stdout}");
+    let provers = (rows[0][1], rows[1][1], rows[2][1]);
+    assert_eq!(provers, ("pipeline", "1-inst", "in-RAM"), "{stdout}");
     assert_eq!(
         rows[0].last(),
-        rows[1].last(),
+        rows[2].last(),
         "proof bytes differ:\n{stdout}"
+    );
+    let (chunked, one): (usize, usize) = (rows[0][2].parse().unwrap(), rows[1][2].parse().unwrap());
+    assert!(
+        one < chunked,
+        "one instance per table, fewer than chunks:\n{stdout}"
     );
     assert_eq!(
         rows[0][2], rows[0][3],

@@ -92,7 +92,7 @@ pub fn run(args: PipelineBench) -> anyhow::Result<()> {
         "{:>12} {:<9} {:>9} {:>9} {:>9} {:>9} {:>11} {:>11} {:>11} {:>11}",
         "instructions",
         "prover",
-        "chunks",
+        "instances",
         "LDEs kept",
         "wall s",
         "cpu s",

@@ -185,7 +185,7 @@ fn print_breakdown(out: &mut String, proof: &Proof, names: &[&str]) -> std::fmt:
     writeln!(
         out,
         "  {:<12} {:>9} {:>12} {:>9} {:>12}",
-        "table", "chunks", "commitments", "ood", "openings"
+        "table", "instances", "commitments", "ood", "openings"
     )?;
     let mut totals = (0usize, 0usize, 0usize);
     let mut i = 0;

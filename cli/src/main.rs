@@ -57,7 +57,7 @@ enum Command {
     ///
     /// Exits 0 when the proof is valid for this program, 1 with a message saying why otherwise.
     Verify(prove::VerifyArgs),
-    /// Explain a proof file (parameters, security, tables and chunks, size breakdown) or a
+    /// Explain a proof file (parameters, security, tables and instances, size breakdown) or a
     /// spill dir (run state, passes, segments and their checksum status).
     ///
     /// Exits 1 when the path is neither, or when a spill dir holds missing or corrupt segments

@@ -579,7 +579,7 @@ impl fmt::Display for ProofSummary {
             let hs: Vec<String> = t.log_heights.iter().map(|h| format!("2^{h}")).collect();
             writeln!(
                 f,
-                "  {:<12} {} chunks, {} rows: {}",
+                "  {:<12} {} instances, {} rows: {}",
                 t.name,
                 t.log_heights.len(),
                 rows,
