@@ -27,7 +27,7 @@ fn fibonacci_chunks_chained_through_a_bus() {
     );
     let summary = sm.to_string();
     assert!(
-        summary.contains("security") && summary.contains("fib") && summary.contains("4 chunks"),
+        summary.contains("security") && summary.contains("fib") && summary.contains("4 instances"),
         "{summary}"
     );
     println!("{summary}");

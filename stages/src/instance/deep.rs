@@ -11,8 +11,9 @@ use stark::field::{EF, PrimeCharacteristicRing};
 use stark::proof::InstanceOod;
 use stark::prover::{ChunkRows, DeepAccumulator};
 
+use super::Committed;
 use super::fri::{self, DiskWord};
-use super::quotient::{Committed, QuotientInstance};
+use super::quotient::QuotientInstance;
 use crate::error::Error;
 use crate::store::Matrix;
 

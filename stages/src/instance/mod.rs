@@ -39,7 +39,15 @@ use crate::lde;
 use crate::widths::{TableWidth, table_widths};
 use aux::AuxInstance;
 use main::{MainInstance, Preprocessed};
-use quotient::{Committed, QuotientInstance};
+use quotient::QuotientInstance;
+
+/// The matrices an instance commits before its quotient: what passes 3 to 7 read.
+#[derive(Clone, Copy)]
+pub struct Committed<'a> {
+    pub main: &'a MainInstance,
+    pub prep: Option<&'a Preprocessed>,
+    pub aux: Option<&'a AuxInstance>,
+}
 
 /// What a single-instance run is asked to do.
 #[derive(Clone, Debug)]

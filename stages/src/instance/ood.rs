@@ -8,7 +8,8 @@ use stark::field::EF;
 use stark::proof::InstanceOod;
 use stark::prover::{ChunkRows, ChunkedOod};
 
-use super::quotient::{Committed, QuotientInstance};
+use super::Committed;
+use super::quotient::QuotientInstance;
 use crate::error::Error;
 use crate::store::Matrix;
 

@@ -19,8 +19,7 @@ use stark::{RowMajorMatrix, Table};
 
 use formats::SegmentMeta;
 
-use super::aux::AuxInstance;
-use super::main::{MainInstance, Preprocessed};
+use super::Committed;
 use crate::error::Error;
 use crate::lde::{self, InstanceLde, LdeName};
 use crate::store::write_matrix;
@@ -28,14 +27,6 @@ use crate::store::write_matrix;
 /// An instance's committed quotient pieces.
 pub struct QuotientInstance {
     pub lde: InstanceLde,
-}
-
-/// The matrices committed before the quotient, for one instance.
-#[derive(Clone, Copy)]
-pub struct Committed<'a> {
-    pub main: &'a MainInstance,
-    pub prep: Option<&'a Preprocessed>,
-    pub aux: Option<&'a AuxInstance>,
 }
 
 /// Computes and commits the quotient of one instance.
