@@ -155,14 +155,7 @@ fn quotient_chunks(
     composition: EF,
 ) -> Result<Committed, ProveError> {
     let qf = table.quotient_pieces;
-    if qf > geo.cosets() {
-        return Err(ProveError::Shape(format!(
-            "{}: {qf} quotient pieces for a blowup of {}",
-            table.name,
-            geo.cosets()
-        )));
-    }
-    let step = geo.cosets() / qf;
+    let step = prover::quotient_coset_step(table, &geo)?;
     let claimed = aux.map_or(EF::ZERO, |a| a.claimed_sum);
     let mut interpolated = Vec::with_capacity(qf);
     for q in 0..qf {

@@ -542,6 +542,20 @@ pub struct ChunkRows<'a> {
     pub aux: Option<MatrixView<'a>>,
 }
 
+/// The LDE coset step between quotient cosets, `L / qf`: quotient coset `q` is LDE coset
+/// `q L / qf`. An error when the table needs more pieces than the blowup gives cosets.
+pub fn quotient_coset_step(table: &Table, geo: &ChunkGeometry) -> Result<usize, ProveError> {
+    let qf = table.quotient_pieces;
+    if qf > geo.cosets() {
+        return Err(ProveError::Shape(format!(
+            "{}: {qf} quotient pieces for a blowup of {}",
+            table.name,
+            geo.cosets()
+        )));
+    }
+    Ok(geo.cosets() / qf)
+}
+
 /// [`quotient_values`] on one chunk of the quotient's domain in the natural coset layout
 /// ([`crate::ntt`] with the table's quotient factor `qf` as blowup): value `k` is at
 /// `theta_coset w^(chunk B + k)`, which is row [`ChunkGeometry::lde_row`]`(coset, chunk, k)`

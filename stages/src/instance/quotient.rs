@@ -14,7 +14,7 @@
 use pipeline::{SegmentRef, SpillDir, StageProgress};
 use stark::field::{EF, PrimeCharacteristicRing, coords};
 use stark::ntt::{self, ChunkGeometry, Extension};
-use stark::prover::{self, ChunkRows, ProveError};
+use stark::prover::{self, ChunkRows};
 use stark::{RowMajorMatrix, Table};
 
 use formats::SegmentMeta;
@@ -40,15 +40,7 @@ pub fn commit_quotient(
     progress: &StageProgress,
 ) -> Result<QuotientInstance, Error> {
     let qf = table.quotient_pieces;
-    if qf > geo.cosets() {
-        return Err(ProveError::Shape(format!(
-            "{}: {qf} quotient pieces for a blowup of {}",
-            table.name,
-            geo.cosets()
-        ))
-        .into());
-    }
-    let (b, step) = (geo.chunk_rows(), geo.cosets() / qf);
+    let (b, step) = (geo.chunk_rows(), prover::quotient_coset_step(table, &geo)?);
     let label = &*committed.main.label;
     let claimed = committed.aux.map_or(EF::ZERO, |a| a.claimed_sum);
     let mut interpolated: Vec<Vec<SegmentRef>> = Vec::with_capacity(qf);
