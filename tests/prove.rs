@@ -641,4 +641,8 @@ fn bench_pipeline_prints_a_row_per_prover() {
         rows[0][2], rows[0][3],
         "every chunk kept its LDEs:\n{stdout}"
     );
+    // Spill held per instruction: some for the provers on disk, none in RAM.
+    let held = |r: &Vec<&str>| r[r.len() - 2].parse::<u64>().unwrap();
+    assert!(held(&rows[0]) > 0 && held(&rows[1]) > 0, "{stdout}");
+    assert_eq!(held(&rows[2]), 0, "{stdout}");
 }

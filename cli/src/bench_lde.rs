@@ -222,14 +222,7 @@ fn measure(args: &LdeBench, rows: u64, in_ram: bool) -> anyhow::Result<Figures> 
         kind: "main-lde",
     };
     let (t, cpu) = (Instant::now(), cpu_time());
-    let out = lde::extend(
-        &spill,
-        name,
-        geo,
-        &Extension::lde(&geo),
-        &source,
-        args.width,
-    )?;
+    let out = lde::extend(&spill, name, geo, &Extension::lde(&geo), source, args.width)?;
     let (wall, cpu) = (t.elapsed().as_secs_f64(), (cpu_time() - cpu).as_secs_f64());
     let written = spill.bytes_written() - before;
     let t = Instant::now();

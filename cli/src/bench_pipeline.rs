@@ -42,6 +42,9 @@ struct Figures {
     hwm: String,
     anon: String,
     spilled: String,
+    /// The most the spill dir held at once, and that per instruction.
+    held: String,
+    held_per_instruction: String,
     proof: String,
     instances: String,
     /// Chunks whose LDEs were spilled (pipeline runs).
@@ -58,6 +61,8 @@ fn figures(report: &serde_json::Value) -> anyhow::Result<Figures> {
             .map(|s| format!("{s:.3}"))
             .with_context(|| format!("run --json has no {what}"))
     };
+    let held = num(&report["peak_spill_held_bytes"], "peak_spill_held_bytes")?;
+    let cycles = num(&report["statement"]["cycles"], "statement.cycles")?;
     Ok(Figures {
         wall: secs(&report["wall_seconds"], "wall_seconds")?,
         cpu: secs(&report["cpu_seconds"], "cpu_seconds")?,
@@ -66,6 +71,8 @@ fn figures(report: &serde_json::Value) -> anyhow::Result<Figures> {
             .map_or("-".into(), human_bytes),
         anon: human_bytes(num(&report["peak_rss_anon_bytes"], "peak_rss_anon_bytes")?),
         spilled: human_bytes(num(&report["spilled_bytes"], "spilled_bytes")?),
+        held: human_bytes(held),
+        held_per_instruction: format!("{:.0}", held as f64 / cycles.max(1) as f64),
         proof: num(&report["proof"]["bytes"], "proof.bytes")?.to_string(),
         instances: num(&report["proof"]["instances"], "proof.instances")?.to_string(),
         kept: report["proof"]["ldes_kept"]
@@ -89,7 +96,7 @@ pub fn run(args: PipelineBench) -> anyhow::Result<()> {
         memory.map_or(String::new(), |m| format!(", memory {}", human_bytes(m)))
     );
     println!(
-        "{:>12} {:<9} {:>9} {:>9} {:>9} {:>9} {:>11} {:>11} {:>11} {:>11}",
+        "{:>12} {:<9} {:>9} {:>9} {:>9} {:>9} {:>11} {:>11} {:>11} {:>11} {:>8} {:>11}",
         "instructions",
         "prover",
         "instances",
@@ -99,6 +106,8 @@ pub fn run(args: PipelineBench) -> anyhow::Result<()> {
         "VmHWM",
         "RssAnon",
         "spilled",
+        "spill held",
+        "B/ins",
         "proof B"
     );
     let result = (|| {
@@ -114,7 +123,7 @@ pub fn run(args: PipelineBench) -> anyhow::Result<()> {
             for mode in modes {
                 let f = one_run(&exe, &elf, &tmp, instructions, mode, &args)?;
                 println!(
-                    "{:>12} {:<9} {:>9} {:>9} {:>9} {:>9} {:>11} {:>11} {:>11} {:>11}",
+                    "{:>12} {:<9} {:>9} {:>9} {:>9} {:>9} {:>11} {:>11} {:>11} {:>11} {:>8} {:>11}",
                     instructions,
                     mode.name(),
                     f.instances,
@@ -124,6 +133,8 @@ pub fn run(args: PipelineBench) -> anyhow::Result<()> {
                     f.hwm,
                     f.anon,
                     f.spilled,
+                    f.held,
+                    f.held_per_instruction,
                     f.proof
                 );
             }

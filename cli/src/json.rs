@@ -76,6 +76,7 @@ pub fn proven(
                 "wall_seconds": p.wall.as_secs_f64(),
                 "cpu_seconds": p.cpu.as_secs_f64(),
                 "spilled_bytes": p.spilled_bytes,
+                "peak_spill_held_bytes": p.peak_spill_held,
                 "peak_rss_anon_bytes": p.peak_rss_anon,
                 "peak_rss_bytes": p.peak_rss,
             })
@@ -89,6 +90,7 @@ pub fn proven(
         "peak_rss_anon_bytes": summary.peak_rss_anon,
         "peak_rss_bytes": summary.peak_rss,
         "spilled_bytes": summary.spilled_bytes,
+        "peak_spill_held_bytes": summary.peak_spill_held,
         "passes": passes,
         "tables": tables,
     })

@@ -43,6 +43,6 @@ pub use graph::{
 pub use metrics::{Metrics, PassMetrics, ProcStatus, RssSampler, RunSummary};
 pub use progress::{Progress, ProgressEvent, ProgressMode, RunEstimate, StageProgress};
 pub use spill::{
-    FsKind, Keep, SpillDir, SpillError, SpillOptions, StaleSpillDir, find_stale_spill_dirs,
-    remove_stale_spill_dirs,
+    FsKind, Keep, SpillBytes, SpillDir, SpillError, SpillOptions, StaleSpillDir,
+    find_stale_spill_dirs, remove_stale_spill_dirs,
 };

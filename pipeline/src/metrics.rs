@@ -1,4 +1,4 @@
-//! Run metrics: wall and CPU time per pass, peak memory, bytes spilled.
+//! Run metrics: wall and CPU time per pass, peak memory, bytes spilled and the most held.
 //!
 //! Two peak-memory figures, because they answer different questions: the resident set (VmRSS,
 //! whose run peak is VmHWM) counts the pages of mapped segment files the kernel happened to keep
@@ -16,6 +16,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::graph::{StageStats, stats_table};
+use crate::spill::SpillBytes;
 use crossbeam_channel::{Sender, bounded};
 
 /// Memory fields of /proc/self/status, in bytes.
@@ -173,6 +174,9 @@ pub struct PassMetrics {
     pub cpu: Duration,
     /// Bytes written to the spill dir during the pass.
     pub spilled_bytes: u64,
+    /// The most bytes the spill dir held at once during the pass (exact: updated at every
+    /// segment written).
+    pub peak_spill_held: u64,
     /// Highest sampled RssAnon during the pass.
     pub peak_rss_anon: u64,
     /// Highest sampled VmRSS during the pass (mapped segments' resident pages included).
@@ -184,14 +188,14 @@ pub struct Metrics {
     start: Instant,
     cpu_start: Duration,
     sampler: RssSampler,
-    spilled: Option<Arc<AtomicU64>>,
+    spilled: Option<Arc<SpillBytes>>,
     passes: Mutex<Vec<PassMetrics>>,
     stages: Mutex<Vec<(String, Vec<StageStats>)>>,
 }
 
 impl Metrics {
-    /// Start measuring; `spilled` is the spill dir's byte counter, if any.
-    pub fn start(spilled: Option<Arc<AtomicU64>>) -> Metrics {
+    /// Start measuring; `spilled` is the spill dir's byte counters, if any.
+    pub fn start(spilled: Option<Arc<SpillBytes>>) -> Metrics {
         Metrics {
             start: Instant::now(),
             cpu_start: cpu_time(),
@@ -203,14 +207,17 @@ impl Metrics {
     }
 
     fn spilled_now(&self) -> u64 {
-        self.spilled
-            .as_ref()
-            .map_or(0, |c| c.load(Ordering::Relaxed))
+        self.spilled.as_ref().map_or(0, |c| c.written())
+    }
+
+    fn take_peak_held(&self) -> u64 {
+        self.spilled.as_ref().map_or(0, |c| c.take_peak_held())
     }
 
     /// Start timing a pass; call [`PassTimer::finish`] when it ends.
     pub fn pass(&self, name: &str) -> PassTimer<'_> {
         self.sampler.take_window_peak();
+        self.take_peak_held();
         PassTimer {
             metrics: self,
             name: name.to_string(),
@@ -242,15 +249,14 @@ impl Metrics {
         // VmHWM is never reset, so it is the run's true peak (what /usr/bin/time reports);
         // the sampled VmRSS peak stands in where it cannot be read.
         let hwm = read_proc_status().ok().and_then(|s| s.vm_hwm);
+        let spilled_bytes = self.spilled_now();
         RunSummary {
             wall: self.start.elapsed(),
             cpu: cpu_time().saturating_sub(self.cpu_start),
             peak_rss: Some(hwm.unwrap_or(0).max(self.sampler.peak_rss())).filter(|&v| v > 0),
             peak_rss_anon: self.sampler.stop(),
-            spilled_bytes: self
-                .spilled
-                .as_ref()
-                .map_or(0, |c| c.load(Ordering::Relaxed)),
+            spilled_bytes,
+            peak_spill_held: passes.iter().map(|p| p.peak_spill_held).max().unwrap_or(0),
             passes,
             stages: std::mem::take(&mut *self.stages.lock().unwrap_or_else(|e| e.into_inner())),
         }
@@ -275,6 +281,7 @@ impl PassTimer<'_> {
             wall: self.start.elapsed(),
             cpu: cpu_time().saturating_sub(self.cpu_start),
             spilled_bytes: m.spilled_now().saturating_sub(self.spilled_start),
+            peak_spill_held: m.take_peak_held(),
             peak_rss_anon: anon,
             peak_rss: Some(rss).filter(|&v| v > 0),
         };
@@ -297,6 +304,8 @@ pub struct RunSummary {
     /// Peak sampled RssAnon (memory the process really holds).
     pub peak_rss_anon: u64,
     pub spilled_bytes: u64,
+    /// The most bytes the spill dir held at once (the largest pass peak).
+    pub peak_spill_held: u64,
     /// Per pass, where each stage's time went (busy, waiting for input, blocked on output):
     /// which stage bounds a pass. Not part of the `Display` table; see [`RunSummary::stage_table`].
     pub stages: Vec<(String, Vec<StageStats>)>,
@@ -336,53 +345,58 @@ pub fn human_bytes(n: u64) -> String {
     }
 }
 
+/// One line of the [`RunSummary`] table.
+struct Row {
+    wall: Duration,
+    cpu: Duration,
+    spilled: u64,
+    held: u64,
+    anon: u64,
+    rss: Option<u64>,
+}
+
 impl fmt::Display for RunSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let opt = |v: Option<u64>| v.map_or("-".to_string(), human_bytes);
         writeln!(
             f,
-            "{:<12} {:>9} {:>9} {:>6} {:>11} {:>11} {:>11}",
-            "pass", "wall s", "cpu s", "cpu/w", "spilled", "peak anon", "peak rss"
+            "{:<12} {:>9} {:>9} {:>6} {:>11} {:>11} {:>11} {:>11}",
+            "pass", "wall s", "cpu s", "cpu/w", "spilled", "spill held", "peak anon", "peak rss"
         )?;
-        let row = |f: &mut fmt::Formatter<'_>,
-                   name: &str,
-                   wall: Duration,
-                   cpu: Duration,
-                   sp: u64,
-                   anon: u64,
-                   rss: Option<u64>| {
+        let row = |f: &mut fmt::Formatter<'_>, name: &str, r: Row| {
             writeln!(
                 f,
-                "{:<12} {:>9.3} {:>9.3} {:>6.2} {:>11} {:>11} {:>11}",
+                "{:<12} {:>9.3} {:>9.3} {:>6.2} {:>11} {:>11} {:>11} {:>11}",
                 name,
-                wall.as_secs_f64(),
-                cpu.as_secs_f64(),
-                cpu.as_secs_f64() / wall.as_secs_f64().max(1e-9),
-                human_bytes(sp),
-                human_bytes(anon),
-                opt(rss)
+                r.wall.as_secs_f64(),
+                r.cpu.as_secs_f64(),
+                r.cpu.as_secs_f64() / r.wall.as_secs_f64().max(1e-9),
+                human_bytes(r.spilled),
+                human_bytes(r.held),
+                human_bytes(r.anon),
+                opt(r.rss)
             )
         };
         for p in &self.passes {
-            row(
-                f,
-                &p.name,
-                p.wall,
-                p.cpu,
-                p.spilled_bytes,
-                p.peak_rss_anon,
-                p.peak_rss,
-            )?;
+            let r = Row {
+                wall: p.wall,
+                cpu: p.cpu,
+                spilled: p.spilled_bytes,
+                held: p.peak_spill_held,
+                anon: p.peak_rss_anon,
+                rss: p.peak_rss,
+            };
+            row(f, &p.name, r)?;
         }
-        row(
-            f,
-            "total",
-            self.wall,
-            self.cpu,
-            self.spilled_bytes,
-            self.peak_rss_anon,
-            self.peak_rss,
-        )?;
+        let total = Row {
+            wall: self.wall,
+            cpu: self.cpu,
+            spilled: self.spilled_bytes,
+            held: self.peak_spill_held,
+            anon: self.peak_rss_anon,
+            rss: self.peak_rss,
+        };
+        row(f, "total", total)?;
         Ok(())
     }
 }

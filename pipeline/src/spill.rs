@@ -228,6 +228,44 @@ impl Book {
     }
 }
 
+/// A spill dir's byte counters: written, removed again, and the most held at once. Shared
+/// with [`crate::Metrics`], which reads each pass's peak.
+#[derive(Debug, Default)]
+pub struct SpillBytes {
+    written: AtomicU64,
+    removed: AtomicU64,
+    peak_held: AtomicU64,
+}
+
+impl SpillBytes {
+    fn add_written(&self, n: u64) {
+        let written = self.written.fetch_add(n, Ordering::Relaxed) + n;
+        let held = written.saturating_sub(self.removed.load(Ordering::Relaxed));
+        self.peak_held.fetch_max(held, Ordering::Relaxed);
+    }
+
+    fn add_removed(&self, n: u64) {
+        self.removed.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Bytes written to segment files so far.
+    pub fn written(&self) -> u64 {
+        self.written.load(Ordering::Relaxed)
+    }
+
+    /// Bytes of the segments in the dir now (written and not removed).
+    pub fn held(&self) -> u64 {
+        self.written()
+            .saturating_sub(self.removed.load(Ordering::Relaxed))
+    }
+
+    /// The most bytes held at once since the last call (or the start); the next window starts
+    /// from what is held now.
+    pub fn take_peak_held(&self) -> u64 {
+        self.peak_held.swap(self.held(), Ordering::Relaxed)
+    }
+}
+
 /// The spill dir of one run; share it between stages behind an `Arc`.
 pub struct SpillDir {
     root: PathBuf,
@@ -236,9 +274,7 @@ pub struct SpillDir {
     verify_segments: bool,
     book: Mutex<Book>,
     ending: Mutex<Ending>,
-    bytes_written: Arc<AtomicU64>,
-    /// Bytes of segments the run deleted again ([`SpillDir::remove_segment`]).
-    bytes_removed: AtomicU64,
+    bytes: Arc<SpillBytes>,
     limit: Option<u64>,
     fs_kind: Option<FsKind>,
     warnings: Vec<String>,
@@ -317,8 +353,7 @@ impl SpillDir {
             verify_segments: options.verify_segments,
             book: Mutex::new(Book { manifest, journal }),
             ending: Mutex::new(Ending::Open),
-            bytes_written: Arc::new(AtomicU64::new(0)),
-            bytes_removed: AtomicU64::new(0),
+            bytes: Arc::default(),
             limit: options.limit,
             fs_kind,
             warnings,
@@ -344,12 +379,13 @@ impl SpillDir {
 
     /// Bytes written to segment files so far.
     pub fn bytes_written(&self) -> u64 {
-        self.bytes_written.load(Ordering::Relaxed)
+        self.bytes.written()
     }
 
-    /// The counter behind [`SpillDir::bytes_written`], for metrics.
-    pub fn bytes_counter(&self) -> Arc<AtomicU64> {
-        self.bytes_written.clone()
+    /// The counters behind [`SpillDir::bytes_written`] and [`SpillDir::bytes_held`], for
+    /// metrics.
+    pub fn bytes_counter(&self) -> Arc<SpillBytes> {
+        Arc::clone(&self.bytes)
     }
 
     /// Room left for segments: free space on the spill dir's filesystem, and at most what
@@ -365,8 +401,7 @@ impl SpillDir {
 
     /// Bytes of the segments in the dir now (written and not removed).
     pub fn bytes_held(&self) -> u64 {
-        self.bytes_written()
-            .saturating_sub(self.bytes_removed.load(Ordering::Relaxed))
+        self.bytes.held()
     }
 
     /// Delete a segment this run wrote and no longer needs, and forget it in the manifest.
@@ -377,8 +412,7 @@ impl SpillDir {
             .map_err(|e| SpillError::io(&segment.path, "remove segment", e))?;
         let Book { manifest, journal } = &mut *book;
         if journal.remove_segment(manifest, &file)? {
-            self.bytes_removed
-                .fetch_add(segment.bytes, Ordering::Relaxed);
+            self.bytes.add_removed(segment.bytes);
         }
         book.fold_if_long(&self.root)
     }
@@ -478,7 +512,7 @@ impl SpillDir {
     /// Record a segment written into this spill dir by other means (e.g. a mapped writer).
     pub fn record_segment(&self, info: &SegmentInfo) -> Result<SegmentRef, SpillError> {
         let file = self.manifest_name(&info.path)?;
-        self.bytes_written.fetch_add(info.bytes, Ordering::Relaxed);
+        self.bytes.add_written(info.bytes);
         let mut book = self.lock_book();
         let Book { manifest, journal } = &mut *book;
         journal.record_segment(manifest, SegmentRecord::from_info(file, info))?;

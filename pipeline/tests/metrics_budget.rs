@@ -2,7 +2,13 @@ use std::time::{Duration, Instant};
 
 use pipeline::budget::{parse_cgroup_limit, parse_cgroup_v2_path, parse_meminfo_total};
 use pipeline::metrics::{cpu_time, parse_proc_status, read_proc_status};
-use pipeline::{BudgetError, MemoryLimit, Metrics, RssSampler, chunk_rows_for_budget};
+use std::path::PathBuf;
+
+use formats::{SegmentData, SegmentMeta};
+use pipeline::{
+    BudgetError, Keep, MemoryLimit, Metrics, RssSampler, SpillDir, SpillOptions,
+    chunk_rows_for_budget,
+};
 
 const SAMPLE_STATUS: &str = "Name:\tstark-pipe
 Umask:\t0022
@@ -54,28 +60,60 @@ fn live_memory_and_cpu_readings() {
     assert!(cpu_time() - cpu0 >= Duration::from_millis(30));
 }
 
+/// Writes a segment of one column of `rows` words.
+fn segment(spill: &SpillDir, chunk: u64, rows: usize) -> pipeline::SegmentRef {
+    let col: Vec<u64> = (0..rows as u64).collect();
+    let meta = SegmentMeta::new("cpu", chunk, "main", "trace");
+    spill
+        .write_segment(&meta, SegmentData::Columns(&[&col]))
+        .unwrap()
+}
+
 #[test]
 fn metrics_summary_table() {
-    let counter = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let metrics = Metrics::start(Some(counter.clone()));
+    let dir =
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("metrics-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let spill = SpillDir::create(&SpillOptions {
+        dir: Some(dir),
+        keep: Keep::Never,
+        verify_segments: false,
+        limit: None,
+    })
+    .unwrap();
+    let metrics = Metrics::start(Some(spill.bytes_counter()));
+    // Pass "main" writes three segments of 1 MiB and removes two: it held 3 MiB at its peak.
     let p = metrics.pass("main");
-    counter.fetch_add(3 << 20, std::sync::atomic::Ordering::Relaxed);
+    let segs: Vec<_> = (0..3).map(|c| segment(&spill, c, 1 << 17)).collect();
+    let one = segs[0].bytes;
+    assert!(one >= 1 << 20);
+    segs[1..]
+        .iter()
+        .for_each(|s| spill.remove_segment(s).unwrap());
     let buf = vec![1u8; 16 << 20];
     std::hint::black_box(&buf);
     let main = p.finish();
     drop(buf);
-    assert_eq!(main.spilled_bytes, 3 << 20);
+    assert_eq!(main.spilled_bytes, 3 * one);
+    assert_eq!(main.peak_spill_held, 3 * one);
     assert!(main.peak_rss_anon >= 16 << 20);
-    metrics.pass("aux").finish();
+    // Pass "aux" writes one more: its peak is what it started with plus that one.
+    let p = metrics.pass("aux");
+    segment(&spill, 3, 1 << 17);
+    let aux = p.finish();
+    assert_eq!(aux.spilled_bytes, one);
+    assert_eq!(aux.peak_spill_held, 2 * one);
     let summary = metrics.summary();
     assert_eq!(summary.passes.len(), 2);
-    assert_eq!(summary.spilled_bytes, 3 << 20);
+    assert_eq!(summary.spilled_bytes, 4 * one);
+    assert_eq!(summary.peak_spill_held, 3 * one);
     assert!(summary.peak_rss.unwrap() >= summary.passes[0].peak_rss_anon / 2);
     let text = summary.to_string();
     println!("{text}");
-    for needle in ["pass", "main", "aux", "total", "3.0 MiB"] {
+    for needle in ["pass", "main", "aux", "total", "spill held", "3.0 MiB"] {
         assert!(text.contains(needle), "{needle:?} missing in\n{text}");
     }
+    spill.finish().unwrap();
 }
 
 #[test]

@@ -8,7 +8,7 @@
 //!
 //! ```text
 //! step 1  slab by slab: the same S rows of each of the K source chunks -> cross inverse
-//!         -> S rows of each of K intermediate segments
+//!         -> S rows of each of K intermediate segments; the source chunks are removed
 //! step 2  block by block: one intermediate segment (B rows) in memory -> twiddle, one coset
 //!         LDE -> block j1 of every coset, written into the file of LDE chunk (u, j1); the
 //!         intermediate is removed
@@ -86,13 +86,14 @@ impl InstanceLde {
 }
 
 /// Extends the `K` source chunks (`source[c]`, `B` rows of `width` each) by `ext` and commits
-/// the result, writing every intermediate and output as a segment of `spill`.
+/// the result, writing every intermediate and output as a segment of `spill`. The source
+/// chunks are consumed: step 1 removes them once read.
 pub fn extend(
     spill: &SpillDir,
     name: LdeName<'_>,
     geo: ChunkGeometry,
     ext: &Extension,
-    source: &[SegmentRef],
+    source: Vec<SegmentRef>,
     width: usize,
 ) -> Result<InstanceLde, Error> {
     if ext.targets.len() != geo.cosets() {
@@ -122,12 +123,13 @@ pub fn extend(
 }
 
 /// Step 1: the cross-chunk inverse of the `K` source chunks, slab by slab, into `K`
-/// intermediate blocks (segments of kind `name.kind`, numbered by block).
+/// intermediate blocks (segments of kind `name.kind`, numbered by block). The source chunks
+/// are removed once read (on an error they stay, for the run's cleanup).
 pub fn cross_inverse(
     spill: &SpillDir,
     name: LdeName<'_>,
     geo: ChunkGeometry,
-    source: &[SegmentRef],
+    source: Vec<SegmentRef>,
     width: usize,
 ) -> Result<Vec<SegmentRef>, Error> {
     let (k, b) = (geo.chunks(), geo.chunk_rows());
@@ -154,7 +156,10 @@ pub fn cross_inverse(
             blocks.put(j1, at, parts.get(j1))?;
         }
     }
-    blocks.finish(spill)
+    let blocks = blocks.finish(spill)?;
+    drop(sources);
+    source.iter().try_for_each(|s| spill.remove_segment(s))?;
+    Ok(blocks)
 }
 
 /// Steps 2b and 3: `block(j1)` gives block `j1` evaluated on every coset (the `L` outputs of

@@ -66,7 +66,7 @@ fn the_out_of_core_lde_is_the_in_memory_one() {
         let geo = ChunkGeometry::new(n, b, l);
         let trace = matrix(1 << n, width, (n * 100 + b) as u64);
         let source = write_chunks(&spill, &geo, &trace);
-        let out = lde::extend(&spill, NAME, geo, &Extension::lde(&geo), &source, width).unwrap();
+        let out = lde::extend(&spill, NAME, geo, &Extension::lde(&geo), source, width).unwrap();
         let reference = commit_trace(trace, l);
         assert_eq!(out.root(), reference.root(), "n={n} b={b} l={l}");
 
@@ -82,13 +82,8 @@ fn the_out_of_core_lde_is_the_in_memory_one() {
                 );
             }
         }
-        // Only the LDE chunks are left: the steps' intermediates were removed.
-        let held: Vec<String> = spill
-            .manifest()
-            .segments
-            .into_keys()
-            .filter(|f| !f.ends_with(".trace.arrow"))
-            .collect();
+        // Only the LDE chunks are left: the source and the steps' intermediates were removed.
+        let held: Vec<String> = spill.manifest().segments.into_keys().collect();
         assert_eq!(held.len(), geo.cosets() * geo.chunks(), "{held:?}");
         assert!(
             held.iter().all(|f| f.ends_with(".main-lde.arrow")),
@@ -126,7 +121,7 @@ fn carries_give_the_lde_of_the_carried_column() {
         }),
         ..Extension::lde(&geo)
     };
-    let out = lde::extend(&spill, NAME, geo, &ext, &source, width).unwrap();
+    let out = lde::extend(&spill, NAME, geo, &ext, source, width).unwrap();
     assert_eq!(out.root(), commit_trace(committed, l).root());
     spill.finish().unwrap();
 }
@@ -138,7 +133,7 @@ fn a_chunk_changed_on_disk_is_refused_when_opened() {
     let geo = ChunkGeometry::new(n, b, l);
     let trace = matrix(1 << n, width, 3);
     let source = write_chunks(&spill, &geo, &trace);
-    let mut out = lde::extend(&spill, NAME, geo, &Extension::lde(&geo), &source, width).unwrap();
+    let mut out = lde::extend(&spill, NAME, geo, &Extension::lde(&geo), source, width).unwrap();
     // Row 2 of the bit-reversed LDE lives in chunk (0, rev(2)); rewrite that chunk with one
     // value changed (a new, consistent segment file, so only the tree notices).
     let r = 2;
@@ -165,8 +160,10 @@ fn mismatched_sources_are_an_error_not_a_panic() {
     let trace = matrix(1 << 6, 2, 1);
     let source = write_chunks(&spill, &geo, &trace);
     let ext = Extension::lde(&geo);
-    assert!(lde::extend(&spill, NAME, geo, &ext, &source[..2], 2).is_err());
+    assert!(lde::extend(&spill, NAME, geo, &ext, source[..2].to_vec(), 2).is_err());
     // Wrong width: the segments do not hold the rows the geometry expects.
-    assert!(lde::extend(&spill, NAME, geo, &ext, &source, 3).is_err());
+    assert!(lde::extend(&spill, NAME, geo, &ext, source.clone(), 3).is_err());
+    // A refused source is left in place.
+    assert!(source.iter().all(|s| s.path.exists()));
     spill.finish().unwrap();
 }

@@ -1,20 +1,30 @@
-//! Pass 2: each instance's LogUp columns, chunk by chunk. A chunk's columns are computed with
-//! its running sum started from 0 and written as they are; the carry (the sum of the chunks
-//! before) enters the LDE through step 2 of the four-step ([`stark::ntt::Carry`]), so the
-//! committed columns (stored plus carry) are never written, and the stored ones are removed
-//! once extended. The claimed sum is the last carry plus the last chunk's sum.
+//! Pass 2: every instance's LogUp columns, block by block. Pass 1 kept no trace, so the
+//! program is executed again ([`main::execute`]) and each block's columns are computed as the
+//! block comes, with its running sum started from 0, and written as they are. The carry (the
+//! sum of the instance's blocks before) enters the LDE through step 2 of the four-step
+//! ([`stark::ntt::Carry`]), so the committed columns (stored plus carry) are never written,
+//! and the stored ones go once step 1 has read them. The claimed sum is the last carry plus the
+//! last block's sum. Preprocessed traces are regenerated in memory (they are the program's
+//! size, not the run's).
 
-use pipeline::{SpillDir, StageProgress};
-use stark::field::{EF, PrimeCharacteristicRing, coords};
-use stark::ntt::{Carry, ChunkGeometry, Extension, carry_offsets};
-use stark::{RowMajorMatrix, Table, prover};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use pipeline::{SegmentRef, SpillDir};
+use stark::field::{EF, F, PrimeCharacteristicRing, coords};
+use stark::ntt::{Carry, Extension, carry_offsets};
+use stark::prover::MatrixView;
+use stark::{Air, RowMajorMatrix, Table, prover};
+use vm::Program;
+use vm::air::{Statement, TraceBlock};
 
 use formats::SegmentMeta;
 
-use super::main::{MainInstance, Preprocessed};
+use super::InstanceConfig;
+use super::main::{self, MainInstance};
 use crate::error::Error;
 use crate::lde::{self, InstanceLde, LdeName};
-use crate::store::{Matrix, write_matrix};
+use crate::store::write_matrix;
 
 /// An instance's committed LogUp columns.
 pub struct AuxInstance {
@@ -22,59 +32,152 @@ pub struct AuxInstance {
     pub claimed_sum: EF,
 }
 
-/// Computes and commits the LogUp columns of `main` (with `prep`, the table's preprocessed
-/// trace at its height) under the lookup challenges.
+/// What pass 2 needs from pass 1 and the transcript.
+pub struct AuxInputs<'a> {
+    pub program: Arc<Program>,
+    pub input: Arc<[u8]>,
+    pub airs: &'a [&'a dyn Air],
+    pub tables: &'a [Table],
+    pub mains: &'a [MainInstance],
+    /// Pass 1's statement: the second execution must give the same.
+    pub statement: &'a Statement,
+    pub lookup: [EF; 2],
+}
+
+/// An instance's stored (uncarried) LogUp blocks so far.
+#[derive(Default)]
+struct Stored {
+    blocks: Vec<SegmentRef>,
+    carries: Vec<EF>,
+    sum: EF,
+}
+
+/// Computes and commits the LogUp columns of every instance of `inputs.mains` (in their order;
+/// `None` for a table without any).
 pub fn commit_aux(
     spill: &SpillDir,
-    table: &Table,
-    geo: ChunkGeometry,
-    main: &MainInstance,
-    prep: Option<&Preprocessed>,
-    lookup: &[EF; 2],
-    progress: &StageProgress,
-) -> Result<AuxInstance, Error> {
-    let (b, width) = (geo.chunk_rows(), table.aux_width());
-    let (mut stored, mut carries) = (Vec::with_capacity(geo.chunks()), Vec::new());
-    let mut carry = EF::ZERO;
-    for (c, block) in main.trace.iter().enumerate() {
-        let m = Matrix::open(spill, block, table.main_width, b)?;
-        let p = prep
-            .map(|p| Matrix::open(spill, &p.blocks[c], table.prep_width, b))
-            .transpose()?;
-        let rows = prover::aux_rows(
-            table,
-            m.view(),
-            p.as_ref().map(Matrix::view),
-            lookup,
-            EF::ZERO,
-        )?;
-        let meta = SegmentMeta::new(&*main.label, c as u64, "aux", "aux");
-        stored.push(write_matrix(
-            spill,
-            &meta,
-            &mut RowMajorMatrix::new(rows.values, width),
-        )?);
-        carries.push(carry);
-        carry += rows.running_sum;
-        progress.advance(1, b as u64);
+    config: &InstanceConfig,
+    inputs: &AuxInputs<'_>,
+) -> Result<Vec<Option<AuxInstance>>, Error> {
+    let AuxInputs {
+        airs,
+        tables,
+        mains,
+        lookup,
+        ..
+    } = inputs;
+    let at: HashMap<(usize, u64), usize> = mains
+        .iter()
+        .enumerate()
+        .map(|(i, m)| ((m.table, m.instance), i))
+        .collect();
+    let mut preps: HashMap<(usize, usize), RowMajorMatrix<F>> = HashMap::new();
+    for m in mains.iter().filter(|m| tables[m.table].has_aux()) {
+        let (table, log_height) = (&tables[m.table], m.lde.geo.log_height);
+        if let std::collections::hash_map::Entry::Vacant(e) = preps.entry((m.table, log_height)) {
+            let trace = prover::preprocessed_trace(airs[m.table], table, log_height as u8)
+                .map_err(Error::Config)?;
+            if let Some(trace) = trace {
+                e.insert(trace);
+            }
+        }
     }
-    let flat: Vec<_> = carries.iter().flat_map(|c| coords(*c)).collect();
-    let ext = Extension {
-        carry: Some(Carry {
-            columns: prover::running_sum_columns(table).to_vec(),
-            offsets: carry_offsets(&geo, RowMajorMatrix::new(flat, 2)),
-        }),
-        ..Extension::lde(&geo)
-    };
-    let name = LdeName {
-        table: &main.label,
-        pass: "aux",
-        kind: "aux-lde",
-    };
-    let lde = lde::extend(spill, name, geo, &ext, &stored, width)?;
-    stored.iter().try_for_each(|s| spill.remove_segment(s))?;
-    Ok(AuxInstance {
-        lde,
-        claimed_sum: carry,
-    })
+    let mut stored: Vec<Stored> = mains.iter().map(|_| Stored::default()).collect();
+    let stage = config.progress.stage("aux", "execute", None);
+    let block_rows = config.block_rows;
+    let statement = main::execute(
+        Arc::clone(&inputs.program),
+        Arc::clone(&inputs.input),
+        config,
+        &stage,
+        |b: TraceBlock| {
+            let table = &tables[b.table];
+            if !table.has_aux() {
+                return Ok(());
+            }
+            let i = *at
+                .get(&(b.table, b.instance))
+                .ok_or_else(|| Error::Diverged {
+                    what: format!("instance {} of {}", b.instance, table.name),
+                    expected: "no such instance".into(),
+                })?;
+            let (m, s) = (&mains[i], &mut stored[i]);
+            if b.index != s.blocks.len() as u64 {
+                return Err(Error::Diverged {
+                    what: format!("{} block {}", m.label, b.index),
+                    expected: format!("block {}", s.blocks.len()),
+                });
+            }
+            let rows = b.trace.values.len() / b.trace.width.max(1);
+            let prep = preps
+                .get(&(m.table, m.lde.geo.log_height))
+                .map(|p| {
+                    let (w, from) = (p.width, b.index as usize * block_rows);
+                    p.values
+                        .get(from * w..(from + rows) * w)
+                        .map(|values| MatrixView::new(values, w))
+                        .ok_or_else(|| {
+                            Error::Config(format!(
+                                "{}: block {} runs past the preprocessed trace",
+                                m.label, b.index
+                            ))
+                        })
+                })
+                .transpose()?;
+            let aux = prover::aux_rows(table, b.trace.as_view(), prep, lookup, EF::ZERO)?;
+            let meta = SegmentMeta::new(&*m.label, b.index, "aux", "aux");
+            let mut values = RowMajorMatrix::new(aux.values, table.aux_width());
+            s.blocks.push(write_matrix(spill, &meta, &mut values)?);
+            s.carries.push(s.sum);
+            s.sum += aux.running_sum;
+            Ok(())
+        },
+    )?;
+    stage.finish();
+    if statement != *inputs.statement {
+        return Err(Error::Diverged {
+            what: format!("{} cycles", statement.cycles),
+            expected: format!("the statement of {} cycles", inputs.statement.cycles),
+        });
+    }
+
+    let commit = config
+        .progress
+        .stage("aux", "commit", Some(stored.len() as u64));
+    let mut out = Vec::with_capacity(mains.len());
+    for (m, s) in mains.iter().zip(stored) {
+        let table = &tables[m.table];
+        if !table.has_aux() {
+            out.push(None);
+            continue;
+        }
+        let geo = m.lde.geo;
+        if s.blocks.len() != geo.chunks() {
+            return Err(Error::Diverged {
+                what: format!("{} blocks of {}", s.blocks.len(), m.label),
+                expected: format!("{}", geo.chunks()),
+            });
+        }
+        let flat: Vec<_> = s.carries.iter().flat_map(|c| coords(*c)).collect();
+        let ext = Extension {
+            carry: Some(Carry {
+                columns: prover::running_sum_columns(table).to_vec(),
+                offsets: carry_offsets(&geo, RowMajorMatrix::new(flat, 2)),
+            }),
+            ..Extension::lde(&geo)
+        };
+        let name = LdeName {
+            table: &m.label,
+            pass: "aux",
+            kind: "aux-lde",
+        };
+        let lde = lde::extend(spill, name, geo, &ext, s.blocks, table.aux_width())?;
+        out.push(Some(AuxInstance {
+            lde,
+            claimed_sum: s.sum,
+        }));
+        commit.advance(1, 1u64 << geo.log_height);
+    }
+    commit.finish();
+    Ok(out)
 }

@@ -4,12 +4,17 @@
 //! whole: the executor holds one chunk, the builder one block per table, the LDE one chunk's
 //! worth per step. Preprocessed traces (fixed tables, one per table and height) are generated,
 //! written in blocks and committed the same way.
+//!
+//! The trace blocks go as soon as step 1 of their LDE has read them: pass 2 gets them back by
+//! executing again ([`execute`], the one execution loop of both passes), which costs a few
+//! percent of a pass where keeping them would hold a third of the main commitment's bytes on
+//! disk through pass 2.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use formats::SegmentMeta;
-use pipeline::{SegmentRef, SpillDir};
+use pipeline::{SegmentRef, SpillDir, StageProgress};
 use stark::ntt::{ChunkGeometry, Extension};
 use vm::air::{Rv32Air, Statement, TraceBlock, Witness};
 use vm::{Machine, Program, TraceChunk};
@@ -21,10 +26,9 @@ use crate::error::Error;
 use crate::lde::{self, InstanceLde, LdeName};
 use crate::store::write_matrix;
 
-/// A table's preprocessed trace at one height: its blocks (removed after pass 2) and its
-/// commitment.
+/// A table's preprocessed trace at one height, committed (pass 2 regenerates the trace itself,
+/// which is small: it depends on the program, not the run).
 pub struct Preprocessed {
-    pub blocks: Vec<SegmentRef>,
     pub lde: InstanceLde,
 }
 
@@ -54,8 +58,8 @@ pub fn commit_preprocessed(
         pass: "main",
         kind: "prep-lde",
     };
-    let lde = lde::extend(spill, name, geo, &Extension::lde(&geo), &blocks, w)?;
-    Ok(Preprocessed { blocks, lde })
+    let lde = lde::extend(spill, name, geo, &Extension::lde(&geo), blocks, w)?;
+    Ok(Preprocessed { lde })
 }
 
 /// One committed instance of a table.
@@ -65,9 +69,6 @@ pub struct MainInstance {
     pub instance: u64,
     /// `<table>-<instance>`: how its segments are named.
     pub label: String,
-    /// The trace blocks, in order (removed in pass 2, their last reader, once the instance's
-    /// aux columns are made).
-    pub trace: Vec<SegmentRef>,
     pub lde: InstanceLde,
 }
 
@@ -75,6 +76,40 @@ pub struct MainInstance {
 struct Open {
     blocks: Vec<SegmentRef>,
     rows: usize,
+}
+
+/// Executes `program` on `input` once and hands `each` every table's blocks of `block_rows`
+/// rows (instances of at most `instance_rows`), in the order the witness builder makes them:
+/// an instance's blocks in order, the padding blocks last. `stage` counts the chunks executed.
+pub fn execute(
+    program: Arc<Program>,
+    input: Arc<[u8]>,
+    config: &InstanceConfig,
+    stage: &StageProgress,
+    mut each: impl FnMut(TraceBlock) -> Result<(), Error>,
+) -> Result<Statement, Error> {
+    let air = Rv32Air::new(Arc::clone(&program));
+    let mut witness = Witness::with_blocks(&air, config.block_rows, config.instance_rows)?;
+    let mut machine = Machine::new(program, input);
+    machine.set_max_cycles(config.max_cycles);
+    let mut chunk = TraceChunk::default();
+    loop {
+        let done = machine
+            .trace_chunk(config.block_rows, &mut chunk)
+            .map_err(|e| Error::Execution {
+                chunk: chunk.index,
+                source: e,
+            })?;
+        witness.push_chunk(&chunk)?;
+        stage.advance(1, chunk.steps.len() as u64);
+        witness.take_blocks().into_iter().try_for_each(&mut each)?;
+        if done {
+            break;
+        }
+    }
+    let (rest, statement) = witness.finish_blocks()?;
+    rest.into_iter().try_for_each(each)?;
+    Ok(statement)
 }
 
 /// Executes `program` on `input` and commits every instance (at most `instance_rows` rows) out
@@ -87,55 +122,33 @@ pub fn commit_main(
     log_blowup: usize,
     spill: &SpillDir,
 ) -> Result<(Vec<MainInstance>, Statement), Error> {
-    let (block_rows, instance_rows) = (config.block_rows, config.instance_rows);
-    let execute = config.progress.stage("main", "execute", None);
+    let block_rows = config.block_rows;
+    let stage = config.progress.stage("main", "execute", None);
     let air = Rv32Air::new(Arc::clone(&program));
     let names: Vec<String> = air.tables().iter().map(|t| t.name().to_string()).collect();
-    let mut witness = Witness::with_blocks(&air, block_rows, instance_rows)?;
-    let mut machine = Machine::new(program, input);
-    machine.set_max_cycles(config.max_cycles);
-    let mut chunk = TraceChunk::default();
     let mut open: BTreeMap<(usize, u64), Open> = BTreeMap::new();
     let mut closed: Vec<((usize, u64), Open)> = Vec::new();
     let mut written = vec![0u64; names.len()];
-    let mut write = |blocks: &mut dyn Iterator<Item = TraceBlock>| -> Result<(), Error> {
-        for b in blocks {
-            let key = (b.table, b.instance);
-            let meta = SegmentMeta::new(&*names[b.table], written[b.table], "main", "trace");
-            written[b.table] += 1;
-            let rows = b.trace.values.len() / b.trace.width;
-            let mut trace = b.trace;
-            let seg = write_matrix(spill, &meta, &mut trace)?;
-            let entry = open.entry(key).or_insert(Open {
-                blocks: Vec::new(),
-                rows: 0,
-            });
-            entry.blocks.push(seg);
-            entry.rows += rows;
-            if b.last {
-                let done = open.remove(&key).expect("just inserted");
-                closed.push((key, done));
-            }
+    let statement = execute(program, input, config, &stage, |b| {
+        let key = (b.table, b.instance);
+        let meta = SegmentMeta::new(&*names[b.table], written[b.table], "main", "trace");
+        written[b.table] += 1;
+        let rows = b.trace.values.len() / b.trace.width;
+        let mut trace = b.trace;
+        let seg = write_matrix(spill, &meta, &mut trace)?;
+        let entry = open.entry(key).or_insert(Open {
+            blocks: Vec::new(),
+            rows: 0,
+        });
+        entry.blocks.push(seg);
+        entry.rows += rows;
+        if b.last {
+            let done = open.remove(&key).expect("just inserted");
+            closed.push((key, done));
         }
         Ok(())
-    };
-    loop {
-        let done = machine
-            .trace_chunk(block_rows, &mut chunk)
-            .map_err(|e| Error::Execution {
-                chunk: chunk.index,
-                source: e,
-            })?;
-        witness.push_chunk(&chunk)?;
-        execute.advance(1, chunk.steps.len() as u64);
-        write(&mut witness.take_blocks().into_iter())?;
-        if done {
-            break;
-        }
-    }
-    let (mut rest, statement) = witness.finish_blocks()?;
-    write(&mut rest)?;
-    execute.finish();
+    })?;
+    stage.finish();
     closed.sort_by_key(|(key, _)| *key);
     let commit = config
         .progress
@@ -164,14 +177,13 @@ pub fn commit_main(
             name,
             geo,
             &Extension::lde(&geo),
-            &o.blocks,
+            o.blocks,
             widths[table],
         )?;
         out.push(MainInstance {
             table,
             instance,
             label,
-            trace: o.blocks,
             lde,
         });
         commit.advance(1, o.rows as u64);

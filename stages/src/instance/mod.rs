@@ -7,8 +7,8 @@
 //!
 //! | pass | module | writes |
 //! |------|--------|--------|
-//! | 1 main | [`main`] | trace blocks, main and preprocessed LDE chunks |
-//! | 2 aux | [`aux`] | aux LDE chunks (then removes the trace blocks) |
+//! | 1 main | [`main`] | main and preprocessed LDE chunks (the trace blocks only until step 1 of their LDE) |
+//! | 2 aux | [`aux`] | aux LDE chunks, from a second execution |
 //! | 3 quotient | [`quotient`] | the pieces' LDE chunks |
 //! | 4 ood | [`ood`] | nothing (values to the transcript) |
 //! | 5 deep | [`deep`] | the DEEP codeword of each height, in chunks |
@@ -127,7 +127,13 @@ pub fn prove(
     // Pass 1: main (and preprocessed, one per table and height) commitments.
     let clock = PassClock::begin(progress, metrics, "main");
     spill.begin_pass("main")?;
-    let (mains, statement) = main::commit_main(Arc::clone(&program), input, config, log_b, spill)?;
+    let (mains, statement) = main::commit_main(
+        Arc::clone(&program),
+        Arc::clone(&input),
+        config,
+        log_b,
+        spill,
+    )?;
     let shapes: Vec<InstanceShape> = mains
         .iter()
         .map(|m| InstanceShape {
@@ -153,40 +159,22 @@ pub fn prove(
     let lookup = protocol::draw_lookup_challenges(&mut t);
     let prep_of = |m: &MainInstance| preps.get(&(m.table, m.lde.geo.log_height));
 
-    // Pass 2: LogUp columns, chunk by chunk with carries.
+    // Pass 2: LogUp columns, block by block with carries, from a second execution.
     let auxs = pass(config, metrics, spill, "aux", || {
-        let chunks = mains.iter().map(|m| m.lde.geo.chunks() as u64).sum();
-        let stage = progress.stage("aux", "chunks", Some(chunks));
-        let mut auxs: Vec<Option<AuxInstance>> = Vec::with_capacity(mains.len());
-        for m in &mains {
-            let table = &tables[m.table];
-            let aux = match table.has_aux() {
-                false => None,
-                true => Some(aux::commit_aux(
-                    spill,
-                    table,
-                    m.lde.geo,
-                    m,
-                    prep_of(m),
-                    &lookup,
-                    &stage,
-                )?),
-            };
-            protocol::observe_aux(&mut t, aux.as_ref().map(aux_commitment).as_ref());
-            auxs.push(aux);
-            m.trace.iter().try_for_each(|s| spill.remove_segment(s))?;
-        }
-        stage.finish();
-        Ok(auxs)
+        let inputs = aux::AuxInputs {
+            program: Arc::clone(&program),
+            input,
+            airs: &airs,
+            tables: &tables,
+            mains: &mains,
+            statement: &statement,
+            lookup,
+        };
+        aux::commit_aux(spill, config, &inputs)
     })?;
-    // The preprocessed blocks were read for the last time (each instance's trace blocks went
-    // as soon as its aux columns were made).
-    for p in preps.values_mut() {
-        p.blocks
-            .drain(..)
-            .try_for_each(|s| spill.remove_segment(&s))?;
+    for a in &auxs {
+        protocol::observe_aux(&mut t, a.as_ref().map(aux_commitment).as_ref());
     }
-    let prep_of = |m: &MainInstance| preps.get(&(m.table, m.lde.geo.log_height));
     let composition = protocol::draw_composition_challenge(&mut t);
     let committed = |i: usize| Committed {
         main: &mains[i],

@@ -70,10 +70,7 @@ pub fn commit_quotient(
             progress.advance(1, b as u64);
         }
         let step1_kind = format!("{values_kind}-step1");
-        let blocks = lde::cross_inverse(spill, quotient_name(label, &step1_kind), geo, &values, 2)?;
-        for v in &values {
-            spill.remove_segment(v)?;
-        }
+        let blocks = lde::cross_inverse(spill, quotient_name(label, &step1_kind), geo, values, 2)?;
         let mut interp = Vec::with_capacity(geo.chunks());
         for (j1, seg) in blocks.iter().enumerate() {
             let block = lde::read_block(spill, seg, 2, b)?;
