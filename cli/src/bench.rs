@@ -26,7 +26,8 @@ pub enum BenchCommand {
         chunk_rows: u64,
     },
     /// fib_iterative at several sizes through the pipeline and in RAM (where it fits): wall,
-    /// CPU, VmHWM, peak RssAnon, spilled bytes, proof size. Each run is its own process.
+    /// CPU, VmHWM, peak RssAnon, spilled bytes, the most the spill dir held (and per
+    /// instruction), proof size. Each run is its own process.
     Pipeline(crate::bench_pipeline::PipelineBench),
     /// The real-workload fixtures (Rust guests using sha2, serde_json, num-bigint and a 1 MiB
     /// sort; a C program on picolibc) and fib_iterative, at the same chunk rows: instructions/s

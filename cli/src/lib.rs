@@ -537,7 +537,8 @@ fn remove_interrupted_spill_dirs(progress: &Progress) {
 /// What the prover measured, for a proof it made.
 #[derive(Debug)]
 pub struct Report {
-    /// Wall and CPU time, peak memory and spilled bytes, per pass and for the run.
+    /// Wall and CPU time, peak memory, spilled bytes and the most the spill dir held, per pass
+    /// and for the run.
     pub summary: RunSummary,
     pub chunk_rows: usize,
     /// Instances over all tables.

@@ -51,7 +51,7 @@ enum Command {
     /// Execute a program and prove the run through the out-of-core pipeline; write the proof.
     ///
     /// Prints the exit code, the public output (what the program wrote to fd 1), the cycle count,
-    /// the proof's size and security, and a table of time, CPU, memory and spilled bytes per pass. The input stream stays private: the proof does not reveal it.
+    /// the proof's size and security, and a table of time, CPU, memory, spilled bytes and the most the spill dir held (the disk the run needs) per pass. The input stream stays private: the proof does not reveal it.
     Run(prove::RunArgs),
     /// Check a proof against a program's ELF; print the proven output and exit code.
     ///

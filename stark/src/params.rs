@@ -77,7 +77,12 @@ pub const MAX_TOTAL_ROWS: u64 = 1 << 40;
 pub struct VerifierParams {
     /// Refuse proofs whose conjectured security is below this. Default 100.
     pub min_security_bits: u32,
-    /// Largest instance height (log2) accepted; bounds verifier work on preprocessed columns.
+    /// Largest instance height (log2) accepted. The default, 26, is the tallest instance the
+    /// defaults can prove at all: at blowup 2 its LDE has 2^27 points, and the challenge-field
+    /// term of [`ProofParams::conjectured_security_bits`] is 128 - 28 = 100 bits, the default
+    /// floor (a 2^27-row instance would have 99). It also bounds the verifier's work on
+    /// preprocessed columns, which it builds itself at the claimed height. Taller runs split a
+    /// table into several instances (`--instance-rows`).
     pub max_log_height: u8,
     /// Most instances accepted in one proof.
     pub max_instances: usize,

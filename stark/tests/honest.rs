@@ -116,6 +116,18 @@ fn security_floor_and_parameters() {
     verify(&airs, &proof, &public, &VerifierParams::default()).unwrap();
 }
 
+/// The default height bound is the tallest instance whose proof reaches the default security
+/// floor with the default parameters: one row more (in log2) and the field term falls below it.
+#[test]
+fn the_height_bound_is_the_tallest_instance_at_the_security_floor() {
+    let (params, vp) = (ProofParams::default(), VerifierParams::default());
+    let log_lde = |log_height: u8| (log_height + params.log_blowup) as u32;
+    let tallest = params.conjectured_security_bits(log_lde(vp.max_log_height));
+    let taller = params.conjectured_security_bits(log_lde(vp.max_log_height + 1));
+    assert!(tallest >= vp.min_security_bits, "{tallest}");
+    assert!(taller < vp.min_security_bits, "{taller}");
+}
+
 struct TooHigh;
 impl Air for TooHigh {
     fn name(&self) -> &str {

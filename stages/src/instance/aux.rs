@@ -141,9 +141,8 @@ pub fn commit_aux(
         });
     }
 
-    let commit = config
-        .progress
-        .stage("aux", "commit", Some(stored.len() as u64));
+    let blocks = stored.iter().map(|s| s.blocks.len() as u64).sum();
+    let commit = config.progress.stage("aux", "commit", Some(blocks));
     let mut out = Vec::with_capacity(mains.len());
     for (m, s) in mains.iter().zip(stored) {
         let table = &tables[m.table];
@@ -171,12 +170,13 @@ pub fn commit_aux(
             pass: "aux",
             kind: "aux-lde",
         };
+        let count = s.blocks.len() as u64;
         let lde = lde::extend(spill, name, geo, &ext, s.blocks, table.aux_width())?;
         out.push(Some(AuxInstance {
             lde,
             claimed_sum: s.sum,
         }));
-        commit.advance(1, 1u64 << geo.log_height);
+        commit.advance(count, 1u64 << geo.log_height);
     }
     commit.finish();
     Ok(out)

@@ -150,9 +150,8 @@ pub fn commit_main(
     })?;
     stage.finish();
     closed.sort_by_key(|(key, _)| *key);
-    let commit = config
-        .progress
-        .stage("main", "commit", Some(closed.len() as u64));
+    let blocks = closed.iter().map(|(_, o)| o.blocks.len() as u64).sum();
+    let commit = config.progress.stage("main", "commit", Some(blocks));
 
     let widths: Vec<usize> = air.tables().iter().map(|t| t.main_width()).collect();
     let mut out = Vec::with_capacity(closed.len());
@@ -172,6 +171,7 @@ pub fn commit_main(
                 stark::domain::MAX_LOG_LDE
             )));
         }
+        let count = o.blocks.len() as u64;
         let lde = lde::extend(
             spill,
             name,
@@ -186,7 +186,7 @@ pub fn commit_main(
             label,
             lde,
         });
-        commit.advance(1, o.rows as u64);
+        commit.advance(count, o.rows as u64);
     }
     commit.finish();
     Ok((out, statement))
