@@ -26,8 +26,8 @@ fn program() -> Arc<Program> {
     Arc::new(Program::from_file(&path).unwrap())
 }
 
-/// A proof file of fib_iterative(n), several instances per table, small query count.
-fn proof_file(program: &Arc<Program>, n: u32) -> (Statement, Proof, Vec<u8>) {
+/// A proof file of fib_iterative(n) with instances of at most `rows` rows, small query count.
+fn proof_file(program: &Arc<Program>, n: u32, rows: usize) -> (Statement, Proof, Vec<u8>) {
     let params = ProofParams {
         log_blowup: 1,
         num_queries: 16,
@@ -36,7 +36,7 @@ fn proof_file(program: &Arc<Program>, n: u32) -> (Statement, Proof, Vec<u8>) {
     let run = stages::prove_in_memory(
         Arc::clone(program),
         Arc::from(&n.to_le_bytes()[..]),
-        1 << 8,
+        rows,
         u64::MAX,
         &params,
     )
@@ -264,17 +264,53 @@ fn mutate_statement(rng: &mut StdRng, s: &mut Statement) {
     }
 }
 
-#[test]
-fn mutated_proof_files_are_refused_without_panics() {
-    let cases: usize = std::env::var("STARK_PIPE_MUTATIONS")
+fn cases() -> usize {
+    std::env::var("STARK_PIPE_MUTATIONS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(10_000);
+        .unwrap_or(10_000)
+}
+
+/// Several instances per table (2^8-row instances).
+#[test]
+fn mutated_proof_files_are_refused_without_panics() {
     let program = program();
-    let (statement, proof, bytes) = proof_file(&program, 300);
-    let (other_statement, other_proof, _) = proof_file(&program, 301);
-    let mut verifier = ExecutionVerifier::new(Arc::clone(&program));
-    let air = vm::air::Rv32Air::new(Arc::clone(&program));
+    let proofs = (
+        proof_file(&program, 300, 1 << 8),
+        proof_file(&program, 301, 1 << 8),
+    );
+    assert!(
+        proofs.0.1.instances.len() > table::COUNT,
+        "several instances per table"
+    );
+    refuse_mutations(&program, proofs, cases());
+}
+
+/// One instance per table, as `run --instance-rows` proves (the same bytes as in memory with
+/// every table in one instance, which the pipeline tests check).
+#[test]
+fn mutated_single_instance_proof_files_are_refused_without_panics() {
+    let program = program();
+    let proofs = (
+        proof_file(&program, 300, 1 << 16),
+        proof_file(&program, 301, 1 << 16),
+    );
+    let tables: Vec<u32> = proofs.0.1.instances.iter().map(|s| s.table).collect();
+    let mut distinct = tables.clone();
+    distinct.dedup();
+    assert_eq!(tables, distinct, "one instance per table");
+    refuse_mutations(&program, proofs, cases());
+}
+
+type File = (Statement, Proof, Vec<u8>);
+
+/// Mutates the first proof file `cases` times (the second is another run's, for swaps) and
+/// checks every mutation is refused.
+fn refuse_mutations(program: &Arc<Program>, (first, other): (File, File), cases: usize) {
+    let (statement, proof, bytes) = first;
+    let (other_statement, other_proof, _) = other;
+    let mut verifier = ExecutionVerifier::new(Arc::clone(program));
+    let air = vm::air::Rv32Air::new(Arc::clone(program));
     let names: Vec<&str> = air.tables().iter().map(|t| t.name()).collect();
     assert!(
         accepted(&mut verifier, &names, &bytes),
