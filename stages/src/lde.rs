@@ -140,7 +140,7 @@ pub fn cross_inverse(
             source.len()
         )));
     }
-    let slab = geo.slab_rows();
+    let slab = slab_rows(&geo, width);
     let sources = source
         .iter()
         .map(|s| Matrix::open(spill, s, width, b))
@@ -194,7 +194,7 @@ pub fn commit_blocks(
             cosets[u].put(j1, 0, out.as_view())?;
         }
     }
-    let slab = geo.slab_rows();
+    let slab = slab_rows(&geo, width);
     let mut level = LevelBuilder::new(geo);
     let mut chunks = Vec::with_capacity(geo.cosets() * k);
     for (u, mut out) in cosets.into_iter().enumerate() {
@@ -216,6 +216,19 @@ pub fn commit_blocks(
         chunks,
         tree,
     })
+}
+
+/// Rows of each chunk one slab of step 1 or 3 takes: the four-step's `B / K` (any count works:
+/// the cross transform is row by row), lowered to a power of two (so that it divides `B`) for
+/// which the K chunks' slab stays under 4 MiB.
+/// Buffers that size come from the allocator's heap and are reused; above its mapping
+/// threshold (8 MiB, [`pipeline::configure_allocator`]) every slab would be a fresh mapping
+/// whose every page faults.
+fn slab_rows(geo: &ChunkGeometry, width: usize) -> usize {
+    const SLAB_BYTES: usize = 4 << 20;
+    let per_row = geo.chunks() * width.max(1) * size_of::<stark::F>();
+    let fits = (SLAB_BYTES / per_row).max(1);
+    geo.slab_rows().min(1 << fits.ilog2())
 }
 
 /// A segment of `rows x width` read into memory.

@@ -100,6 +100,28 @@ fn the_out_of_core_lde_is_the_in_memory_one() {
     }
 }
 
+/// A wide instance whose slabs of `B / K` rows would pass 4 MiB: steps 1 and 3 take fewer rows
+/// of each chunk at a time (here 512 of 2048, the width not a power of two); the LDE, root and
+/// openings are unchanged.
+#[test]
+fn wide_instances_take_shorter_slabs_and_give_the_same_lde() {
+    let (n, b, l, width) = (15, 13, 1, 130);
+    let spill = spill("wide");
+    let geo = ChunkGeometry::new(n, b, l);
+    assert!(geo.chunks() * geo.slab_rows() * width * 8 > 4 << 20);
+    let trace = matrix(1 << n, width, 11);
+    let source = write_chunks(&spill, &geo, &trace);
+    let out = lde::extend(&spill, NAME, geo, &Extension::lde(&geo), source, width).unwrap();
+    let reference = commit_trace(trace, l);
+    assert_eq!(out.root(), reference.root());
+    let rows = [0, 3, 4097, (1 << (n + l)) - 1];
+    assert_eq!(
+        lde::open(&spill, &out, &rows).unwrap(),
+        open_rows(reference.lde.as_view(), &reference.tree, &rows)
+    );
+    spill.finish().unwrap();
+}
+
 /// A running-sum column carried from chunk to chunk: the LDE of the chunks as stored (each sum
 /// from 0) plus the carries equals the LDE of the committed column.
 #[test]
