@@ -74,6 +74,10 @@ enum Command {
     Bench(bench::BenchCommand),
 }
 
+/// Big buffers on huge pages: see [`pipeline::HugePageAlloc`].
+#[global_allocator]
+static ALLOCATOR: pipeline::HugePageAlloc = pipeline::HugePageAlloc;
+
 fn main() -> ExitCode {
     pipeline::configure_allocator();
     let cli = Cli::parse();

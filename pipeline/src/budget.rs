@@ -144,27 +144,3 @@ pub fn chunk_rows_for_budget(
     }
     Ok(1 << (63 - max_rows.leading_zeros()))
 }
-
-/// Sets glibc's allocator up for a pipeline of few, large buffers; call it before any thread
-/// starts. A no-op on other C libraries.
-///
-/// * At most two heaps (`M_ARENA_MAX`). By default every thread that allocates gets its own
-///   arena (up to 8 per core), and a buffer freed by a later stage returns to the arena of the
-///   stage that allocated it, where it waits for that stage's next allocation: each stage's
-///   thread keeps its own high-water mark. Sharing costs no measurable contention here.
-/// * Buffers of 8 MiB and more always mapped on their own (`M_MMAP_THRESHOLD`, which also
-///   stops glibc from raising the threshold to 32 MiB as it frees them): a freed trace, LDE
-///   or tree goes back to the kernel at once instead of fragmenting a heap that only grows.
-///   Mapping costs page faults at every allocation, about 4% of the wall time.
-///
-/// fib_iterative, 2^17-row chunks, peak RssAnon: 1M instructions 306-424 MiB with glibc's
-/// defaults, 241-293 MiB with two arenas, 198-213 MiB with both; 4M instructions 301 MiB with
-/// two arenas (30.6 s), 227 MiB with both (31.7 s).
-pub fn configure_allocator() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only changes allocator parameters; both options are valid.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 2);
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 8 << 20);
-    }
-}

@@ -24,9 +24,11 @@
 //! * [`descriptor`]: [`ChunkDescriptor`], what flows between stages.
 //! * [`spill`]: [`SpillDir`], segments plus manifest, tmpfs detection, cleanup.
 //! * [`progress`]: a line per pass and an overall bar with an ETA, log lines, or events.
+//! * [`alloc`]: the allocator's settings and [`HugePageAlloc`].
 //! * [`budget`]: memory limit (cgroup, MemTotal) and chunk size from a byte budget.
 //! * [`metrics`]: per-pass wall/CPU time, sampled peak RSS and RssAnon (run peak: VmHWM), bytes spilled.
 
+pub mod alloc;
 pub mod budget;
 pub mod descriptor;
 pub mod graph;
@@ -34,7 +36,8 @@ pub mod metrics;
 pub mod progress;
 pub mod spill;
 
-pub use budget::{BudgetError, MemoryLimit, chunk_rows_for_budget, configure_allocator};
+pub use alloc::{HugePageAlloc, configure_allocator};
+pub use budget::{BudgetError, MemoryLimit, chunk_rows_for_budget};
 pub use descriptor::{ChunkDescriptor, DescriptorError, SegmentRef};
 pub use graph::{
     BoxError, CancelToken, Cancelled, Chunk, ChunkError, Emitter, Graph, PipelineError, Port,

@@ -18,9 +18,11 @@
 //! ```
 //!
 //! With `S = B / K` steps 1 and 3 hold about one chunk's worth of values and step 2 one block
-//! and its `L` outputs, whatever the instance's height. Fresh pages are written through the
-//! file, not the mapping (a fault on a fresh page of a reserved file zero-fills it first);
-//! step 3 rewrites pages already in the page cache. Each value is written twice (intermediate,
+//! and its `L` outputs, whatever the instance's height. Every write goes through the file
+//! (`pwrite`), never the mapping: a fault on a fresh page of a reserved file zero-fills it
+//! first, and every store to a mapped page of a file faults once per 4 KiB page to mark it
+//! dirty (that was 42% of a run's page faults when step 3 rewrote its slabs through the
+//! mapping). Reads go through the mapping. Each value is written twice (intermediate,
 //! LDE) and read three times; `stark-pipe bench lde` measures what that costs against the
 //! in-RAM LDE.
 
@@ -201,7 +203,7 @@ pub fn commit_blocks(
         for at in (0..b).step_by(slab) {
             let parts = ntt::cross_forward(&geo, &out.slabs(at, slab));
             for c in 0..k {
-                out.overwrite(c, at, parts.get(c));
+                out.put(c, at, parts.get(c))?;
             }
             level.add_slab(u, at, &parts.views());
         }
@@ -322,23 +324,6 @@ impl Writers {
                 self.writers[i].write_values(start + p * PIECE, &words)
             })?;
         Ok(())
-    }
-
-    /// Writes `part` over rows `at..` of segment `i` through the mapping (pages already
-    /// written once).
-    fn overwrite(&mut self, i: usize, at: usize, part: MatrixView<'_>) {
-        let values = self.writers[i]
-            .values_mut()
-            .expect("writers are created row-major");
-        let start = at * self.width;
-        values[start..start + part.values.len()]
-            .par_chunks_mut(1 << 14)
-            .zip(part.values.par_chunks(1 << 14))
-            .for_each(|(dst, src)| {
-                for (d, s) in dst.iter_mut().zip(src) {
-                    *d = s.as_canonical_u64();
-                }
-            });
     }
 
     /// Rows `at..at + rows` of every segment, as written so far.

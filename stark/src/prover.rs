@@ -292,37 +292,39 @@ pub fn aux_rows(
     values
         .par_chunks_mut(BLOCK * aw)
         .enumerate()
-        .try_for_each(|(bi, out)| {
-            let r0 = bi * BLOCK;
-            let rows: Vec<usize> = (r0..r0 + out.len() / aw).collect();
-            let mut s = BlockScratch::new(prog, BLOCK);
-            prog.eval_block(&src, &rows, &rows, &[], EF::ZERO, &mut s);
-            let mut fps = Vec::with_capacity(rows.len() * ni);
-            let mut mults = Vec::with_capacity(rows.len() * ni);
-            for r in 0..rows.len() {
-                let mut o = 0;
-                for it in &table.interactions {
-                    let mut acc = EF::from(F::from_u64(it.bus as u64));
-                    for a in alpha_pows.iter().take(it.values.len()) {
-                        acc += *a * prog.output_base(&s, o, r);
+        .try_for_each_init(
+            || BlockScratch::new(prog, BLOCK),
+            |s, (bi, out)| {
+                let r0 = bi * BLOCK;
+                let rows: Vec<usize> = (r0..r0 + out.len() / aw).collect();
+                prog.eval_block(&src, &rows, &rows, &[], EF::ZERO, s);
+                let mut fps = Vec::with_capacity(rows.len() * ni);
+                let mut mults = Vec::with_capacity(rows.len() * ni);
+                for r in 0..rows.len() {
+                    let mut o = 0;
+                    for it in &table.interactions {
+                        let mut acc = EF::from(F::from_u64(it.bus as u64));
+                        for a in alpha_pows.iter().take(it.values.len()) {
+                            acc += *a * prog.output_base(s, o, r);
+                            o += 1;
+                        }
+                        fps.push(gamma - acc);
+                        let m = prog.output_base(s, o, r);
                         o += 1;
+                        mults.push(if it.is_send { m } else { -m });
                     }
-                    fps.push(gamma - acc);
-                    let m = prog.output_base(&s, o, r);
-                    o += 1;
-                    mults.push(if it.is_send { m } else { -m });
                 }
-            }
-            let inv = crate::field::batch_inverse_local(&fps)
-                .ok_or(ProveError::Degenerate("zero LogUp fingerprint"))?;
-            for (r, row) in out.chunks_exact_mut(aw).enumerate() {
-                for (j, g) in table.aux_groups.iter().enumerate() {
-                    let h: EF = g.iter().map(|&i| inv[r * ni + i] * mults[r * ni + i]).sum();
-                    row[2 * j..2 * j + 2].copy_from_slice(&coords(h));
+                let inv = crate::field::batch_inverse_local(&fps)
+                    .ok_or(ProveError::Degenerate("zero LogUp fingerprint"))?;
+                for (r, row) in out.chunks_exact_mut(aw).enumerate() {
+                    for (j, g) in table.aux_groups.iter().enumerate() {
+                        let h: EF = g.iter().map(|&i| inv[r * ni + i] * mults[r * ni + i]).sum();
+                        row[2 * j..2 * j + 2].copy_from_slice(&coords(h));
+                    }
                 }
-            }
-            Ok::<(), ProveError>(())
-        })?;
+                Ok::<(), ProveError>(())
+            },
+        )?;
     // Running sum (sequential; cheap next to the inversions).
     let mut s = start;
     for row in values.chunks_mut(aw) {
@@ -723,35 +725,40 @@ fn quotient_at(
 
     const BLOCK: usize = 256;
     let mut q = vec![EF::ZERO; xs.len()];
-    q.par_chunks_mut(BLOCK).enumerate().for_each(|(bi, out)| {
-        let r0 = bi * BLOCK;
-        let (here, next): (Vec<usize>, Vec<usize>) = (r0..r0 + out.len()).map(&rows).unzip();
-        let mut s = BlockScratch::new(prog, BLOCK);
-        prog.eval_block(
-            src,
-            &here,
-            &next,
-            &challenges.lookup[..],
-            challenges.claimed_sum,
-            &mut s,
-        );
-        for (k, o) in out.iter_mut().enumerate() {
-            let j = r0 + k;
-            let (mut every, mut trans, mut first, mut last) =
-                (EF::ZERO, EF::ZERO, EF::ZERO, EF::ZERO);
-            for (c, (when, _)) in prog.outputs.iter().enumerate() {
-                let v = prog.output_scaled(&s, c, k, alpha_pows[c]);
-                match when {
-                    crate::air::When::EveryRow => every += v,
-                    crate::air::When::Transition => trans += v,
-                    crate::air::When::FirstRow => first += v,
-                    crate::air::When::LastRow => last += v,
+    // One scratch per rayon task, not per block: a block's scratch is megabytes for the wide
+    // tables, and a fresh one per block was a third of the quotient's page faults.
+    q.par_chunks_mut(BLOCK).enumerate().for_each_init(
+        || BlockScratch::new(prog, BLOCK),
+        |s, (bi, out)| {
+            let r0 = bi * BLOCK;
+            let (here, next): (Vec<usize>, Vec<usize>) = (r0..r0 + out.len()).map(&rows).unzip();
+            prog.eval_block(
+                src,
+                &here,
+                &next,
+                &challenges.lookup[..],
+                challenges.claimed_sum,
+                s,
+            );
+            for (k, o) in out.iter_mut().enumerate() {
+                let j = r0 + k;
+                let (mut every, mut trans, mut first, mut last) =
+                    (EF::ZERO, EF::ZERO, EF::ZERO, EF::ZERO);
+                for (c, (when, _)) in prog.outputs.iter().enumerate() {
+                    let v = prog.output_scaled(s, c, k, alpha_pows[c]);
+                    match when {
+                        crate::air::When::EveryRow => every += v,
+                        crate::air::When::Transition => trans += v,
+                        crate::air::When::FirstRow => first += v,
+                        crate::air::When::LastRow => last += v,
+                    }
                 }
+                *o = (every + trans * d_last[j]) * zh_inv(j)
+                    + first * inv_first[j]
+                    + last * inv_last[j];
             }
-            *o =
-                (every + trans * d_last[j]) * zh_inv(j) + first * inv_first[j] + last * inv_last[j];
-        }
-    });
+        },
+    );
     Ok(q)
 }
 

@@ -297,6 +297,9 @@ impl Instances {
             // The held block does not end its instance: a row follows it.
             let full = std::mem::take(&mut self.current);
             self.block(full, false);
+            // A tall table: its next block is full size too, so it is allocated once (a
+            // block that grows by doubling faults in its pages again at every step).
+            self.current.reserve_exact(self.width * self.block_rows);
         }
         self.current.extend_from_slice(row);
         self.open_rows += 1;
