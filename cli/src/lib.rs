@@ -162,6 +162,7 @@ pub struct Prover {
     progress: Progress,
     in_memory: bool,
     instance_rows: Option<usize>,
+    resume: Option<PathBuf>,
 }
 
 /// Rows per chunk when neither rows nor a memory budget is given.
@@ -184,6 +185,7 @@ impl Prover {
             progress: Progress::hidden(),
             in_memory: false,
             instance_rows: None,
+            resume: None,
         }
     }
 
@@ -283,6 +285,15 @@ impl Prover {
         self
     }
 
+    /// Continue the single-instance run that was killed (or failed) with its spill dir at `dir`
+    /// instead of starting afresh: the program, input and settings must be the first run's
+    /// (checked), the passes it finished are not done again, and the proof is the same bytes.
+    /// Needs [`Prover::instance_rows`].
+    pub fn resume(mut self, dir: impl Into<PathBuf>) -> Prover {
+        self.resume = Some(dir.into());
+        self
+    }
+
     /// The chunk rows this prover will use.
     pub fn resolved_chunk_rows(&self) -> Result<usize, Error> {
         match self.chunk {
@@ -328,6 +339,13 @@ impl Prover {
         if let Some(rows) = self.instance_rows {
             check_instance_rows(rows, chunk_rows)?;
         }
+        if self.resume.is_some() && (self.instance_rows.is_none() || self.in_memory) {
+            return Err(Error::Settings(
+                "only single-instance runs (--instance-rows) resume; a chunked or in-memory run \
+                 starts afresh"
+                    .into(),
+            ));
+        }
         let program = Arc::clone(self.program.vm());
         let input: Arc<[u8]> = Arc::from(std::mem::take(&mut self.input));
         let failed = |message: String| Error::Prove {
@@ -370,11 +388,11 @@ impl Prover {
                 report: Some(report),
             });
         }
-        if self.spill_dir.is_none() {
+        if self.spill_dir.is_none() && self.resume.is_none() {
             remove_interrupted_spill_dirs(&self.progress);
         }
-        let spill = Arc::new(SpillDir::create(&SpillOptions {
-            dir: self.spill_dir.clone(),
+        let options = SpillOptions {
+            dir: self.resume.clone().or_else(|| self.spill_dir.clone()),
             keep: if self.keep_spill {
                 Keep::Always
             } else {
@@ -382,7 +400,11 @@ impl Prover {
             },
             verify_segments: self.verify_segments,
             limit: self.spill_limit,
-        })?);
+        };
+        let spill = Arc::new(match self.resume {
+            Some(_) => SpillDir::resume(&options)?,
+            None => SpillDir::create(&options)?,
+        });
         for w in spill.warnings() {
             self.progress.println(&format!("warning: {w}"));
         }
@@ -475,7 +497,22 @@ impl Prover {
         };
         match spill.fail(&err) {
             Ok(kept) => {
-                if let Error::Prove { spill_dir_kept, .. } = &mut err {
+                let last = spill
+                    .resume_record()
+                    .and_then(|r| r.checkpoints.last().map(|c| c.pass.clone()));
+                if let Error::Prove {
+                    spill_dir_kept,
+                    message,
+                    ..
+                } = &mut err
+                {
+                    if let (Some(dir), Some(pass)) = (&kept, last) {
+                        message.push_str(&format!(
+                            "; the passes up to {pass} are kept: the same command with \
+                             --resume {} continues from there",
+                            dir.display()
+                        ));
+                    }
                     *spill_dir_kept = kept;
                 }
             }
@@ -510,12 +547,22 @@ fn security_bits(proof: &stark::Proof) -> u32 {
     proof.params.conjectured_security_bits(proof.max_log_lde())
 }
 
-/// Removes the default-location spill dirs of runs that were killed (their manifest says in
-/// progress and their process is gone), so that interrupted runs do not fill the disk over
-/// time. Dirs of failed runs are only there when kept on purpose and are left alone.
+/// Removes the default-location spill dirs of chunked runs that were killed (their manifest
+/// says in progress and their process is gone), so that interrupted runs do not fill the disk
+/// over time. Dirs of failed runs are only there when kept on purpose and are left alone, and
+/// so are those a single-instance run can resume (a note names them).
 fn remove_interrupted_spill_dirs(progress: &Progress) {
     let (parent, _) = pipeline::spill::default_spill_parent();
     for stale in pipeline::find_stale_spill_dirs(&parent) {
+        if stale.manifest.resume.is_some() {
+            progress.println(&format!(
+                "note: {} holds a stopped run ({}) that `run --resume {0}` continues; \
+                 remove it (rm -r) if it will not be resumed",
+                stale.path.display(),
+                pipeline::metrics::human_bytes(stale.manifest.total_bytes())
+            ));
+            continue;
+        }
         if stale.manifest.status != formats::RunStatus::InProgress {
             continue;
         }

@@ -70,6 +70,18 @@ pub struct RunArgs {
     /// Keep the spill dir after the run (see `stark-pipe inspect DIR`).
     #[arg(long)]
     pub keep_spill: bool,
+    /// Continue a single-instance run that was killed or failed, from its spill dir: give the
+    /// first run's command with `--resume DIR` added. The program, input and settings are
+    /// checked against the dir, every kept segment against its checksum; the passes it
+    /// finished (main, aux, quotient, ood, deep) are not done again, and the proof is the same
+    /// bytes. A failed single-instance run keeps its finished passes for this (and says so).
+    #[arg(
+        long,
+        value_name = "DIR",
+        requires = "instance_rows",
+        conflicts_with = "spill_dir"
+    )]
+    pub resume: Option<PathBuf>,
     /// Hash every segment against its recorded checksum when it is read back.
     #[arg(long)]
     pub verify_segments: bool,
@@ -161,6 +173,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     if let Some(dir) = &args.spill_dir {
         prover = prover.spill_dir(dir);
+    }
+    if let Some(dir) = &args.resume {
+        prover = prover.resume(dir);
     }
     if let Some(limit) = args.spill_limit {
         prover = prover.spill_limit(limit);

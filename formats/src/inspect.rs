@@ -84,6 +84,38 @@ impl Report {
     pub fn total_bytes(&self) -> u64 {
         self.manifest.total_bytes()
     }
+
+    /// Whether `stark-pipe run --resume DIR` can continue this run, and from where.
+    pub fn resume(&self) -> String {
+        let Some(record) = &self.manifest.resume else {
+            return "no: a chunked run (only single-instance runs, --instance-rows, resume)".into();
+        };
+        match &self.state {
+            RunState::Finished => return "no: the run finished".into(),
+            RunState::Running { pid } => return format!("not while process {pid} runs"),
+            RunState::Failed { .. } | RunState::Interrupted { .. } => {}
+        }
+        let done: Vec<&str> = record.checkpoints.iter().map(|c| c.pass.as_str()).collect();
+        let bad: Vec<&str> = self
+            .segments
+            .iter()
+            .filter(|(r, s)| done.contains(&r.pass.as_str()) && !s.is_ok())
+            .map(|(r, _)| r.file.as_str())
+            .collect();
+        if let Some(first) = bad.first() {
+            return format!(
+                "no: {} segment(s) of finished passes missing or changed (first: {first})",
+                bad.len()
+            );
+        }
+        match done.last() {
+            None => "yes, from the start (no pass had finished)".into(),
+            Some(last) => format!(
+                "yes, after pass {last} (finished: {}); the unfinished pass's files are discarded",
+                done.join(", ")
+            ),
+        }
+    }
 }
 
 /// Read the manifest of the spill dir at `dir`, check which recorded files exist with the
@@ -206,11 +238,11 @@ impl fmt::Display for Report {
             ),
             RunState::Running { pid } => format!("in progress, process {pid} is still running"),
             RunState::Interrupted { pid } => format!(
-                "INTERRUPTED: marked in progress but process {pid} is gone (crashed or killed); \
-                 safe to delete"
+                "INTERRUPTED: marked in progress but process {pid} is gone (crashed or killed)"
             ),
         };
         writeln!(f, "state      {state}")?;
+        writeln!(f, "resume     {}", self.resume())?;
         let passes: Vec<String> = m
             .passes
             .iter()

@@ -22,8 +22,8 @@ pub use checksum::Checksum;
 pub use error::{FormatError, Result};
 pub use inspect::{FileStatus, Report, RunState, inspect_spill_dir};
 pub use manifest::{
-    JOURNAL_FILE, Journal, MANIFEST_FILE, Manifest, Owner, PassRecord, PassStatus, RunStatus,
-    SegmentRecord,
+    Checkpoint, JOURNAL_FILE, Journal, MANIFEST_FILE, Manifest, Owner, PassRecord, PassStatus,
+    ResumeRecord, RunStatus, SegmentRecord, checkpoint_file,
 };
 pub use mapped::MappedSegmentWriter;
 pub use proof_file::ProofFile;

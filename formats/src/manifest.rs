@@ -124,6 +124,35 @@ impl SegmentRecord {
     }
 }
 
+/// What a resumable run (`run --resume`) records: the settings a resumed run must repeat, and
+/// one checkpoint per pass it finished, in pass order.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResumeRecord {
+    /// Every setting that shapes the proof, by name (program and input digests, proof
+    /// parameters, rows, format version).
+    pub key: BTreeMap<String, String>,
+    #[serde(default)]
+    pub checkpoints: Vec<Checkpoint>,
+}
+
+/// A finished pass's results, which the passes after it read: written to `file` atomically
+/// before the manifest records it, so a recorded checkpoint is always complete.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    pub pass: String,
+    /// The Fiat-Shamir transcript state after the pass's commitments were absorbed (hex).
+    pub transcript: String,
+    /// The results file, relative to the spill dir.
+    pub file: String,
+    pub bytes: u64,
+    pub checksum: Checksum,
+}
+
+/// File name of a pass's checkpoint inside the spill dir.
+pub fn checkpoint_file(pass: &str) -> String {
+    format!("checkpoint-{pass}.bin")
+}
+
 /// Contents of `manifest.toml`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -137,6 +166,9 @@ pub struct Manifest {
     pub updated_unix_ms: u64,
     #[serde(default)]
     pub passes: Vec<PassRecord>,
+    /// Set by runs that can be resumed (single-instance runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume: Option<ResumeRecord>,
     /// The recorded segments by file (written as a `[[segments]]` list in file order).
     #[serde(
         default,
@@ -196,6 +228,7 @@ impl Manifest {
             created_unix_ms: now,
             updated_unix_ms: now,
             passes: Vec::new(),
+            resume: None,
             segments: BTreeMap::new(),
         }
     }

@@ -9,7 +9,12 @@
 //! [`SpillDir::finish`] or [`SpillDir::fail`]; a run that is killed leaves it so, and
 //! `inspect` reports it as interrupted. The directory is removed at the end of the run (success
 //! or failure, including a drop without either) unless [`Keep`] asks otherwise.
+//!
+//! A resumable run ([`SpillDir::make_resumable`]) saves a checkpoint at every pass barrier
+//! ([`SpillDir::save_checkpoint`]). When it fails, the files of its finished passes stay (those
+//! of the unfinished pass go), and [`SpillDir::resume`] takes the dir over in a later process.
 
+use std::collections::BTreeMap;
 use std::ffi::CString;
 use std::fmt;
 use std::fs;
@@ -20,9 +25,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use formats::{
-    FormatError, JOURNAL_FILE, Journal, Layout, MANIFEST_FILE, Manifest, MappedSegmentWriter,
-    PassStatus, RunStatus, Segment, SegmentData, SegmentInfo, SegmentMeta, SegmentRecord,
-    write_segment,
+    Checkpoint, Checksum, FormatError, JOURNAL_FILE, Journal, Layout, MANIFEST_FILE, Manifest,
+    MappedSegmentWriter, Owner, PassStatus, ResumeRecord, RunStatus, Segment, SegmentData,
+    SegmentInfo, SegmentMeta, SegmentRecord, atomic_write, checkpoint_file, write_segment,
 };
 
 use crate::descriptor::SegmentRef;
@@ -180,6 +185,10 @@ pub enum SpillError {
     },
     #[error("segment {} is not inside the spill dir", .0.display())]
     Outside(PathBuf),
+    #[error("cannot resume from {}: {reason}", dir.display())]
+    NotResumable { dir: PathBuf, reason: String },
+    #[error("spill dir {}: no segment {file} in its manifest", dir.display())]
+    Unrecorded { dir: PathBuf, file: String },
     #[error("invalid segment name component `{0}` (use letters, digits, `_`, `-`)")]
     BadName(String),
     #[error(transparent)]
@@ -525,6 +534,166 @@ impl SpillDir {
         Ok(segment.open(self.verify_segments)?)
     }
 
+    /// Makes the run resumable (`run --resume`), recording the settings a resumed run must
+    /// repeat. From then on a failure after a checkpoint keeps the finished passes' files.
+    pub fn make_resumable(&self, key: BTreeMap<String, String>) -> Result<(), SpillError> {
+        let mut book = self.lock_book();
+        book.manifest.resume = Some(ResumeRecord {
+            key,
+            checkpoints: Vec::new(),
+        });
+        book.store(&self.root, true)
+    }
+
+    /// The resume record: the run's settings and the checkpoints saved so far.
+    pub fn resume_record(&self) -> Option<ResumeRecord> {
+        self.lock_book().manifest.resume.clone()
+    }
+
+    /// Saves `pass`'s results with the transcript state after it and marks the pass finished:
+    /// the results file is written atomically and fsynced first, then the manifest records it
+    /// (durably), so a recorded checkpoint is always whole.
+    pub fn save_checkpoint(
+        &self,
+        pass: &str,
+        transcript: [u8; 32],
+        results: &[u8],
+    ) -> Result<(), SpillError> {
+        check_name(pass)?;
+        let file = checkpoint_file(pass);
+        let path = self.root.join(&file);
+        self.check_limit(&path, results.len() as u64)?;
+        atomic_write(&path, results)?;
+        let mut book = self.lock_book();
+        let Some(record) = book.manifest.resume.as_mut() else {
+            return Err(SpillError::NotResumable {
+                dir: self.root.clone(),
+                reason: "the run was not made resumable".into(),
+            });
+        };
+        record.checkpoints.retain(|c| c.pass != pass);
+        record.checkpoints.push(Checkpoint {
+            pass: pass.to_string(),
+            transcript: Checksum(transcript).to_hex(),
+            file,
+            bytes: results.len() as u64,
+            checksum: Checksum::of(results),
+        });
+        book.manifest.end_pass(pass, PassStatus::Finished);
+        book.store(&self.root, true)
+    }
+
+    /// The results a checkpoint saved, checked against its recorded size and checksum.
+    pub fn read_checkpoint(&self, checkpoint: &Checkpoint) -> Result<Vec<u8>, SpillError> {
+        let path = self.root.join(&checkpoint.file);
+        let bytes = fs::read(&path).map_err(|e| SpillError::io(&path, "read checkpoint", e))?;
+        if bytes.len() as u64 != checkpoint.bytes || Checksum::of(&bytes) != checkpoint.checksum {
+            return Err(FormatError::Corrupt {
+                path,
+                reason: "does not match the checksum its manifest recorded (changed on disk)"
+                    .into(),
+            }
+            .into());
+        }
+        Ok(bytes)
+    }
+
+    /// The segment the manifest records as `file` (a path relative to the dir, as
+    /// [`SpillDir::segment_name`] gives it).
+    pub fn recorded_segment(&self, file: &str) -> Result<SegmentRef, SpillError> {
+        let book = self.lock_book();
+        let rec = book
+            .manifest
+            .segments
+            .get(file)
+            .ok_or_else(|| SpillError::Unrecorded {
+                dir: self.root.clone(),
+                file: file.to_string(),
+            })?;
+        Ok(SegmentRef {
+            kind: rec.kind.as_str().into(),
+            path: self.root.join(&rec.file).as_path().into(),
+            layout: rec.layout,
+            rows: rec.rows,
+            columns: rec.columns,
+            bytes: rec.bytes,
+            checksum: rec.checksum,
+        })
+    }
+
+    /// A segment's name in the manifest: its path relative to the spill dir.
+    pub fn segment_name(&self, segment: &SegmentRef) -> Result<String, SpillError> {
+        self.manifest_name(&segment.path)
+    }
+
+    /// Takes over the spill dir of a resumable run that was killed or failed (`run --resume
+    /// DIR`): the files of the passes it saved a checkpoint for stay, the unfinished pass's
+    /// files (recorded, unrecorded and partial) are removed, and this process becomes the
+    /// owner. Refused for a dir that holds no resumable run, a finished run, or a run whose
+    /// process is still alive. The caller checks the settings ([`SpillDir::resume_record`]).
+    pub fn resume(options: &SpillOptions) -> Result<SpillDir, SpillError> {
+        let Some(dir) = options.dir.clone() else {
+            return Err(SpillError::NotResumable {
+                dir: PathBuf::from("."),
+                reason: "no spill dir given".into(),
+            });
+        };
+        let refuse = |reason: &str| SpillError::NotResumable {
+            dir: dir.clone(),
+            reason: reason.to_string(),
+        };
+        if !dir.join(MANIFEST_FILE).exists() {
+            return Err(refuse("it holds no stark-pipe manifest"));
+        }
+        let mut manifest = Manifest::load(&dir)?;
+        match manifest.status {
+            RunStatus::InProgress if manifest.owner.is_alive() => {
+                return Err(SpillError::InUse {
+                    dir,
+                    pid: manifest.owner.pid,
+                });
+            }
+            RunStatus::Finished => return Err(refuse("its run finished")),
+            RunStatus::InProgress | RunStatus::Failed => {}
+        }
+        if manifest.resume.is_none() {
+            return Err(refuse(
+                "its run was a chunked run; only single-instance runs (--instance-rows) resume",
+            ));
+        }
+        discard_unfinished(&dir, &mut manifest)?;
+        for p in &mut manifest.passes {
+            if p.status == PassStatus::Running {
+                p.status = PassStatus::Failed;
+            }
+        }
+        manifest.status = RunStatus::InProgress;
+        manifest.error = None;
+        manifest.owner = Owner::current();
+        manifest.store(&dir, true)?;
+        let journal = Journal::open(&dir)?;
+        let bytes = Arc::new(SpillBytes::default());
+        bytes.add_written(manifest.total_bytes());
+        let fs_kind = filesystem_kind(&dir).ok();
+        // A default-location dir was created by the first run: remove it whole at the end.
+        let created_root = dir.parent() == Some(default_spill_parent().0.as_path())
+            && dir
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("stark-pipe-"));
+        Ok(SpillDir {
+            root: dir,
+            created_root,
+            keep: options.keep,
+            verify_segments: options.verify_segments,
+            book: Mutex::new(Book { manifest, journal }),
+            ending: Mutex::new(Ending::Open),
+            bytes,
+            limit: options.limit,
+            fs_kind,
+            warnings: Vec::new(),
+        })
+    }
+
     /// The run succeeded: mark the manifest finished, then remove the dir unless kept.
     /// Returns the path if it was kept.
     pub fn finish(&self) -> Result<Option<PathBuf>, SpillError> {
@@ -568,6 +737,15 @@ impl SpillDir {
             }
         }
         if keep {
+            book.store(&self.root, true)?;
+            return Ok(Some(self.root.clone()));
+        }
+        let resumable = m.resume.as_ref().is_some_and(|r| !r.checkpoints.is_empty());
+        if status == RunStatus::Failed && resumable {
+            // Free what the failed pass wrote (a disk-full run gets its room back) and keep the
+            // rest for `run --resume`.
+            let Book { manifest, .. } = &mut *book;
+            discard_unfinished(&self.root, manifest)?;
             book.store(&self.root, true)?;
             return Ok(Some(self.root.clone()));
         }
@@ -668,8 +846,13 @@ fn take_over(dir: &Path) -> Result<Option<String>, SpillError> {
         RunStatus::Finished => "finished",
         RunStatus::Failed => "failed",
     };
+    let note = if old.resume.is_some() && old.status != RunStatus::Finished {
+        " (`run --resume` could have continued it)"
+    } else {
+        ""
+    };
     Ok(Some(format!(
-        "removed {} files of an earlier {how} run ({}) from {}",
+        "removed {} files of an earlier {how} run ({}) from {}{note}",
         old.segments.len(),
         old.run_id,
         dir.display()
@@ -702,6 +885,62 @@ fn remove_unrecorded_segments(dir: &Path) {
     }
 }
 
+/// Removes what a resumable run wrote in the passes it saved no checkpoint for: their recorded
+/// segments, the unrecorded and partial files in their pass dirs, and any checkpoint file the
+/// manifest does not record (a write cut short before its record).
+fn discard_unfinished(root: &Path, manifest: &mut Manifest) -> Result<(), SpillError> {
+    let checkpoints = manifest
+        .resume
+        .as_ref()
+        .map(|r| r.checkpoints.clone())
+        .unwrap_or_default();
+    let done: std::collections::BTreeSet<&str> =
+        checkpoints.iter().map(|c| c.pass.as_str()).collect();
+    let unfinished: Vec<String> = manifest
+        .segments
+        .values()
+        .filter(|r| !done.contains(r.pass.as_str()))
+        .map(|r| r.file.clone())
+        .collect();
+    for file in unfinished {
+        let path = root.join(&file);
+        match fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(SpillError::io(&path, "remove segment", e)),
+        }
+        manifest.remove_segment(&file);
+    }
+    let pass_dirs: std::collections::BTreeSet<&str> = manifest
+        .passes
+        .iter()
+        .map(|p| p.name.as_str())
+        .filter(|p| !done.contains(p))
+        .collect();
+    for pass in pass_dirs {
+        let dir = root.join(pass);
+        remove_partial_files(&dir);
+        remove_unrecorded_segments(&dir);
+        let _ = fs::remove_dir(&dir); // only if empty
+    }
+    remove_partial_files(root);
+    remove_checkpoint_files(root, |name| checkpoints.iter().any(|c| c.file == name));
+    Ok(())
+}
+
+/// Removes the `checkpoint-*.bin` files of `root` that `keep` does not keep.
+fn remove_checkpoint_files(root: &Path, keep: impl Fn(&str) -> bool) {
+    let Ok(entries) = fs::read_dir(root) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with("checkpoint-") && name.ends_with(".bin") && !keep(&name) {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// Remove what a run wrote: the whole dir if the run created it, otherwise only the recorded
 /// segments, partial temp files, emptied pass dirs and the manifest.
 fn remove_run_files(root: &Path, manifest: &Manifest, remove_root: bool) -> Result<(), SpillError> {
@@ -724,6 +963,7 @@ fn remove_run_files(root: &Path, manifest: &Manifest, remove_root: bool) -> Resu
         dirs.insert(root.join(&pass.name));
     }
     remove_partial_files(root);
+    remove_checkpoint_files(root, |_| false);
     for dir in dirs.into_iter().filter(|d| d != root) {
         remove_partial_files(&dir);
         remove_unrecorded_segments(&dir);

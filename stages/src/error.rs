@@ -45,4 +45,7 @@ pub enum Error {
     },
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// `run --resume`: the spill dir is not this run's, or a checkpoint is unreadable.
+    #[error("cannot resume: {0}")]
+    Resume(String),
 }

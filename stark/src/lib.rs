@@ -130,6 +130,7 @@
 pub mod air;
 pub mod chunk_tree;
 pub mod chunked;
+pub mod codec;
 pub mod constraints;
 pub mod debug;
 pub mod domain;

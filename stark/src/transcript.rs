@@ -13,8 +13,9 @@ const ABSORB_KEY: &[u8; 32] = b"stark-pipe/v1/transcript/absorb!";
 const SQUEEZE_KEY: &[u8; 32] = b"stark-pipe/v1/transcript/squeeze";
 const POW_KEY: &[u8; 32] = b"stark-pipe/v1/transcript/pow-pow";
 
-/// Prover and verifier run the same sequence of calls on this type; it is `Clone` so a caller
-/// can checkpoint it between passes.
+/// Prover and verifier run the same sequence of calls on this type. Its whole state is the
+/// chaining value, so a prover can save it at a pass barrier ([`Transcript::state`]) and go on
+/// from there in another process ([`Transcript::from_state`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Transcript {
     state: [u8; 32],
@@ -26,6 +27,16 @@ impl Transcript {
         let mut t = Transcript { state: [0; 32] };
         t.absorb(b"protocol", protocol);
         t
+    }
+
+    /// The chaining value: everything absorbed and squeezed so far.
+    pub fn state(&self) -> [u8; 32] {
+        self.state
+    }
+
+    /// The transcript whose [`Transcript::state`] was `state`.
+    pub fn from_state(state: [u8; 32]) -> Self {
+        Transcript { state }
     }
 
     /// Absorbs labelled bytes.

@@ -78,7 +78,13 @@ pub fn deep_words(
                         &mut out,
                     )?;
                 }
-                chunks.push(fri::write_chunk(spill, &name, u * geo.chunks() + c, &out)?);
+                chunks.push(fri::write_chunk(
+                    spill,
+                    "deep",
+                    &name,
+                    u * geo.chunks() + c,
+                    &out,
+                )?);
             }
         }
         words.insert(log_size, DiskWord { geo, chunks });

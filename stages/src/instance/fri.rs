@@ -39,15 +39,17 @@ pub struct DiskFri {
     pub final_value: EF,
 }
 
-/// Writes chunk `at` of a word as a segment named `<name>-<at>.layer` in pass `fri`.
+/// Writes chunk `at` of a word as a segment named `<name>-<at>.layer` in `pass` (`deep` for
+/// the DEEP codewords, `fri` for the folded layers).
 pub fn write_chunk(
     spill: &SpillDir,
+    pass: &str,
     name: &str,
     at: usize,
     values: &[EF],
 ) -> Result<SegmentRef, Error> {
     let flat = values.iter().flat_map(|v| coords(*v)).collect();
-    let meta = SegmentMeta::new(name, at as u64, "fri", "layer");
+    let meta = SegmentMeta::new(name, at as u64, pass, "layer");
     write_matrix(spill, &meta, &mut RowMajorMatrix::new(flat, 2))
 }
 
@@ -138,10 +140,7 @@ pub fn prove(
             if let Some(d) = &joining {
                 chunked::join_chunk(&mut v, &rows(&open_chunk(spill, d, at)?, 0, b), beta);
             }
-            next.push(write_chunk(spill, &name, at, &v)?);
-        }
-        if let Some(d) = joining {
-            d.chunks.iter().try_for_each(|s| spill.remove_segment(s))?;
+            next.push(write_chunk(spill, "fri", &name, at, &v)?);
         }
         layers.push((cur, tree));
         cur = DiskWord {

@@ -15,8 +15,12 @@
 //! | 6 fri | [`fri`] | the layers folded in chunks while they have two or more |
 //! | 7 open | [`crate::lde::open`] | nothing: K rows read per query and tree |
 //! | 8 check | [`crate::passes::check`] | nothing: the verifier run on the proof |
+//!
+//! Passes 1 to 5 save a checkpoint at their barrier ([`checkpoint`]), so a killed run resumes
+//! after the last of them (`run --resume DIR`) and makes the same proof bytes.
 
 pub mod aux;
+pub mod checkpoint;
 pub mod deep;
 pub mod fri;
 pub mod main;
@@ -29,6 +33,7 @@ use std::sync::Arc;
 use pipeline::{Metrics, Progress, SpillDir};
 use stark::proof::{AuxCommitment, InstanceOpening, InstanceShape};
 use stark::prover::{DeepAccumulator, ProveError};
+use stark::transcript::Transcript;
 use stark::{Proof, ProofParams, protocol};
 use vm::Program;
 use vm::air::{Rv32Air, Statement};
@@ -38,6 +43,9 @@ use crate::error::Error;
 use crate::lde;
 use crate::widths::{TableWidth, table_widths};
 use aux::AuxInstance;
+use checkpoint::{
+    AuxResults, DeepResults, MainResults, OodResults, QuotientResults, Results, Saved,
+};
 use main::{MainInstance, Preprocessed};
 use quotient::QuotientInstance;
 
@@ -96,8 +104,34 @@ fn pass<T>(
     Ok(out)
 }
 
+/// A pass barrier with a checkpoint: a resumed run restores the pass's results and the
+/// transcript after it; otherwise `body` computes the results, absorbing them into `t`, and
+/// they are saved before the pass is marked finished.
+fn checkpointed<T: Results>(
+    config: &InstanceConfig,
+    metrics: &Metrics,
+    spill: &SpillDir,
+    saved: &Saved,
+    name: &'static str,
+    t: &mut Transcript,
+    body: impl FnOnce(&mut Transcript) -> Result<T, Error>,
+) -> Result<T, Error> {
+    if let Some((results, after)) = saved.restore(spill, name)? {
+        *t = after;
+        return Ok(results);
+    }
+    let clock = PassClock::begin(&config.progress, metrics, name);
+    spill.begin_pass(name)?;
+    let out = body(t)?;
+    checkpoint::save(spill, name, t, &out)?;
+    clock.finish();
+    Ok(out)
+}
+
 /// Proves `program` on `input` with every pass on segments of `spill`, timing each pass in
-/// `metrics`, and verifies the proof before returning it.
+/// `metrics`, and verifies the proof before returning it. Resumable: every pass up to deep
+/// saves a checkpoint ([`checkpoint`]); given the spill dir of a killed run of the same
+/// program, input and settings ([`pipeline::SpillDir::resume`]), it goes on after the last.
 pub fn prove(
     program: Arc<Program>,
     input: Arc<[u8]>,
@@ -122,101 +156,131 @@ pub fn prove(
     let tables = stark::compile_all(&airs).map_err(ProveError::from)?;
     let log_b = params.log_blowup as usize;
     let progress = &config.progress;
-    progress.plan(&PASS_WEIGHTS);
-
-    // Pass 1: main (and preprocessed, one per table and height) commitments.
-    let clock = PassClock::begin(progress, metrics, "main");
-    spill.begin_pass("main")?;
-    let (mains, statement) = main::commit_main(
-        Arc::clone(&program),
-        Arc::clone(&input),
-        config,
-        log_b,
-        spill,
-    )?;
-    let shapes: Vec<InstanceShape> = mains
-        .iter()
-        .map(|m| InstanceShape {
-            table: m.table as u32,
-            log_height: m.lde.geo.log_height as u8,
-        })
-        .collect();
-    let public = statement.public_inputs();
-    let mut t = protocol::start(&tables, &params, &public, &shapes);
-    let mut preps: HashMap<(usize, usize), Preprocessed> = HashMap::new();
-    for m in &mains {
-        let (table, geo) = (&tables[m.table], m.lde.geo);
-        let key = (m.table, geo.log_height);
-        if table.prep_width > 0 && !preps.contains_key(&key) {
-            let p = main::commit_preprocessed(spill, airs[m.table], table, geo)?;
-            preps.insert(key, p);
-        }
-        let prep_root = preps.get(&key).map(|p| p.lde.root());
-        protocol::observe_main(&mut t, prep_root.as_ref(), &m.lde.root());
+    let key = checkpoint::run_key(
+        &program,
+        &input,
+        &params,
+        config.block_rows,
+        config.instance_rows,
+        config.max_cycles,
+    );
+    let saved = Saved::open(spill, key)?;
+    saved.verify_segments(spill)?;
+    if let Some(last) = saved.passes().last() {
+        progress.println(&format!(
+            "resuming {} after pass {last}: its segments match their checksums",
+            spill.path().display()
+        ));
     }
-    spill.end_pass("main")?;
-    clock.finish();
+    let remaining: Vec<(&str, f64)> = PASS_WEIGHTS
+        .into_iter()
+        .filter(|(p, _)| !saved.passes().any(|s| s == *p))
+        .collect();
+    progress.plan(&remaining);
+
+    // Pass 1: main (and preprocessed, one per table and height) commitments. The transcript
+    // starts here, bound to the statement and the instance shapes.
+    let mut t = Transcript::from_state([0; 32]);
+    let main = checkpointed(config, metrics, spill, &saved, "main", &mut t, |t| {
+        let (mains, statement) = main::commit_main(
+            Arc::clone(&program),
+            Arc::clone(&input),
+            config,
+            log_b,
+            spill,
+        )?;
+        let mut preps: HashMap<(usize, usize), Preprocessed> = HashMap::new();
+        for m in &mains {
+            let (table, geo) = (&tables[m.table], m.lde.geo);
+            let key = (m.table, geo.log_height);
+            if table.prep_width > 0 && !preps.contains_key(&key) {
+                let p = main::commit_preprocessed(spill, airs[m.table], table, geo)?;
+                preps.insert(key, p);
+            }
+        }
+        let results = MainResults {
+            statement,
+            mains,
+            preps,
+        };
+        *t = protocol::start(
+            &tables,
+            &params,
+            &results.statement.public_inputs(),
+            &shapes_of(&results.mains),
+        );
+        for m in &results.mains {
+            let prep_root = results.prep_of(m).map(|p| p.lde.root());
+            protocol::observe_main(t, prep_root.as_ref(), &m.lde.root());
+        }
+        Ok(results)
+    })?;
+    let (mains, statement) = (&main.mains, &main.statement);
+    let shapes = shapes_of(mains);
+    let public = statement.public_inputs();
     let lookup = protocol::draw_lookup_challenges(&mut t);
-    let prep_of = |m: &MainInstance| preps.get(&(m.table, m.lde.geo.log_height));
 
     // Pass 2: LogUp columns, block by block with carries, from a second execution.
-    let auxs = pass(config, metrics, spill, "aux", || {
+    let AuxResults(auxs) = checkpointed(config, metrics, spill, &saved, "aux", &mut t, |t| {
         let inputs = aux::AuxInputs {
             program: Arc::clone(&program),
             input,
             airs: &airs,
             tables: &tables,
-            mains: &mains,
-            statement: &statement,
+            mains,
+            statement,
             lookup,
         };
-        aux::commit_aux(spill, config, &inputs)
+        let auxs = aux::commit_aux(spill, config, &inputs)?;
+        for a in &auxs {
+            protocol::observe_aux(t, a.as_ref().map(aux_commitment).as_ref());
+        }
+        Ok(AuxResults(auxs))
     })?;
-    for a in &auxs {
-        protocol::observe_aux(&mut t, a.as_ref().map(aux_commitment).as_ref());
-    }
     let composition = protocol::draw_composition_challenge(&mut t);
     let committed = |i: usize| Committed {
         main: &mains[i],
-        prep: prep_of(&mains[i]),
+        prep: main.prep_of(&mains[i]),
         aux: auxs[i].as_ref(),
     };
 
     // Pass 3: quotients.
-    let quotients = pass(config, metrics, spill, "quotient", || {
-        let chunks = mains
-            .iter()
-            .map(|m| (tables[m.table].quotient_pieces * m.lde.geo.chunks()) as u64)
-            .sum();
-        let stage = progress.stage("quotient", "chunks", Some(chunks));
-        let mut quotients: Vec<QuotientInstance> = Vec::with_capacity(mains.len());
-        for (i, m) in mains.iter().enumerate() {
-            let (table, geo) = (&tables[m.table], m.lde.geo);
-            let c = committed(i);
-            let q = quotient::commit_quotient(spill, table, geo, c, &lookup, composition, &stage)?;
-            protocol::observe_quotient(&mut t, &q.lde.root());
-            quotients.push(q);
-        }
-        stage.finish();
-        Ok(quotients)
-    })?;
+    let QuotientResults(quotients) =
+        checkpointed(config, metrics, spill, &saved, "quotient", &mut t, |t| {
+            let chunks = mains
+                .iter()
+                .map(|m| (tables[m.table].quotient_pieces * m.lde.geo.chunks()) as u64)
+                .sum();
+            let stage = progress.stage("quotient", "chunks", Some(chunks));
+            let mut quotients: Vec<QuotientInstance> = Vec::with_capacity(mains.len());
+            for (i, m) in mains.iter().enumerate() {
+                let (table, geo) = (&tables[m.table], m.lde.geo);
+                let c = committed(i);
+                let q =
+                    quotient::commit_quotient(spill, table, geo, c, &lookup, composition, &stage)?;
+                protocol::observe_quotient(t, &q.lde.root());
+                quotients.push(q);
+            }
+            stage.finish();
+            Ok(QuotientResults(quotients))
+        })?;
     let z = protocol::draw_ood_point(&mut t);
 
     // Pass 4: OOD values.
-    let oods = pass(config, metrics, spill, "ood", || {
+    let OodResults(oods) = checkpointed(config, metrics, spill, &saved, "ood", &mut t, |t| {
         let mut oods = Vec::with_capacity(mains.len());
         for (i, m) in mains.iter().enumerate() {
             let table = &tables[m.table];
             let o = ood::ood_values(spill, table, z, committed(i), &quotients[i])?;
-            protocol::observe_ood(&mut t, &o);
+            protocol::observe_ood(t, &o);
             oods.push(o);
         }
-        Ok(oods)
+        Ok(OodResults(oods))
     })?;
     let beta = protocol::draw_deep_challenge(&mut t);
 
-    // Pass 5: one DEEP codeword per LDE height.
-    let words = pass(config, metrics, spill, "deep", || {
+    // Pass 5: one DEEP codeword per LDE height (absorbs nothing: FRI commits to it).
+    let DeepResults(words) = checkpointed(config, metrics, spill, &saved, "deep", &mut t, |_| {
         let deep_acc = DeepAccumulator::new(&tables, &shapes, z, beta, log_b);
         let inputs: Vec<_> = mains
             .iter()
@@ -229,7 +293,7 @@ pub fn prove(
                 quotient: &quotients[i],
             })
             .collect();
-        deep::deep_words(spill, &deep_acc, &inputs)
+        Ok(DeepResults(deep::deep_words(spill, &deep_acc, &inputs)?))
     })?;
 
     // Pass 6: FRI, grinding, queries.
@@ -285,7 +349,7 @@ pub fn prove(
 
     // Pass 8: the verifier on the finished proof.
     pass(config, metrics, spill, "check", || {
-        crate::passes::check::pass_check(&program, &statement, &proof)
+        crate::passes::check::pass_check(&program, statement, &proof)
     })?;
     let widths = table_widths(
         &air,
@@ -295,9 +359,26 @@ pub fn prove(
     );
     Ok(InstanceProof {
         proof,
-        statement,
+        statement: main.statement,
         widths,
     })
+}
+
+fn shapes_of(mains: &[MainInstance]) -> Vec<InstanceShape> {
+    mains
+        .iter()
+        .map(|m| InstanceShape {
+            table: m.table as u32,
+            log_height: m.lde.geo.log_height as u8,
+        })
+        .collect()
+}
+
+impl MainResults {
+    /// The preprocessed commitment an instance shares with its table's others of its height.
+    fn prep_of(&self, m: &MainInstance) -> Option<&Preprocessed> {
+        self.preps.get(&(m.table, m.lde.geo.log_height))
+    }
 }
 
 fn aux_commitment(a: &AuxInstance) -> AuxCommitment {
