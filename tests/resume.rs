@@ -46,15 +46,40 @@ fn text(bytes: &[u8]) -> String {
 /// The run every test proves: fib_iterative (12,398 instructions) as single instances built in
 /// blocks of 2^12 rows (several blocks per tall table), fast parameters; `extra` appended.
 fn fib(proof: &Path, extra: &[&str]) -> Command {
-    fib_of("3000", proof, extra)
+    run(Run::default(), proof, extra)
 }
 
-/// [`fib`] of another input.
-fn fib_of(n: &str, proof: &Path, extra: &[&str]) -> Command {
+/// What a run may change from [`fib`]'s (for the refusals).
+struct Run {
+    program: &'static str,
+    n: &'static str,
+    chunk_rows: &'static str,
+    queries: &'static str,
+}
+
+impl Default for Run {
+    fn default() -> Run {
+        Run {
+            program: "fib_iterative",
+            n: "3000",
+            chunk_rows: "2^12",
+            queries: "24",
+        }
+    }
+}
+
+fn run(r: Run, proof: &Path, extra: &[&str]) -> Command {
     let mut cmd = Command::new(BIN);
-    cmd.args(["run", &elf("fib_iterative"), "--input-u32", n])
-        .args(["--instance-rows", "2^20", "--chunk-rows", "2^12"])
-        .args(["--queries", "24", "--pow-bits", "4", "--progress", "never"])
+    cmd.args(["run", &elf(r.program), "--input-u32", r.n])
+        .args(["--instance-rows", "2^20", "--chunk-rows", r.chunk_rows])
+        .args([
+            "--queries",
+            r.queries,
+            "--pow-bits",
+            "4",
+            "--progress",
+            "never",
+        ])
         .args(["-o", p(proof)])
         .args(extra)
         .stdout(Stdio::piped())
@@ -83,8 +108,10 @@ fn refused(out: Output, why: &str) -> String {
 }
 
 /// The proof of an uninterrupted run, and each pass's wall time (ms) from its manifest.
-fn reference() -> &'static (Vec<u8>, Vec<(String, u64)>) {
-    static REF: OnceLock<(Vec<u8>, Vec<(String, u64)>)> = OnceLock::new();
+type Reference = (Vec<u8>, Vec<(String, u64)>);
+
+fn reference() -> &'static Reference {
+    static REF: OnceLock<Reference> = OnceLock::new();
     REF.get_or_init(|| {
         let dir = scratch("reference");
         let spill = dir.join("spill");
@@ -296,41 +323,39 @@ fn resume_refuses_another_run_a_changed_file_and_a_live_owner() {
     );
 
     // Another program, input or setting: named, and the dir stays resumable.
-    let other = fib_of("3001", &proof, &["--resume", p(&spill)]);
-    let mut cases: Vec<(Command, &str)> = vec![(other, "another input")];
-    let mut program = Command::new(BIN);
-    program
-        .args(["run", &elf("sub"), "--instance-rows", "2^20"])
-        .args(["--chunk-rows", "2^12", "--queries", "24", "--pow-bits", "4"])
-        .args(["-o", p(&proof), "--resume", p(&spill)]);
-    cases.push((program, "another program"));
-    let mut queries = Command::new(BIN);
-    queries
-        .args([
-            "run",
-            &elf("fib_iterative"),
-            "--input-u32",
-            "3000",
-            "--instance-rows",
-            "2^20",
-        ])
-        .args(["--chunk-rows", "2^12", "--queries", "30", "--pow-bits", "4"])
-        .args(["-o", p(&proof), "--resume", p(&spill)]);
-    cases.push((queries, "queries 24"));
-    let mut rows = Command::new(BIN);
-    rows.args([
-        "run",
-        &elf("fib_iterative"),
-        "--input-u32",
-        "3000",
-        "--instance-rows",
-        "2^20",
-    ])
-    .args(["--chunk-rows", "2^13", "--queries", "24", "--pow-bits", "4"])
-    .args(["-o", p(&proof), "--resume", p(&spill)]);
-    cases.push((rows, "chunk-rows 4096"));
-    for (mut cmd, why) in cases {
-        refused(cmd.output().unwrap(), why);
+    let resume_dir = ["--resume", p(&spill)];
+    let cases = [
+        (
+            Run {
+                n: "3001",
+                ..Run::default()
+            },
+            "another input",
+        ),
+        (
+            Run {
+                program: "sub",
+                ..Run::default()
+            },
+            "another program",
+        ),
+        (
+            Run {
+                queries: "30",
+                ..Run::default()
+            },
+            "queries 24",
+        ),
+        (
+            Run {
+                chunk_rows: "2^13",
+                ..Run::default()
+            },
+            "chunk-rows 4096",
+        ),
+    ];
+    for (r, why) in cases {
+        refused(run(r, &proof, &resume_dir).output().unwrap(), why);
         assert!(
             inspect(&spill).contains("resume     yes"),
             "{why}: {}",

@@ -139,10 +139,6 @@ impl Saved {
         self.checkpoints.iter().map(|c| c.pass.as_str())
     }
 
-    pub fn has(&self, pass: &str) -> bool {
-        self.passes().any(|p| p == pass)
-    }
-
     /// Checks every segment the checkpoints name against the checksum the manifest recorded
     /// (in parallel): a resumed run reads nothing it has not verified.
     pub fn verify_segments(&self, spill: &SpillDir) -> Result<(), Error> {
@@ -175,10 +171,11 @@ impl Saved {
         let mut r = reader(&bytes, c)?;
         let results = T::decode(&mut r, spill)?;
         r.finish().map_err(|e| bad(c, e))?;
-        let state = hex32(&c.transcript).ok_or_else(|| {
-            Error::Resume(format!("checkpoint {}: malformed transcript state", c.file))
-        })?;
-        Ok(Some((results, Transcript::from_state(state))))
+        let state: Checksum = c
+            .transcript
+            .parse()
+            .map_err(|e| Error::Resume(format!("checkpoint {}: transcript state: {e}", c.file)))?;
+        Ok(Some((results, Transcript::from_state(state.0))))
     }
 }
 
@@ -213,17 +210,6 @@ fn bad(c: &Checkpoint, e: DecodeError) -> Error {
 
 fn decode_error(e: DecodeError) -> Error {
     Error::Resume(format!("a checkpoint is malformed: {e}"))
-}
-
-fn hex32(s: &str) -> Option<[u8; 32]> {
-    if s.len() != 64 || !s.is_ascii() {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, b) in out.iter_mut().enumerate() {
-        *b = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok()?;
-    }
-    Some(out)
 }
 
 fn put_segments(w: &mut Writer, spill: &SpillDir, segments: &[SegmentRef]) -> Result<(), Error> {
