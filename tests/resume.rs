@@ -1,6 +1,7 @@
 //! `run --resume DIR`: a single-instance run SIGKILLed at random moments in every pass (or
 //! failed on a full spill dir) resumes from its spill dir and makes the proof bytes of an
-//! uninterrupted run; a resume is refused for another program, input or settings, a changed
+//! uninterrupted run (killed in the quotient pass, it goes on after the instances its partial
+//! checkpoint holds); a resume is refused for another program, input or settings, a changed
 //! segment or checkpoint (named), and a dir whose run is still going.
 //!
 //! `STARK_PIPE_RESUME_KILLS=N` kills N times instead of 20 (the seeds are fixed).
@@ -260,6 +261,69 @@ fn killed_at_random_moments_in_every_pass_resumes_to_the_same_proof() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// The instances of the quotient pass its partial checkpoint holds (0 while it has none).
+fn quotient_part(spill: &Path) -> u64 {
+    let Ok(text) = std::fs::read_to_string(spill.join("manifest.toml")) else {
+        return 0;
+    };
+    let Ok(m) = toml::from_str::<toml::Value>(&text) else {
+        return 0;
+    };
+    m.get("resume")
+        .and_then(|r| r.get("partial"))
+        .and_then(|p| p["part"].as_integer())
+        .map_or(0, |n| n as u64)
+}
+
+#[test]
+fn killed_in_the_quotient_pass_goes_on_after_its_saved_instances() {
+    let (want, _) = reference();
+    let dir = scratch("partial");
+    let spill = dir.join("spill");
+    let proof = dir.join("partial.proof");
+    // Killed once the pass has saved its first two instances (program, cpu).
+    let mut child = fib(&proof, &["--spill-dir", p(&spill)]).spawn().unwrap();
+    let start = Instant::now();
+    while quotient_part(&spill) < 2 {
+        assert!(child.try_wait().unwrap().is_none(), "the run ended first");
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "no partial checkpoint"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let part = quotient_part(&spill);
+    let report = inspect(&spill);
+    assert!(
+        report.contains(&format!("{part} unit(s) of pass quotient")),
+        "{report}"
+    );
+
+    // What the partial checkpoint names is verified like the finished passes' segments.
+    let segment = std::fs::read_dir(spill.join("quotient"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().contains("cpu-0-000000.quotient-lde."))
+        .expect("the cpu instance's quotient LDE");
+    let original = std::fs::read(&segment).unwrap();
+    let mut bad = original.clone();
+    let at = bad.len() - 100;
+    bad[at] ^= 1;
+    std::fs::write(&segment, &bad).unwrap();
+    let name = segment.file_name().unwrap().to_str().unwrap().to_string();
+    refused(resume(&spill, &proof).output().unwrap(), &name);
+    std::fs::write(&segment, &original).unwrap();
+
+    let out = ok(resume(&spill, &proof).output().unwrap());
+    let notice = format!("after pass aux and {part} instances of pass quotient");
+    assert!(text(&out.stderr).contains(&notice), "{}", text(&out.stderr));
+    assert_eq!(&std::fs::read(&proof).unwrap(), want);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn killed_twice_in_a_row_resumes_to_the_same_proof() {
     let (want, times) = reference();
@@ -302,6 +366,70 @@ fn a_full_spill_dir_fails_resumably_and_resumes_when_there_is_room() {
     );
     ok(resume(&spill, &proof).output().unwrap());
     assert_eq!(&std::fs::read(&proof).unwrap(), want);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Mounts a tmpfs of `size` at `dir`, or remounts it with a new size; false when this process
+/// may not (not root, or no CAP_SYS_ADMIN in a container).
+fn mount_tmpfs(dir: &Path, size: &str, remount: bool) -> bool {
+    std::fs::create_dir_all(dir).unwrap();
+    let opts = match remount {
+        true => format!("remount,size={size}"),
+        false => format!("size={size}"),
+    };
+    Command::new("mount")
+        .args(["-t", "tmpfs", "-o", &opts, "tmpfs", p(dir)])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+struct Unmount(PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// A real full filesystem (a 72 MiB tmpfs; this run spills about twice that): the run fails
+/// with the OS's error after pass 1, the dir is resumable, and once the filesystem has room the
+/// resume makes the proof of an uninterrupted run.
+#[test]
+fn a_full_filesystem_fails_resumably_and_resumes_once_it_has_room() {
+    let dir = scratch("enospc");
+    let fs = dir.join("fs");
+    if !mount_tmpfs(&fs, "72m", false) {
+        println!("skipped: cannot mount a tmpfs here (needs root)");
+        return;
+    }
+    let _fs = Unmount(fs.clone());
+    let big = || Run {
+        n: "6000",
+        ..Run::default()
+    };
+    let want_proof = dir.join("want.proof");
+    ok(run(big(), &want_proof, &[]).output().unwrap());
+    let want = std::fs::read(&want_proof).unwrap();
+
+    let spill = fs.join("spill");
+    let proof = dir.join("enospc.proof");
+    let err = refused(
+        run(big(), &proof, &["--spill-dir", p(&spill)])
+            .output()
+            .unwrap(),
+        "No space left on device",
+    );
+    assert!(err.contains("--resume"), "no resume hint in: {err}");
+    assert!(!proof.exists(), "a failed run wrote a proof");
+    let report = inspect(&spill);
+    assert!(report.contains("resume     yes, after pass"), "{report}");
+
+    assert!(mount_tmpfs(&fs, "512m", true), "remount with room");
+    ok(run(big(), &proof, &["--resume", p(&spill)])
+        .output()
+        .unwrap());
+    assert_eq!(std::fs::read(&proof).unwrap(), want);
+    drop(_fs);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

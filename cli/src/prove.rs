@@ -73,8 +73,9 @@ pub struct RunArgs {
     /// Continue a single-instance run that was killed or failed, from its spill dir: give the
     /// first run's command with `--resume DIR` added. The program, input and settings are
     /// checked against the dir, every kept segment against its checksum; the passes it
-    /// finished (main, aux, quotient, ood, deep) are not done again, and the proof is the same
-    /// bytes. A failed single-instance run keeps its finished passes for this (and says so).
+    /// finished (main, aux, quotient, ood, deep) are not done again, nor the instances a killed
+    /// quotient pass had committed, and the proof is the same bytes. A failed single-instance
+    /// run keeps its finished passes for this (and says so).
     #[arg(
         long,
         value_name = "DIR",

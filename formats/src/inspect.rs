@@ -99,19 +99,29 @@ impl Report {
         let bad: Vec<&str> = self
             .segments
             .iter()
-            .filter(|(r, s)| done.contains(&r.pass.as_str()) && !s.is_ok())
+            .filter(|(r, s)| (done.contains(&r.pass.as_str()) || record.reuses(r)) && !s.is_ok())
             .map(|(r, _)| r.file.as_str())
             .collect();
         if let Some(first) = bad.first() {
             return format!(
-                "no: {} segment(s) of finished passes missing or changed (first: {first})",
+                "no: {} segment(s) it would read missing or changed (first: {first})",
                 bad.len()
             );
         }
+        let partial = match &record.partial {
+            Some(p) => format!(
+                ", and {} unit(s) of pass {} (its checkpoint {})",
+                p.part.unwrap_or(0),
+                p.pass,
+                p.file
+            ),
+            None => String::new(),
+        };
         match done.last() {
             None => "yes, from the start (no pass had finished)".into(),
             Some(last) => format!(
-                "yes, after pass {last} (finished: {}); the unfinished pass's files are discarded",
+                "yes, after pass {last}{partial} (finished: {}); the unfinished pass's files \
+                 are discarded but for the segments it takes up again",
                 done.join(", ")
             ),
         }

@@ -23,7 +23,7 @@ pub use error::{FormatError, Result};
 pub use inspect::{FileStatus, Report, RunState, inspect_spill_dir};
 pub use manifest::{
     Checkpoint, JOURNAL_FILE, Journal, MANIFEST_FILE, Manifest, Owner, PassRecord, PassStatus,
-    ResumeRecord, RunStatus, SegmentRecord, checkpoint_file,
+    ResumeRecord, Reuse, RunStatus, SegmentRecord, checkpoint_file, partial_checkpoint_file,
 };
 pub use mapped::MappedSegmentWriter;
 pub use proof_file::ProofFile;

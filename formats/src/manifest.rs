@@ -124,8 +124,9 @@ impl SegmentRecord {
     }
 }
 
-/// What a resumable run (`run --resume`) records: the settings a resumed run must repeat, and
-/// one checkpoint per pass it finished, in pass order.
+/// What a resumable run (`run --resume`) records: the settings a resumed run must repeat, one
+/// checkpoint per pass it finished, in pass order, and what the pass that was running when it
+/// stopped had saved so far.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResumeRecord {
     /// Every setting that shapes the proof, by name (program and input digests, proof
@@ -133,10 +134,33 @@ pub struct ResumeRecord {
     pub key: BTreeMap<String, String>,
     #[serde(default)]
     pub checkpoints: Vec<Checkpoint>,
+    /// The unfinished pass's results so far (its `part` is set): the pass goes on after them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partial: Option<Checkpoint>,
+    /// The segments an unfinished pass takes up again when it is resumed, by pass and kind:
+    /// they stay when the pass's other files are discarded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reuse: Vec<Reuse>,
 }
 
-/// A finished pass's results, which the passes after it read: written to `file` atomically
-/// before the manifest records it, so a recorded checkpoint is always complete.
+impl ResumeRecord {
+    /// Whether `segment`, written by a pass that did not finish, is kept for the resumed pass.
+    pub fn reuses(&self, segment: &SegmentRecord) -> bool {
+        self.reuse.iter().any(|r| {
+            r.pass == segment.pass && r.kinds.iter().any(|k| segment.kind.starts_with(k.as_str()))
+        })
+    }
+}
+
+/// Segments of `pass` whose kind starts with one of `kinds` are taken up again by a resumed run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reuse {
+    pub pass: String,
+    pub kinds: Vec<String>,
+}
+
+/// A pass's results, which the passes after it read: written to `file` atomically before the
+/// manifest records it, so a recorded checkpoint is always complete.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Checkpoint {
     pub pass: String,
@@ -146,11 +170,21 @@ pub struct Checkpoint {
     pub file: String,
     pub bytes: u64,
     pub checksum: Checksum,
+    /// Set for an unfinished pass's checkpoint: the number of its units (e.g. instances) the
+    /// results hold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub part: Option<u64>,
 }
 
 /// File name of a pass's checkpoint inside the spill dir.
 pub fn checkpoint_file(pass: &str) -> String {
     format!("checkpoint-{pass}.bin")
+}
+
+/// File name of an unfinished pass's checkpoint of its first `part` units inside the spill dir
+/// (a new name for every part: the one the manifest records is never overwritten).
+pub fn partial_checkpoint_file(pass: &str, part: u64) -> String {
+    format!("checkpoint-{pass}-part{part}.bin")
 }
 
 /// Contents of `manifest.toml`.

@@ -11,10 +11,12 @@
 //! or failure, including a drop without either) unless [`Keep`] asks otherwise.
 //!
 //! A resumable run ([`SpillDir::make_resumable`]) saves a checkpoint at every pass barrier
-//! ([`SpillDir::save_checkpoint`]). When it fails, the files of its finished passes stay (those
-//! of the unfinished pass go), and [`SpillDir::resume`] takes the dir over in a later process.
+//! ([`SpillDir::save_checkpoint`]), and a pass may save its results so far
+//! ([`SpillDir::save_partial_checkpoint`]). When it fails, the files of its finished passes stay,
+//! and of the unfinished pass those the resume record's `reuse` names (the rest go);
+//! [`SpillDir::resume`] takes the dir over in a later process.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::CString;
 use std::fmt;
 use std::fs;
@@ -26,8 +28,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use formats::{
     Checkpoint, Checksum, FormatError, JOURNAL_FILE, Journal, Layout, MANIFEST_FILE, Manifest,
-    MappedSegmentWriter, Owner, PassStatus, ResumeRecord, RunStatus, Segment, SegmentData,
-    SegmentInfo, SegmentMeta, SegmentRecord, atomic_write, checkpoint_file, write_segment,
+    MappedSegmentWriter, Owner, PassStatus, ResumeRecord, Reuse, RunStatus, Segment, SegmentData,
+    SegmentInfo, SegmentMeta, SegmentRecord, atomic_write, checkpoint_file,
+    partial_checkpoint_file, write_segment,
 };
 
 use crate::descriptor::SegmentRef;
@@ -417,12 +420,14 @@ impl SpillDir {
     pub fn remove_segment(&self, segment: &SegmentRef) -> Result<(), SpillError> {
         let file = self.manifest_name(&segment.path)?;
         let mut book = self.lock_book();
-        fs::remove_file(&segment.path)
-            .map_err(|e| SpillError::io(&segment.path, "remove segment", e))?;
+        // The record goes first: a kill between the two leaves an unrecorded file, which a
+        // resume removes, never a record of a file that is gone.
         let Book { manifest, journal } = &mut *book;
         if journal.remove_segment(manifest, &file)? {
             self.bytes.add_removed(segment.bytes);
         }
+        fs::remove_file(&segment.path)
+            .map_err(|e| SpillError::io(&segment.path, "remove segment", e))?;
         book.fold_if_long(&self.root)
     }
 
@@ -535,12 +540,18 @@ impl SpillDir {
     }
 
     /// Makes the run resumable (`run --resume`), recording the settings a resumed run must
-    /// repeat. From then on a failure after a checkpoint keeps the finished passes' files.
-    pub fn make_resumable(&self, key: BTreeMap<String, String>) -> Result<(), SpillError> {
+    /// repeat and the segments an unfinished pass takes up again (`reuse`). From then on a
+    /// failure after a checkpoint keeps the finished passes' files.
+    pub fn make_resumable(
+        &self,
+        key: BTreeMap<String, String>,
+        reuse: Vec<Reuse>,
+    ) -> Result<(), SpillError> {
         let mut book = self.lock_book();
         book.manifest.resume = Some(ResumeRecord {
             key,
-            checkpoints: Vec::new(),
+            reuse,
+            ..ResumeRecord::default()
         });
         book.store(&self.root, true)
     }
@@ -552,35 +563,92 @@ impl SpillDir {
 
     /// Saves `pass`'s results with the transcript state after it and marks the pass finished:
     /// the results file is written atomically and fsynced first, then the manifest records it
-    /// (durably), so a recorded checkpoint is always whole.
+    /// (durably), so a recorded checkpoint is always whole. The pass's recorded segments that
+    /// `keep` does not name (what a resumed pass did not take up again) are removed, and so is
+    /// its partial checkpoint.
     pub fn save_checkpoint(
         &self,
         pass: &str,
         transcript: [u8; 32],
         results: &[u8],
+        keep: &BTreeSet<String>,
     ) -> Result<(), SpillError> {
+        let checkpoint = self.write_checkpoint(pass, None, transcript, results)?;
+        let mut book = self.lock_book();
+        let Book { manifest, journal } = &mut *book;
+        let stale: Vec<SegmentRecord> = manifest
+            .segments
+            .values()
+            .filter(|r| r.pass == pass && !keep.contains(&r.file))
+            .cloned()
+            .collect();
+        for r in stale {
+            if journal.remove_segment(manifest, &r.file)? {
+                self.bytes.add_removed(r.bytes);
+            }
+            let path = self.root.join(&r.file);
+            match fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(SpillError::io(&path, "remove segment", e)),
+            }
+        }
+        let record = resume_of(&self.root, manifest)?;
+        if let Some(p) = record.partial.take_if(|p| p.pass == pass) {
+            let _ = fs::remove_file(self.root.join(p.file));
+        }
+        record.checkpoints.retain(|c| c.pass != pass);
+        record.checkpoints.push(checkpoint);
+        manifest.end_pass(pass, PassStatus::Finished);
+        book.store(&self.root, true)
+    }
+
+    /// Saves the results of the first `part` units of the running pass `pass` (e.g. its first
+    /// instances), replacing the ones it saved before: a resumed run restores them and goes on
+    /// after them. Written like [`SpillDir::save_checkpoint`]; the pass stays unfinished.
+    pub fn save_partial_checkpoint(
+        &self,
+        pass: &str,
+        part: u64,
+        transcript: [u8; 32],
+        results: &[u8],
+    ) -> Result<(), SpillError> {
+        let checkpoint = self.write_checkpoint(pass, Some(part), transcript, results)?;
+        let mut book = self.lock_book();
+        let old = resume_of(&self.root, &mut book.manifest)?
+            .partial
+            .replace(checkpoint);
+        book.store(&self.root, true)?;
+        if let Some(old) = old {
+            let _ = fs::remove_file(self.root.join(old.file));
+        }
+        Ok(())
+    }
+
+    /// Writes a checkpoint's file (atomically, fsynced) and returns its record.
+    fn write_checkpoint(
+        &self,
+        pass: &str,
+        part: Option<u64>,
+        transcript: [u8; 32],
+        results: &[u8],
+    ) -> Result<Checkpoint, SpillError> {
         check_name(pass)?;
-        let file = checkpoint_file(pass);
+        let file = match part {
+            None => checkpoint_file(pass),
+            Some(part) => partial_checkpoint_file(pass, part),
+        };
         let path = self.root.join(&file);
         self.check_limit(&path, results.len() as u64)?;
         atomic_write(&path, results)?;
-        let mut book = self.lock_book();
-        let Some(record) = book.manifest.resume.as_mut() else {
-            return Err(SpillError::NotResumable {
-                dir: self.root.clone(),
-                reason: "the run was not made resumable".into(),
-            });
-        };
-        record.checkpoints.retain(|c| c.pass != pass);
-        record.checkpoints.push(Checkpoint {
+        Ok(Checkpoint {
             pass: pass.to_string(),
             transcript: Checksum(transcript).to_hex(),
             file,
             bytes: results.len() as u64,
             checksum: Checksum::of(results),
-        });
-        book.manifest.end_pass(pass, PassStatus::Finished);
-        book.store(&self.root, true)
+            part,
+        })
     }
 
     /// The results a checkpoint saved, checked against its recorded size and checksum.
@@ -619,6 +687,16 @@ impl SpillDir {
             bytes: rec.bytes,
             checksum: rec.checksum,
         })
+    }
+
+    /// The segment recorded for `meta`, if there is one: a resumed pass takes up what its
+    /// interrupted attempt wrote ([`ResumeRecord::reuse`]) instead of writing it again.
+    pub fn recorded(&self, meta: &SegmentMeta) -> Result<Option<SegmentRef>, SpillError> {
+        let file = Self::segment_file(meta)?;
+        if !self.lock_book().manifest.segments.contains_key(&file) {
+            return Ok(None);
+        }
+        self.recorded_segment(&file).map(Some)
     }
 
     /// A segment's name in the manifest: its path relative to the spill dir.
@@ -872,9 +950,9 @@ fn remove_partial_files(dir: &Path) {
     }
 }
 
-/// Remove the segments of a pass dir that a killed run finished writing (renamed into place)
-/// but died before recording in its manifest. A pass dir holds only the run's own segments.
-fn remove_unrecorded_segments(dir: &Path) {
+/// Remove every segment file of a pass dir (it holds only the run's own segments), recorded or
+/// not (a killed run may have renamed one into place before recording it).
+fn remove_segment_files(dir: &Path) {
     let Ok(entries) = fs::read_dir(dir) else {
         return;
     };
@@ -885,21 +963,36 @@ fn remove_unrecorded_segments(dir: &Path) {
     }
 }
 
+/// Remove the segments of pass dir `pass` that the manifest does not record: a killed run
+/// finished writing (renamed into place) but died before recording them.
+fn remove_unrecorded_segments(root: &Path, pass: &str, manifest: &Manifest) {
+    let Ok(entries) = fs::read_dir(root.join(pass)) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = format!("{pass}/{}", entry.file_name().to_string_lossy());
+        if entry.path().extension().is_some_and(|e| e == "arrow")
+            && !manifest.segments.contains_key(&name)
+        {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// Removes what a resumable run wrote in the passes it saved no checkpoint for: their recorded
 /// segments, the unrecorded and partial files in their pass dirs, and any checkpoint file the
 /// manifest does not record (a write cut short before its record).
 fn discard_unfinished(root: &Path, manifest: &mut Manifest) -> Result<(), SpillError> {
-    let checkpoints = manifest
-        .resume
-        .as_ref()
-        .map(|r| r.checkpoints.clone())
-        .unwrap_or_default();
-    let done: std::collections::BTreeSet<&str> =
-        checkpoints.iter().map(|c| c.pass.as_str()).collect();
+    let record = manifest.resume.clone().unwrap_or_default();
+    let done: BTreeSet<&str> = record.checkpoints.iter().map(|c| c.pass.as_str()).collect();
+    // What an unfinished pass takes up again must be whole: a record without its file (or
+    // with another size) is dropped like the rest.
+    let whole =
+        |r: &SegmentRecord| fs::metadata(root.join(&r.file)).is_ok_and(|m| m.len() == r.bytes);
     let unfinished: Vec<String> = manifest
         .segments
         .values()
-        .filter(|r| !done.contains(r.pass.as_str()))
+        .filter(|r| !(done.contains(r.pass.as_str()) || record.reuses(r) && whole(r)))
         .map(|r| r.file.clone())
         .collect();
     for file in unfinished {
@@ -911,7 +1004,7 @@ fn discard_unfinished(root: &Path, manifest: &mut Manifest) -> Result<(), SpillE
         }
         manifest.remove_segment(&file);
     }
-    let pass_dirs: std::collections::BTreeSet<&str> = manifest
+    let pass_dirs: BTreeSet<&str> = manifest
         .passes
         .iter()
         .map(|p| p.name.as_str())
@@ -920,12 +1013,27 @@ fn discard_unfinished(root: &Path, manifest: &mut Manifest) -> Result<(), SpillE
     for pass in pass_dirs {
         let dir = root.join(pass);
         remove_partial_files(&dir);
-        remove_unrecorded_segments(&dir);
+        remove_unrecorded_segments(root, pass, manifest);
         let _ = fs::remove_dir(&dir); // only if empty
     }
     remove_partial_files(root);
-    remove_checkpoint_files(root, |name| checkpoints.iter().any(|c| c.file == name));
+    let saved: Vec<&Checkpoint> = record.checkpoints.iter().chain(&record.partial).collect();
+    remove_checkpoint_files(root, |name| saved.iter().any(|c| c.file == name));
     Ok(())
+}
+
+/// The resume record of a run made resumable.
+fn resume_of<'a>(
+    root: &Path,
+    manifest: &'a mut Manifest,
+) -> Result<&'a mut ResumeRecord, SpillError> {
+    manifest
+        .resume
+        .as_mut()
+        .ok_or_else(|| SpillError::NotResumable {
+            dir: root.to_path_buf(),
+            reason: "the run was not made resumable".into(),
+        })
 }
 
 /// Removes the `checkpoint-*.bin` files of `root` that `keep` does not keep.
@@ -966,7 +1074,7 @@ fn remove_run_files(root: &Path, manifest: &Manifest, remove_root: bool) -> Resu
     remove_checkpoint_files(root, |_| false);
     for dir in dirs.into_iter().filter(|d| d != root) {
         remove_partial_files(&dir);
-        remove_unrecorded_segments(&dir);
+        remove_segment_files(&dir);
         let _ = fs::remove_dir(&dir); // only if empty
     }
     // The journal first: a manifest without its journal still explains the dir.

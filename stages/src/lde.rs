@@ -10,12 +10,16 @@
 //! step 1  slab by slab: the same S rows of each of the K source chunks -> cross inverse
 //!         -> S rows of each of K intermediate segments; the source chunks are removed
 //! step 2  block by block: one intermediate segment (B rows) in memory -> twiddle, one coset
-//!         LDE -> block j1 of every coset, written into the file of LDE chunk (u, j1); the
+//!         LDE -> block j1 of every coset, written where LDE chunk (u, j1) will be; the
 //!         intermediate is removed
 //! step 3  coset by coset, slab by slab, in place: the same S rows of the coset's K files
 //!         -> cross forward -> written back, and S nodes of the kept tree level hashed; the
 //!         coset's files are then checksummed and renamed into place as its LDE chunks
 //! ```
+//!
+//! The quotient keeps its step-2 blocks as recorded segments instead ([`Blocks::Recorded`]),
+//! which step 3 reads into new chunks, so that a resumed pass takes up both steps where a kill
+//! left them; it costs one more write of the LDE and one coset twice on disk.
 //!
 //! With `S = B / K` steps 1 and 3 hold about one chunk's worth of values and step 2 one block
 //! and its `L` outputs, whatever the instance's height. Every write goes through the file
@@ -38,7 +42,7 @@ use stark::prover::MatrixView;
 use rayon::prelude::*;
 
 use crate::error::Error;
-use crate::store::{Matrix, as_field};
+use crate::store::{Matrix, as_field, write_matrix};
 
 /// Where an instance's segments go: table name, pass, and the kind of the finished LDE chunks
 /// (the intermediates are `<kind>-step1` and `<kind>-step2`).
@@ -117,7 +121,7 @@ pub fn extend(
         source,
         width,
     )?;
-    commit_blocks(spill, name, geo, width, |j1| {
+    commit_blocks(spill, name, geo, width, Blocks::InPlace, |j1| {
         let block = read_block(spill, &blocks[j1], width, geo.chunk_rows())?;
         spill.remove_segment(&blocks[j1])?;
         Ok(ntt::local_extend(&geo, ext, j1, block))
@@ -164,50 +168,132 @@ pub fn cross_inverse(
     Ok(blocks)
 }
 
+/// How steps 2b and 3 keep the blocks between them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Blocks {
+    /// Written where the LDE chunks will be, and transformed there in place: one write fewer,
+    /// but nothing a kill leaves can be taken up again (main and aux LDEs).
+    InPlace,
+    /// Each a recorded segment (`<kind>-step2`, numbered like the LDE chunk `(u, j1)` it
+    /// becomes), read by step 3 into the LDE chunks and removed once its coset is finished: a
+    /// resumed pass takes up what a kill left (the quotient's pieces).
+    Recorded,
+}
+
 /// Steps 2b and 3: `block(j1)` gives block `j1` evaluated on every coset (the `L` outputs of
-/// [`ntt::local_extend`] or [`ntt::evaluate_block`]), written where LDE chunk `(u, j1)` will
-/// be; then the cross-chunk forward in place, coset by coset and slab by slab, hashing the
-/// kept level. A coset's chunks are finished (checksummed, renamed) when all its slabs are.
+/// [`ntt::local_extend`] or [`ntt::evaluate_block`]), kept as `blocks` says; then, coset by
+/// coset and slab by slab, the cross-chunk forward of the coset's `K` blocks into its LDE
+/// chunks, hashing the kept level. A coset's chunks are finished (checksummed, renamed,
+/// recorded) when all its slabs are.
+///
+/// With [`Blocks::Recorded`], what a killed attempt recorded is taken up again (a resumed pass
+/// keeps it, [`pipeline::SpillDir::recorded`]): a block is not evaluated again while its `L`
+/// outputs are recorded or their cosets finished, and a finished coset is only read again for
+/// its level.
 pub fn commit_blocks(
     spill: &SpillDir,
     name: LdeName<'_>,
     geo: ChunkGeometry,
     width: usize,
+    blocks: Blocks,
     mut block: impl FnMut(usize) -> Result<Vec<RowMajorMatrix<stark::F>>, Error>,
 ) -> Result<InstanceLde, Error> {
-    let (k, b) = (geo.chunks(), geo.chunk_rows());
-    let cosets = (0..geo.cosets())
-        .map(|u| Writers::create(spill, name, name.kind, u * k, k, b, width))
-        .collect::<Result<Vec<_>, _>>()?;
+    let (k, b, cosets) = (geo.chunks(), geo.chunk_rows(), geo.cosets());
+    let step2 = format!("{}-step2", name.kind);
+    let meta = |kind: &str, u: usize, c: usize| {
+        SegmentMeta::new(name.table, (u * k + c) as u64, name.pass, kind)
+    };
+    let recorded = |kind: &str, u: usize| -> Result<Vec<Option<SegmentRef>>, Error> {
+        (0..k)
+            .map(|c| match blocks {
+                Blocks::InPlace => Ok(None),
+                Blocks::Recorded => Ok(spill.recorded(&meta(kind, u, c))?),
+            })
+            .collect()
+    };
+    // Per coset: its chunks if finished, else its writers (in place) and step-2 blocks so far.
+    let mut finished = Vec::with_capacity(cosets);
+    let mut evaluated = Vec::with_capacity(cosets);
+    let mut in_place = Vec::new();
+    for u in 0..cosets {
+        let done: Option<Vec<SegmentRef>> = recorded(name.kind, u)?.into_iter().collect();
+        finished.push(done);
+        evaluated.push(recorded(&step2, u)?);
+        if blocks == Blocks::InPlace {
+            in_place.push(Writers::create(spill, name, name.kind, u * k, k, b, width)?);
+        }
+    }
+    #[allow(clippy::needless_range_loop)] // j1 numbers the block as well as indexing
     for j1 in 0..k {
-        let outputs = block(j1)?;
-        if outputs.len() != geo.cosets()
+        let missing: Vec<usize> = (0..cosets)
+            .filter(|&u| finished[u].is_none() && evaluated[u][j1].is_none())
+            .collect();
+        if missing.is_empty() {
+            continue;
+        }
+        let mut outputs = block(j1)?;
+        if outputs.len() != cosets
             || outputs
                 .iter()
                 .any(|m| m.width != width || m.values.len() != b * width)
         {
             return Err(Error::Config(format!(
-                "{}: block {j1} does not give {} cosets of {b} x {width}",
+                "{}: block {j1} does not give {cosets} cosets of {b} x {width}",
                 name.table,
-                geo.cosets()
             )));
         }
-        for (u, out) in outputs.iter().enumerate() {
-            cosets[u].put(j1, 0, out.as_view())?;
+        for u in missing {
+            match blocks {
+                Blocks::InPlace => in_place[u].put(j1, 0, outputs[u].as_view())?,
+                Blocks::Recorded => {
+                    let seg = write_matrix(spill, &meta(&step2, u, j1), &mut outputs[u])?;
+                    evaluated[u][j1] = Some(seg);
+                }
+            }
         }
     }
     let slab = slab_rows(&geo, width);
     let mut level = LevelBuilder::new(geo);
-    let mut chunks = Vec::with_capacity(geo.cosets() * k);
-    for (u, mut out) in cosets.into_iter().enumerate() {
-        for at in (0..b).step_by(slab) {
-            let parts = ntt::cross_forward(&geo, &out.slabs(at, slab));
-            for c in 0..k {
-                out.put(c, at, parts.get(c))?;
+    let mut chunks = Vec::with_capacity(cosets * k);
+    let mut in_place = in_place.into_iter();
+    for (u, (done, blocks)) in finished.into_iter().zip(evaluated).enumerate() {
+        let blocks: Vec<SegmentRef> = blocks.into_iter().flatten().collect();
+        let coset = if let Some(mut out) = in_place.next() {
+            for at in (0..b).step_by(slab) {
+                let parts = ntt::cross_forward(&geo, &out.slabs(at, slab));
+                for c in 0..k {
+                    out.put(c, at, parts.get(c))?;
+                }
+                level.add_slab(u, at, &parts.views());
             }
-            level.add_slab(u, at, &parts.views());
-        }
-        chunks.extend(out.finish(spill)?);
+            out.finish(spill)?
+        } else if let Some(done) = done {
+            let read = open_all(spill, &done, width, b)?;
+            for at in (0..b).step_by(slab) {
+                level.add_slab(u, at, &slabs_of(&read, at, slab));
+            }
+            done
+        } else {
+            let read = open_all(spill, &blocks, width, b)?;
+            if read.len() != k {
+                return Err(Error::Config(format!(
+                    "{}: coset {u} has {} of its {k} blocks",
+                    name.table,
+                    read.len()
+                )));
+            }
+            let out = Writers::create(spill, name, name.kind, u * k, k, b, width)?;
+            for at in (0..b).step_by(slab) {
+                let parts = ntt::cross_forward(&geo, &slabs_of(&read, at, slab));
+                for c in 0..k {
+                    out.put(c, at, parts.get(c))?;
+                }
+                level.add_slab(u, at, &parts.views());
+            }
+            out.finish(spill)?
+        };
+        chunks.extend(coset);
+        blocks.iter().try_for_each(|s| spill.remove_segment(s))?;
     }
     let tree = level
         .finish()
@@ -218,6 +304,25 @@ pub fn commit_blocks(
         chunks,
         tree,
     })
+}
+
+fn open_all(
+    spill: &SpillDir,
+    segments: &[SegmentRef],
+    width: usize,
+    rows: usize,
+) -> Result<Vec<Matrix>, Error> {
+    segments
+        .iter()
+        .map(|s| Matrix::open(spill, s, width, rows))
+        .collect()
+}
+
+fn slabs_of(matrices: &[Matrix], at: usize, rows: usize) -> Vec<MatrixView<'_>> {
+    matrices
+        .iter()
+        .map(|m| rows_of(m.view(), at, rows))
+        .collect()
 }
 
 /// Rows of each chunk one slab of step 1 or 3 takes: the four-step's `B / K` (any count works:

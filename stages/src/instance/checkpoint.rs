@@ -4,8 +4,10 @@
 //! A checkpoint holds a pass's small results (the statement, roots, claimed sums, OOD values,
 //! each LDE's geometry and kept tree level) and names the segments that hold the rest, with the
 //! Fiat-Shamir transcript state after the pass absorbed its commitments. A resumed run decodes
-//! the checkpoints, hashes every segment they name against the checksum the manifest recorded,
-//! and goes on from the first pass without one. Everything after a barrier is a function of
+//! the checkpoints, hashes every recorded segment against the checksum the manifest recorded,
+//! and goes on from the first pass without one. The quotient pass also saves its instances so
+//! far ([`save_partial`]) and takes up the segments its killed attempt recorded
+//! ([`super::quotient`]). Everything after a barrier is a function of
 //! the transcript state and of those results, so the proof is the bytes an uninterrupted run
 //! makes.
 //!
@@ -17,7 +19,7 @@
 //! Encoding: [`stark::codec`], a version byte first; a segment is its file name in the
 //! manifest.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use formats::{Checkpoint, Checksum};
 use pipeline::{SegmentRef, SpillDir};
@@ -91,13 +93,22 @@ pub struct DeepResults(pub BTreeMap<usize, DiskWord>);
 
 /// What a pass leaves for the later ones, as a checkpoint's bytes.
 pub trait Results: Sized {
-    fn encode(&self, w: &mut Writer, spill: &SpillDir) -> Result<(), Error>;
+    fn encode(&self, e: &mut Encoder<'_>) -> Result<(), Error>;
     fn decode(r: &mut Reader<'_>, spill: &SpillDir) -> Result<Self, Error>;
+}
+
+/// A checkpoint being written, and the segments it names: the ones its pass keeps.
+pub struct Encoder<'a> {
+    pub w: Writer,
+    spill: &'a SpillDir,
+    named: BTreeSet<String>,
 }
 
 /// The checkpoints a resumed run restores, in pass order.
 pub struct Saved {
     checkpoints: Vec<Checkpoint>,
+    /// The unfinished pass's results so far.
+    partial: Option<Checkpoint>,
 }
 
 impl Saved {
@@ -105,9 +116,10 @@ impl Saved {
     /// dir already has a resume record) repeats the settings it was started with.
     pub fn open(spill: &SpillDir, key: BTreeMap<String, String>) -> Result<Saved, Error> {
         let Some(record) = spill.resume_record() else {
-            spill.make_resumable(key)?;
+            spill.make_resumable(key, vec![super::quotient::reused()])?;
             return Ok(Saved {
                 checkpoints: Vec::new(),
+                partial: None,
             });
         };
         // The program and the input first: the likeliest mistakes, and they explain the rest.
@@ -131,6 +143,7 @@ impl Saved {
         }
         Ok(Saved {
             checkpoints: record.checkpoints,
+            partial: record.partial,
         })
     }
 
@@ -139,17 +152,20 @@ impl Saved {
         self.checkpoints.iter().map(|c| c.pass.as_str())
     }
 
-    /// Checks every segment the checkpoints name against the checksum the manifest recorded
-    /// (in parallel): a resumed run reads nothing it has not verified.
+    /// The pass the run was in when it stopped and how many of its units it had saved.
+    pub fn partial(&self) -> Option<(&str, u64)> {
+        let p = self.partial.as_ref()?;
+        Some((p.pass.as_str(), p.part.unwrap_or(0)))
+    }
+
+    /// Checks every recorded segment (the finished passes' and what the unfinished one takes
+    /// up again) against the checksum the manifest recorded, in parallel: a resumed run reads
+    /// nothing it has not verified.
     pub fn verify_segments(&self, spill: &SpillDir) -> Result<(), Error> {
-        // The recorded segments of the finished passes are what their checkpoints name (the
-        // passes remove what they no longer read).
-        let record = spill.manifest();
-        let done: Vec<&str> = self.passes().collect();
-        let segments: Vec<SegmentRef> = record
+        let segments: Vec<SegmentRef> = spill
+            .manifest()
             .segments
             .values()
-            .filter(|s| done.contains(&s.pass.as_str()))
             .map(|s| spill.recorded_segment(&s.file))
             .collect::<Result<_, _>>()?;
         segments
@@ -164,33 +180,73 @@ impl Saved {
         spill: &SpillDir,
         pass: &str,
     ) -> Result<Option<(T, Transcript)>, Error> {
-        let Some(c) = self.checkpoints.iter().find(|c| c.pass == pass) else {
-            return Ok(None);
-        };
-        let bytes = spill.read_checkpoint(c)?;
-        let mut r = reader(&bytes, c)?;
-        let results = T::decode(&mut r, spill)?;
-        r.finish().map_err(|e| bad(c, e))?;
-        let state: Checksum = c
-            .transcript
-            .parse()
-            .map_err(|e| Error::Resume(format!("checkpoint {}: transcript state: {e}", c.file)))?;
-        Ok(Some((results, Transcript::from_state(state.0))))
+        match self.checkpoints.iter().find(|c| c.pass == pass) {
+            Some(c) => decode(spill, c).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The results of `pass`'s first units and the transcript after them, if the run was
+    /// killed in `pass` after it saved some.
+    pub fn restore_partial<T: Results>(
+        &self,
+        spill: &SpillDir,
+        pass: &str,
+    ) -> Result<Option<(T, Transcript)>, Error> {
+        match self.partial.as_ref().filter(|c| c.pass == pass) {
+            Some(c) => decode(spill, c).map(Some),
+            None => Ok(None),
+        }
     }
 }
 
-/// Saves `results` as `pass`'s checkpoint with the transcript `t` after it.
+fn decode<T: Results>(spill: &SpillDir, c: &Checkpoint) -> Result<(T, Transcript), Error> {
+    let bytes = spill.read_checkpoint(c)?;
+    let mut r = reader(&bytes, c)?;
+    let results = T::decode(&mut r, spill)?;
+    r.finish().map_err(|e| bad(c, e))?;
+    let state: Checksum = c
+        .transcript
+        .parse()
+        .map_err(|e| Error::Resume(format!("checkpoint {}: transcript state: {e}", c.file)))?;
+    Ok((results, Transcript::from_state(state.0)))
+}
+
+/// Saves `results` as `pass`'s checkpoint with the transcript `t` after it; the pass's
+/// segments that `results` do not name are removed.
 pub fn save<T: Results>(
     spill: &SpillDir,
     pass: &str,
     t: &Transcript,
     results: &T,
 ) -> Result<(), Error> {
-    let mut w = Writer::default();
-    w.u8(FORMAT);
-    results.encode(&mut w, spill)?;
-    spill.save_checkpoint(pass, t.state(), &w.0)?;
+    let e = encode(spill, results)?;
+    spill.save_checkpoint(pass, t.state(), &e.w.0, &e.named)?;
     Ok(())
+}
+
+/// Saves `results`, those of `pass`'s first `part` units, with the transcript `t` after them.
+pub fn save_partial<T: Results>(
+    spill: &SpillDir,
+    pass: &str,
+    part: usize,
+    t: &Transcript,
+    results: &T,
+) -> Result<(), Error> {
+    let e = encode(spill, results)?;
+    spill.save_partial_checkpoint(pass, part as u64, t.state(), &e.w.0)?;
+    Ok(())
+}
+
+fn encode<'a, T: Results>(spill: &'a SpillDir, results: &T) -> Result<Encoder<'a>, Error> {
+    let mut e = Encoder {
+        w: Writer::default(),
+        spill,
+        named: BTreeSet::new(),
+    };
+    e.w.u8(FORMAT);
+    results.encode(&mut e)?;
+    Ok(e)
 }
 
 fn reader<'a>(bytes: &'a [u8], c: &Checkpoint) -> Result<Reader<'a>, Error> {
@@ -212,10 +268,12 @@ fn decode_error(e: DecodeError) -> Error {
     Error::Resume(format!("a checkpoint is malformed: {e}"))
 }
 
-fn put_segments(w: &mut Writer, spill: &SpillDir, segments: &[SegmentRef]) -> Result<(), Error> {
-    w.len(segments.len());
+fn put_segments(e: &mut Encoder<'_>, segments: &[SegmentRef]) -> Result<(), Error> {
+    e.w.len(segments.len());
     for s in segments {
-        w.bytes(spill.segment_name(s)?.as_bytes());
+        let name = e.spill.segment_name(s)?;
+        e.w.bytes(name.as_bytes());
+        e.named.insert(name);
     }
     Ok(())
 }
@@ -256,12 +314,12 @@ fn get_geo(r: &mut Reader<'_>) -> Result<ChunkGeometry, Error> {
     })
 }
 
-fn put_lde(w: &mut Writer, spill: &SpillDir, lde: &InstanceLde) -> Result<(), Error> {
-    put_geo(w, &lde.geo);
-    w.u32(lde.width as u32);
-    put_segments(w, spill, &lde.chunks)?;
-    w.digests(&lde.tree.level);
-    w.digest(&lde.tree.root);
+fn put_lde(e: &mut Encoder<'_>, lde: &InstanceLde) -> Result<(), Error> {
+    put_geo(&mut e.w, &lde.geo);
+    e.w.u32(lde.width as u32);
+    put_segments(e, &lde.chunks)?;
+    e.w.digests(&lde.tree.level);
+    e.w.digest(&lde.tree.root);
     Ok(())
 }
 
@@ -289,22 +347,22 @@ fn get_lde(r: &mut Reader<'_>, spill: &SpillDir) -> Result<InstanceLde, Error> {
 }
 
 impl Results for MainResults {
-    fn encode(&self, w: &mut Writer, spill: &SpillDir) -> Result<(), Error> {
-        w.bytes(&self.statement.to_bytes());
-        w.len(self.mains.len());
+    fn encode(&self, e: &mut Encoder<'_>) -> Result<(), Error> {
+        e.w.bytes(&self.statement.to_bytes());
+        e.w.len(self.mains.len());
         for m in &self.mains {
-            w.u32(m.table as u32);
-            w.u64(m.instance);
-            w.bytes(m.label.as_bytes());
-            put_lde(w, spill, &m.lde)?;
+            e.w.u32(m.table as u32);
+            e.w.u64(m.instance);
+            e.w.bytes(m.label.as_bytes());
+            put_lde(e, &m.lde)?;
         }
         let mut preps: Vec<_> = self.preps.iter().collect();
         preps.sort_by_key(|(k, _)| **k);
-        w.len(preps.len());
+        e.w.len(preps.len());
         for ((table, log_height), p) in preps {
-            w.u32(*table as u32);
-            w.u8(*log_height as u8);
-            put_lde(w, spill, &p.lde)?;
+            e.w.u32(*table as u32);
+            e.w.u8(*log_height as u8);
+            put_lde(e, &p.lde)?;
         }
         Ok(())
     }
@@ -344,15 +402,15 @@ impl Results for MainResults {
 }
 
 impl Results for AuxResults {
-    fn encode(&self, w: &mut Writer, spill: &SpillDir) -> Result<(), Error> {
-        w.len(self.0.len());
+    fn encode(&self, e: &mut Encoder<'_>) -> Result<(), Error> {
+        e.w.len(self.0.len());
         for a in &self.0 {
             match a {
-                None => w.u8(0),
+                None => e.w.u8(0),
                 Some(a) => {
-                    w.u8(1);
-                    w.ext(a.claimed_sum);
-                    put_lde(w, spill, &a.lde)?;
+                    e.w.u8(1);
+                    e.w.ext(a.claimed_sum);
+                    put_lde(e, &a.lde)?;
                 }
             }
         }
@@ -378,9 +436,9 @@ impl Results for AuxResults {
 }
 
 impl Results for QuotientResults {
-    fn encode(&self, w: &mut Writer, spill: &SpillDir) -> Result<(), Error> {
-        w.len(self.0.len());
-        self.0.iter().try_for_each(|q| put_lde(w, spill, &q.lde))
+    fn encode(&self, e: &mut Encoder<'_>) -> Result<(), Error> {
+        e.w.len(self.0.len());
+        self.0.iter().try_for_each(|q| put_lde(e, &q.lde))
     }
 
     fn decode(r: &mut Reader<'_>, spill: &SpillDir) -> Result<Self, Error> {
@@ -397,10 +455,10 @@ impl Results for QuotientResults {
 }
 
 impl Results for OodResults {
-    fn encode(&self, w: &mut Writer, _spill: &SpillDir) -> Result<(), Error> {
-        w.len(self.0.len());
+    fn encode(&self, e: &mut Encoder<'_>) -> Result<(), Error> {
+        e.w.len(self.0.len());
         for o in &self.0 {
-            o.columns().into_iter().for_each(|v| w.exts(v));
+            o.columns().into_iter().for_each(|v| e.w.exts(v));
         }
         Ok(())
     }
@@ -420,12 +478,12 @@ impl Results for OodResults {
 }
 
 impl Results for DeepResults {
-    fn encode(&self, w: &mut Writer, spill: &SpillDir) -> Result<(), Error> {
-        w.len(self.0.len());
+    fn encode(&self, e: &mut Encoder<'_>) -> Result<(), Error> {
+        e.w.len(self.0.len());
         for (log_size, word) in &self.0 {
-            w.u8(*log_size as u8);
-            put_geo(w, &word.geo);
-            put_segments(w, spill, &word.chunks)?;
+            e.w.u8(*log_size as u8);
+            put_geo(&mut e.w, &word.geo);
+            put_segments(e, &word.chunks)?;
         }
         Ok(())
     }

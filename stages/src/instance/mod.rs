@@ -47,7 +47,6 @@ use checkpoint::{
     AuxResults, DeepResults, MainResults, OodResults, QuotientResults, Results, Saved,
 };
 use main::{MainInstance, Preprocessed};
-use quotient::QuotientInstance;
 
 /// The matrices an instance commits before its quotient: what passes 3 to 7 read.
 #[derive(Clone, Copy)]
@@ -167,8 +166,12 @@ pub fn prove(
     let saved = Saved::open(spill, key)?;
     saved.verify_segments(spill)?;
     if let Some(last) = saved.passes().last() {
+        let part = match saved.partial() {
+            Some((pass, n)) => format!(" and {n} instances of pass {pass}"),
+            None => String::new(),
+        };
         progress.println(&format!(
-            "resuming {} after pass {last}: its segments match their checksums",
+            "resuming {} after pass {last}{part}: its segments match their checksums",
             spill.path().display()
         ));
     }
@@ -244,25 +247,51 @@ pub fn prove(
         aux: auxs[i].as_ref(),
     };
 
-    // Pass 3: quotients.
+    // Pass 3: quotients, with a partial checkpoint after each instance but the last.
     let QuotientResults(quotients) =
         checkpointed(config, metrics, spill, &saved, "quotient", &mut t, |t| {
-            let chunks = mains
-                .iter()
-                .map(|m| (tables[m.table].quotient_pieces * m.lde.geo.chunks()) as u64)
-                .sum();
-            let stage = progress.stage("quotient", "chunks", Some(chunks));
-            let mut quotients: Vec<QuotientInstance> = Vec::with_capacity(mains.len());
-            for (i, m) in mains.iter().enumerate() {
+            let chunks_of =
+                |m: &MainInstance| (tables[m.table].quotient_pieces * m.lde.geo.chunks()) as u64;
+            let stage = progress.stage(
+                "quotient",
+                "chunks",
+                Some(mains.iter().map(chunks_of).sum()),
+            );
+            let mut done = match saved.restore_partial(spill, "quotient")? {
+                Some((done, after)) => {
+                    let QuotientResults(saved) = &done;
+                    let fits = saved.len() < mains.len()
+                        && saved.iter().zip(mains).all(|(q, m)| q.lde.geo == m.lde.geo);
+                    if !fits {
+                        return Err(Error::Resume(format!(
+                            "the quotient's partial checkpoint holds {} instances that are not \
+                             the first of this run's {}",
+                            saved.len(),
+                            mains.len()
+                        )));
+                    }
+                    *t = after;
+                    done
+                }
+                None => QuotientResults(Vec::with_capacity(mains.len())),
+            };
+            for m in &mains[..done.0.len()] {
+                stage.advance(chunks_of(m), 0);
+            }
+            for (i, m) in mains.iter().enumerate().skip(done.0.len()) {
                 let (table, geo) = (&tables[m.table], m.lde.geo);
                 let c = committed(i);
-                let q =
+                let (q, interpolated) =
                     quotient::commit_quotient(spill, table, geo, c, &lookup, composition, &stage)?;
                 protocol::observe_quotient(t, &q.lde.root());
-                quotients.push(q);
+                done.0.push(q);
+                if done.0.len() < mains.len() {
+                    checkpoint::save_partial(spill, "quotient", done.0.len(), t, &done)?;
+                }
+                interpolated.remove(spill)?;
             }
             stage.finish();
-            Ok(QuotientResults(quotients))
+            Ok(done)
         })?;
     let z = protocol::draw_ood_point(&mut t);
 
