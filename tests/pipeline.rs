@@ -220,6 +220,32 @@ fn single_instance_proofs_do_not_depend_on_chunk_rows() {
     }
 }
 
+/// fib(20000)'s 80,358 CPU rows fill at most 3/4 of 2^17, so the CPU table is cut into
+/// instances of 2^16 and 2^14 rows (`vm::air::cut_rows`). Built in 2^12-row blocks, the cut
+/// comes after the first blocks went out, and pass 1 regroups them and pass 2 places them by
+/// pass 1's instances: the proof is still the in-memory prover's, and it verifies.
+#[test]
+fn a_mostly_padded_table_is_cut_in_two_with_the_in_memory_bytes() {
+    let dir = scratch("cut");
+    let reference = dir.join("in-memory.proof");
+    let r = prove("20000", "2^20", &reference, &["--in-memory"], &[]);
+    ok(&r, "in-memory run");
+    let proof = dir.join("blocks.proof");
+    let out = prove("20000", "2^12", &proof, &["--instance-rows", "2^20"], &[]);
+    ok(&out, "--instance-rows 2^20 --chunk-rows 2^12");
+    assert!(
+        std::fs::read(&proof).unwrap() == std::fs::read(&reference).unwrap(),
+        "the proof differs from the in-memory prover's"
+    );
+    ok(&verify(&proof), "verify");
+    let shown = text(&inspect(&proof, &[]).stdout);
+    let cpu = shown
+        .lines()
+        .find(|l| l.trim_start().starts_with("cpu ") && l.contains("rows:"))
+        .unwrap_or_else(|| panic!("no cpu line in:\n{shown}"));
+    assert!(cpu.ends_with("2^16 2^14"), "{cpu}");
+}
+
 #[test]
 fn inspect_explains_a_proof_and_a_kept_spill_dir_and_names_a_corrupt_segment() {
     let dir = scratch("inspect");

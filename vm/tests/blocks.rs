@@ -10,11 +10,18 @@ use common::{fixture, witness};
 use vm::air::{Rv32Air, TraceBlock, Witness};
 use vm::{Machine, Program, TraceChunk};
 
-/// Every block of a run, taken after each executor chunk of `block_rows` steps.
-fn blocks(program: &Arc<Program>, block_rows: usize, instance_rows: usize) -> Vec<TraceBlock> {
+/// Every block of a run on `input`, taken after each executor chunk of `block_rows` steps, with
+/// the cuts made at the end applied to the blocks taken before them, as a taker does; and how
+/// many cuts moved blocks.
+fn blocks(
+    program: &Arc<Program>,
+    input: &[u8],
+    block_rows: usize,
+    instance_rows: usize,
+) -> (Vec<TraceBlock>, usize) {
     let air = Rv32Air::new(Arc::clone(program));
     let mut w = Witness::with_blocks(&air, block_rows, instance_rows).unwrap();
-    let mut m = Machine::new(Arc::clone(program), Arc::from(Vec::new()));
+    let mut m = Machine::new(Arc::clone(program), Arc::from(input));
     let mut chunk = TraceChunk::default();
     let mut out = Vec::new();
     loop {
@@ -25,8 +32,72 @@ fn blocks(program: &Arc<Program>, block_rows: usize, instance_rows: usize) -> Ve
             break;
         }
     }
-    out.extend(w.finish_blocks().unwrap().0);
-    out
+    let (rest, _) = w.finish_blocks().unwrap();
+    let cuts = rest.cuts().to_vec();
+    for cut in &cuts {
+        let moved = out
+            .iter_mut()
+            .filter(|b| (b.table, b.instance) == (cut.table, cut.instance));
+        for b in moved {
+            if b.index + 1 == cut.blocks {
+                b.last = true;
+            } else if b.index >= cut.blocks {
+                (b.instance, b.index) = (b.instance + 1, b.index - cut.blocks);
+            }
+        }
+    }
+    out.extend(rest);
+    (out, cuts.len())
+}
+
+/// Checks that the blocks of each instance are, in order, its rows; returns the instances'
+/// rows per table and how many cuts moved blocks.
+fn check_blocks(
+    name: &str,
+    program: &Arc<Program>,
+    input: &[u8],
+    block_rows: usize,
+    instance_rows: usize,
+) -> usize {
+    let (instances, _) = witness(program, input, instance_rows);
+    let (all, cuts) = blocks(program, input, block_rows, instance_rows);
+    let mut by_table: Vec<Vec<TraceBlock>> = vec![Vec::new(); vm::air::table::COUNT];
+    for b in all {
+        by_table[b.table].push(b);
+    }
+    let mut rebuilt = Vec::new();
+    for (table, mut blocks) in by_table.into_iter().enumerate() {
+        blocks.sort_by_key(|b| (b.instance, b.index));
+        let mut rows = Vec::new();
+        for (k, b) in blocks.iter().enumerate() {
+            let first = k == 0 || blocks[k - 1].last;
+            let expect = if first { 0 } else { blocks[k - 1].index + 1 };
+            assert_eq!(b.index, expect, "{name} table {table}: blocks in order");
+            let height = b.trace.values.len() / b.trace.width;
+            assert!(height <= block_rows && height.is_power_of_two());
+            assert!(
+                b.index == 0 || height == block_rows,
+                "only a one-block instance is short"
+            );
+            rows.extend_from_slice(&b.trace.values);
+            if b.last {
+                rebuilt.push((table, std::mem::take(&mut rows)));
+            }
+        }
+        assert!(
+            rows.is_empty(),
+            "{name} table {table}: an instance without its last block"
+        );
+    }
+    let expected: Vec<(usize, Vec<_>)> = instances
+        .into_iter()
+        .map(|it| (it.table, it.trace.values))
+        .collect();
+    assert_eq!(
+        rebuilt, expected,
+        "{name} at {block_rows}-row blocks of {instance_rows}-row instances"
+    );
+    cuts
 }
 
 #[test]
@@ -35,45 +106,43 @@ fn blocks_of_an_instance_are_its_rows() {
         let program = fixture(name);
         for (block_rows, instance_rows) in [(1 << 4, 1 << 10), (1 << 6, 1 << 6), (1 << 3, 1 << 16)]
         {
-            let (instances, _) = witness(&program, &[], instance_rows);
-            let mut by_table: Vec<Vec<TraceBlock>> = vec![Vec::new(); vm::air::table::COUNT];
-            for b in blocks(&program, block_rows, instance_rows) {
-                by_table[b.table].push(b);
-            }
-            let mut rebuilt = Vec::new();
-            for (table, mut blocks) in by_table.into_iter().enumerate() {
-                blocks.sort_by_key(|b| (b.instance, b.index));
-                let mut rows = Vec::new();
-                for (k, b) in blocks.iter().enumerate() {
-                    let first = k == 0 || blocks[k - 1].last;
-                    let expect = if first { 0 } else { blocks[k - 1].index + 1 };
-                    assert_eq!(b.index, expect, "{name} table {table}: blocks in order");
-                    let height = b.trace.values.len() / b.trace.width;
-                    assert!(height <= block_rows && height.is_power_of_two());
-                    assert!(
-                        b.index == 0 || height == block_rows,
-                        "only a one-block instance is short"
-                    );
-                    rows.extend_from_slice(&b.trace.values);
-                    if b.last {
-                        rebuilt.push((table, std::mem::take(&mut rows)));
-                    }
-                }
-                assert!(
-                    rows.is_empty(),
-                    "{name} table {table}: an instance without its last block"
-                );
-            }
-            let expected: Vec<(usize, Vec<_>)> = instances
-                .into_iter()
-                .map(|it| (it.table, it.trace.values))
-                .collect();
-            assert_eq!(
-                rebuilt, expected,
-                "{name} at {block_rows}-row blocks of {instance_rows}-row instances"
-            );
+            check_blocks(name, &program, &[], block_rows, instance_rows);
         }
     }
+}
+
+/// fib(20000) has 80,358 CPU rows: at most 3/4 of 2^17, so its last instance is cut into 2^16
+/// full rows and 14,822 padded to 2^14 ([`vm::air::cut_rows`]), whether its blocks were handed
+/// out before the cut (2^12-row blocks) or it is one block (2^17 rows), and `Witness::new`
+/// makes the same instances.
+#[test]
+fn a_mostly_padded_last_instance_is_cut_in_two() {
+    let program = fixture("fib_iterative");
+    let input = 20000u32.to_le_bytes();
+    let (instances, statement) = witness(&program, &input, 1 << 20);
+    let cpu: Vec<usize> = instances
+        .iter()
+        .filter(|it| it.table == vm::air::table::CPU)
+        .map(|it| it.trace.values.len() / it.trace.width)
+        .collect();
+    assert_eq!(statement.cycles, 80_358);
+    assert_eq!(cpu, [1 << 16, 1 << 14]);
+    for (block_rows, instance_rows, cuts) in [(1 << 12, 1 << 20, 1), (1 << 17, 1 << 17, 0)] {
+        let moved = check_blocks("fib", &program, &input, block_rows, instance_rows);
+        assert_eq!(
+            moved, cuts,
+            "cuts that moved blocks at {block_rows}-row blocks"
+        );
+    }
+    assert_eq!(vm::air::cut_rows(80_358), Some(1 << 16));
+    assert_eq!(
+        vm::air::cut_rows(3 << 15),
+        Some(1 << 16),
+        "exactly 3/4 full"
+    );
+    assert_eq!(vm::air::cut_rows((3 << 15) + 1), None);
+    assert_eq!(vm::air::cut_rows(1 << 17), None, "full");
+    assert_eq!(vm::air::cut_rows(60_000), None, "a half below CUT_MIN_ROWS");
 }
 
 #[test]

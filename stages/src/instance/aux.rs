@@ -16,12 +16,12 @@ use stark::ntt::{Carry, Extension, carry_offsets};
 use stark::prover::MatrixView;
 use stark::{Air, RowMajorMatrix, Table, prover};
 use vm::Program;
-use vm::air::{Statement, TraceBlock};
+use vm::air::{Cut, Statement};
 
 use formats::SegmentMeta;
 
 use super::InstanceConfig;
-use super::main::{self, MainInstance};
+use super::main::{self, Handout, MainInstance};
 use crate::error::Error;
 use crate::lde::{self, InstanceLde, LdeName};
 use crate::store::write_matrix;
@@ -50,6 +50,28 @@ struct Stored {
     blocks: Vec<SegmentRef>,
     carries: Vec<EF>,
     sum: EF,
+}
+
+/// A cut the second execution made must be one pass 1 made: the instance it ends has `blocks`
+/// blocks and another follows it.
+fn check_cut(
+    mains: &[MainInstance],
+    at: &HashMap<(usize, u64), usize>,
+    cut: Cut,
+) -> Result<(), Error> {
+    let ends = at
+        .get(&(cut.table, cut.instance))
+        .is_some_and(|&i| mains[i].lde.geo.chunks() as u64 == cut.blocks);
+    if ends && at.contains_key(&(cut.table, cut.instance + 1)) {
+        return Ok(());
+    }
+    Err(Error::Diverged {
+        what: format!(
+            "a cut of instance {} of table {} after {} blocks",
+            cut.instance, cut.table, cut.blocks
+        ),
+        expected: "the instances of pass 1".into(),
+    })
 }
 
 /// Computes and commits the LogUp columns of every instance of `inputs.mains` (in their order;
@@ -90,17 +112,29 @@ pub fn commit_aux(
         Arc::clone(&inputs.input),
         config,
         &stage,
-        |b: TraceBlock| {
+        |handout| {
+            let mut b = match handout {
+                Handout::Block(b) => b,
+                Handout::Cut(cut) => return check_cut(mains, &at, cut),
+            };
             let table = &tables[b.table];
             if !table.has_aux() {
                 return Ok(());
             }
-            let i = *at
+            let mut i = *at
                 .get(&(b.table, b.instance))
                 .ok_or_else(|| Error::Diverged {
                     what: format!("instance {} of {}", b.instance, table.name),
                     expected: "no such instance".into(),
                 })?;
+            // Past the end of its instance, a block is one the cut at the end of the run moves
+            // into the next (pass 1 saw that cut, and its instances say where it falls).
+            let blocks = mains[i].lde.geo.chunks() as u64;
+            if b.index >= blocks
+                && let Some(&next) = at.get(&(b.table, b.instance + 1))
+            {
+                (b.instance, b.index, i) = (b.instance + 1, b.index - blocks, next);
+            }
             let (m, s) = (&mains[i], &mut stored[i]);
             if b.index != s.blocks.len() as u64 {
                 return Err(Error::Diverged {

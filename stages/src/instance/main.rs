@@ -16,7 +16,7 @@ use std::sync::Arc;
 use formats::SegmentMeta;
 use pipeline::{SegmentRef, SpillDir, StageProgress};
 use stark::ntt::{ChunkGeometry, Extension};
-use vm::air::{Rv32Air, Statement, TraceBlock, Witness};
+use vm::air::{Cut, Rv32Air, Statement, TraceBlock, Witness};
 use vm::{Machine, Program, TraceChunk};
 
 use stark::{Air, RowMajorMatrix, Table};
@@ -78,15 +78,23 @@ struct Open {
     rows: usize,
 }
 
+/// What an execution hands its taker: a block, or a cut of a table's last instance that moves
+/// blocks handed out before it ([`Cut`]).
+pub enum Handout {
+    Block(TraceBlock),
+    Cut(Cut),
+}
+
 /// Executes `program` on `input` once and hands `each` every table's blocks of `block_rows`
 /// rows (instances of at most `instance_rows`), in the order the witness builder makes them:
-/// an instance's blocks in order, the padding blocks last. `stage` counts the chunks executed.
+/// an instance's blocks in order, then the cuts made at the end, then the last blocks and the
+/// padding blocks. `stage` counts the chunks executed.
 pub fn execute(
     program: Arc<Program>,
     input: Arc<[u8]>,
     config: &InstanceConfig,
     stage: &StageProgress,
-    mut each: impl FnMut(TraceBlock) -> Result<(), Error>,
+    mut each: impl FnMut(Handout) -> Result<(), Error>,
 ) -> Result<Statement, Error> {
     let air = Rv32Air::new(Arc::clone(&program));
     let mut witness = Witness::with_blocks(&air, config.block_rows, config.instance_rows)?;
@@ -102,13 +110,19 @@ pub fn execute(
             })?;
         witness.push_chunk(&chunk)?;
         stage.advance(1, chunk.steps.len() as u64);
-        witness.take_blocks().into_iter().try_for_each(&mut each)?;
+        witness
+            .take_blocks()
+            .into_iter()
+            .try_for_each(|b| each(Handout::Block(b)))?;
         if done {
             break;
         }
     }
     let (rest, statement) = witness.finish_blocks()?;
-    rest.into_iter().try_for_each(each)?;
+    for &cut in rest.cuts() {
+        each(Handout::Cut(cut))?;
+    }
+    rest.into_iter().try_for_each(|b| each(Handout::Block(b)))?;
     Ok(statement)
 }
 
@@ -129,7 +143,31 @@ pub fn commit_main(
     let mut open: BTreeMap<(usize, u64), Open> = BTreeMap::new();
     let mut closed: Vec<((usize, u64), Open)> = Vec::new();
     let mut written = vec![0u64; names.len()];
-    let statement = execute(program, input, config, &stage, |b| {
+    let statement = execute(program, input, config, &stage, |handout| {
+        let b = match handout {
+            Handout::Block(b) => b,
+            Handout::Cut(cut) => {
+                let key = (cut.table, cut.instance);
+                let mut head = open.remove(&key).ok_or_else(|| Error::Diverged {
+                    what: format!("a cut of instance {} of {}", cut.instance, names[cut.table]),
+                    expected: "an open instance".into(),
+                })?;
+                if head.blocks.len() < cut.blocks as usize {
+                    return Err(Error::Diverged {
+                        what: format!("a cut of {} after {} blocks", names[cut.table], cut.blocks),
+                        expected: format!("at most {} blocks", head.blocks.len()),
+                    });
+                }
+                let tail = Open {
+                    blocks: head.blocks.split_off(cut.blocks as usize),
+                    rows: head.rows - cut.blocks as usize * block_rows,
+                };
+                head.rows -= tail.rows;
+                closed.push((key, head));
+                open.insert((cut.table, cut.instance + 1), tail);
+                return Ok(());
+            }
+        };
         let key = (b.table, b.instance);
         let meta = SegmentMeta::new(&*names[b.table], written[b.table], "main", "trace");
         written[b.table] += 1;

@@ -172,8 +172,8 @@ pub mod table {
 }
 
 pub use witness::{
-    FinalBlocks, Rv32Air, Statement, StatementFormatError, TraceBlock, Witness, WitnessError,
-    program_digest,
+    CUT_MIN_ROWS, Cut, FinalBlocks, Rv32Air, Statement, StatementFormatError, TraceBlock, Witness,
+    WitnessError, cut_rows, program_digest,
 };
 
 mod verify;

@@ -244,6 +244,34 @@ pub struct TraceBlock {
     pub last: bool,
 }
 
+/// The least height of the full half [`cut_rows`] cuts off a table's last instance: below it the
+/// padding saved is not worth another instance in the proof.
+pub const CUT_MIN_ROWS: usize = 1 << 16;
+
+/// Where a table's last instance of `rows` rows (at most the instance rows) is cut in two: when
+/// its rows fill at most 3/4 of its padded height `H`, the first `H / 2` rows are a full instance
+/// and the rest an instance padded to its own power of two, so that at most about a third of
+/// what is committed is padding instead of up to a half (fib's ADD table: 3/4 of its rows
+/// real). Only halves of at least [`CUT_MIN_ROWS`] rows are cut off; the rest is not cut again.
+/// The rule depends on `rows` alone, so every prover (blocks or whole instances, any block rows)
+/// makes the same instances.
+pub fn cut_rows(rows: usize) -> Option<usize> {
+    let height = rows.next_power_of_two();
+    let half = height / 2;
+    (half >= CUT_MIN_ROWS && rows * 4 <= height * 3).then_some(half)
+}
+
+/// A cut ([`cut_rows`]) made at the end of a run, after the first blocks of the instance it cut
+/// had been handed out: instance `instance` of `table` ends with its block `blocks - 1`, and its
+/// blocks `blocks..` handed out before [`Witness::finish_blocks`] are blocks `index - blocks` of
+/// instance `instance + 1`. The blocks handed out from then on carry their new place.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cut {
+    pub table: usize,
+    pub instance: u64,
+    pub blocks: u64,
+}
+
 /// Rows of one table, cut into instances of at most `instance_rows` rows and handed out in
 /// blocks of `block_rows`. A full block is held until the next row comes (or the table is
 /// closed), because only then is it known whether it ends its instance.
@@ -260,6 +288,8 @@ struct Instances {
     /// Blocks of the open instance handed out.
     index: u64,
     done: Vec<TraceBlock>,
+    /// The cut of the last instance, when it came after some of its blocks were handed out.
+    cut: Option<Cut>,
 }
 
 impl Instances {
@@ -274,6 +304,7 @@ impl Instances {
             instance: 0,
             index: 0,
             done: Vec::new(),
+            cut: None,
         }
     }
 
@@ -316,6 +347,34 @@ impl Instances {
         if self.open_rows == 0 {
             return None;
         }
+        if let Some(half) = cut_rows(self.open_rows) {
+            let rest = self.open_rows - half;
+            if self.index == 0 {
+                // Every row is still here: the full half leaves as an instance of one block.
+                let tail = self.current.split_off(half * self.width);
+                let head = std::mem::replace(&mut self.current, tail);
+                self.block(head, true);
+            } else {
+                // The half is whole blocks (a block went out, so the rows exceed one block, and
+                // both are powers of two), all handed out already, some of them perhaps still
+                // in `done`, which are moved here; the rest are moved by the taker.
+                let blocks = (half / self.block_rows) as u64;
+                for b in self.done.iter_mut().filter(|b| b.instance == self.instance) {
+                    if b.index + 1 == blocks {
+                        b.last = true;
+                    } else if b.index >= blocks {
+                        (b.instance, b.index) = (b.instance + 1, b.index - blocks);
+                    }
+                }
+                self.cut = Some(Cut {
+                    table: self.table,
+                    instance: self.instance,
+                    blocks,
+                });
+                (self.instance, self.index) = (self.instance + 1, self.index - blocks);
+            }
+            self.open_rows = rest;
+        }
         let height = self.open_rows.next_power_of_two().max(2);
         let mut values = std::mem::take(&mut self.current);
         let rows = height.min(self.block_rows);
@@ -339,14 +398,14 @@ impl Instances {
 
     /// Every block not handed out, the trailing zero blocks described; a table that received no
     /// rows gets one all-padding instance of 2 rows.
-    fn finish(mut self) -> (Vec<TraceBlock>, Option<Padding>) {
+    fn finish(mut self) -> (Vec<TraceBlock>, Option<Padding>, Option<Cut>) {
         let padding = self.close();
         if self.instance == 0 {
             self.open_rows = 2;
             self.current = vec![F::ZERO; 2 * self.width];
             self.close();
         }
-        (self.done, padding)
+        (self.done, padding, self.cut)
     }
 }
 
@@ -366,6 +425,15 @@ struct Padding {
 /// that padding a long run's tables (up to half of a tall instance) never sits in memory.
 pub struct FinalBlocks {
     parts: std::collections::VecDeque<(std::vec::IntoIter<TraceBlock>, Option<Padding>)>,
+    cuts: Vec<Cut>,
+}
+
+impl FinalBlocks {
+    /// The cuts that move blocks handed out before (at most one per table): a taker applies
+    /// them before it takes the blocks that follow.
+    pub fn cuts(&self) -> &[Cut] {
+        &self.cuts
+    }
 }
 
 impl Iterator for FinalBlocks {
@@ -856,8 +924,22 @@ impl Witness {
     /// [`Witness::finish_blocks`] as whole instances.
     pub fn finish(mut self) -> Result<(Vec<InstanceTrace>, Statement), WitnessError> {
         let mut assembling = std::mem::take(&mut self.assembling);
+        let widths: Vec<usize> = self.chips.iter().map(|c| c.width).collect();
+        let block_rows = self.block_rows;
         let (blocks, statement) = self.finish_blocks()?;
-        Ok((assemble(&mut assembling, blocks.collect()), statement))
+        let mut out = Vec::new();
+        for cut in blocks.cuts() {
+            let (rows, width) = (&mut assembling[cut.table], widths[cut.table]);
+            let tail = rows.split_off(cut.blocks as usize * block_rows * width);
+            out.push(InstanceTrace {
+                table: cut.table,
+                trace: RowMajorMatrix::new(std::mem::replace(rows, tail), width),
+            });
+        }
+        out.extend(assemble(&mut assembling, blocks.collect()));
+        // The cut halves first among their table's instances, the tables in order.
+        out.sort_by_key(|it| it.table);
+        Ok((out, statement))
     }
 
     /// Closes every table: the blocks not yet taken, in proof order, and the statement the
@@ -898,6 +980,7 @@ impl Witness {
         }
         let block_rows = self.block_rows;
         let mut parts = std::collections::VecDeque::new();
+        let mut cuts = Vec::new();
         for (t, chip) in self.chips.into_iter().enumerate() {
             let fixed = |m| (blocks_of(t, m, block_rows).into_iter(), None);
             parts.push_back(match t {
@@ -912,11 +995,12 @@ impl Witness {
                     bytes::MAIN_WIDTH,
                 )),
                 _ => {
-                    let (blocks, padding) = chip.finish();
+                    let (blocks, padding, cut) = chip.finish();
+                    cuts.extend(cut);
                     (blocks.into_iter(), padding)
                 }
             });
         }
-        Ok((FinalBlocks { parts }, statement))
+        Ok((FinalBlocks { parts, cuts }, statement))
     }
 }
