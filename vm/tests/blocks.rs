@@ -35,16 +35,7 @@ fn blocks(
     let (rest, _) = w.finish_blocks().unwrap();
     let cuts = rest.cuts().to_vec();
     for cut in &cuts {
-        let moved = out
-            .iter_mut()
-            .filter(|b| (b.table, b.instance) == (cut.table, cut.instance));
-        for b in moved {
-            if b.index + 1 == cut.blocks {
-                b.last = true;
-            } else if b.index >= cut.blocks {
-                (b.instance, b.index) = (b.instance + 1, b.index - cut.blocks);
-            }
-        }
+        out.iter_mut().for_each(|b| cut.place(b));
     }
     out.extend(rest);
     (out, cuts.len())

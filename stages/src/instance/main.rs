@@ -158,11 +158,12 @@ pub fn commit_main(
                         expected: format!("at most {} blocks", head.blocks.len()),
                     });
                 }
+                let head_rows = cut.blocks as usize * block_rows;
                 let tail = Open {
                     blocks: head.blocks.split_off(cut.blocks as usize),
-                    rows: head.rows - cut.blocks as usize * block_rows,
+                    rows: head.rows - head_rows,
                 };
-                head.rows -= tail.rows;
+                head.rows = head_rows;
                 closed.push((key, head));
                 open.insert((cut.table, cut.instance + 1), tail);
                 return Ok(());

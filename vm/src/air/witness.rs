@@ -272,6 +272,20 @@ pub struct Cut {
     pub blocks: u64,
 }
 
+impl Cut {
+    /// Moves a block handed out before the cut to its place after it (others are left alone).
+    pub fn place(&self, b: &mut TraceBlock) {
+        if (b.table, b.instance) != (self.table, self.instance) {
+            return;
+        }
+        if b.index + 1 == self.blocks {
+            b.last = true;
+        } else if b.index >= self.blocks {
+            (b.instance, b.index) = (b.instance + 1, b.index - self.blocks);
+        }
+    }
+}
+
 /// Rows of one table, cut into instances of at most `instance_rows` rows and handed out in
 /// blocks of `block_rows`. A full block is held until the next row comes (or the table is
 /// closed), because only then is it known whether it ends its instance.
@@ -358,20 +372,14 @@ impl Instances {
                 // The half is whole blocks (a block went out, so the rows exceed one block, and
                 // both are powers of two), all handed out already, some of them perhaps still
                 // in `done`, which are moved here; the rest are moved by the taker.
-                let blocks = (half / self.block_rows) as u64;
-                for b in self.done.iter_mut().filter(|b| b.instance == self.instance) {
-                    if b.index + 1 == blocks {
-                        b.last = true;
-                    } else if b.index >= blocks {
-                        (b.instance, b.index) = (b.instance + 1, b.index - blocks);
-                    }
-                }
-                self.cut = Some(Cut {
+                let cut = Cut {
                     table: self.table,
                     instance: self.instance,
-                    blocks,
-                });
-                (self.instance, self.index) = (self.instance + 1, self.index - blocks);
+                    blocks: (half / self.block_rows) as u64,
+                };
+                self.done.iter_mut().for_each(|b| cut.place(b));
+                (self.instance, self.index) = (self.instance + 1, self.index - cut.blocks);
+                self.cut = Some(cut);
             }
             self.open_rows = rest;
         }
