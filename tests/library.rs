@@ -30,13 +30,12 @@ fn fast(p: &Program, n: u32) -> Prover {
 }
 
 #[test]
-fn the_pipeline_and_the_in_memory_prover_give_the_same_bytes_and_report_every_pass() {
+fn the_out_of_core_and_the_in_memory_prover_give_the_same_bytes_and_report_every_pass() {
     let fib = program("fib_iterative");
     let events = Arc::new(Mutex::new(Vec::new()));
     let seen = Arc::clone(&events);
     let spill = scratch("spill").join("run");
     let piped = fast(&fib, 5000)
-        .store("recompute".parse::<Store>().unwrap())
         .spill_dir(&spill)
         .keep_spill(true)
         .on_progress(move |e| match e {
@@ -56,7 +55,8 @@ fn the_pipeline_and_the_in_memory_prover_give_the_same_bytes_and_report_every_pa
     let report = piped.report().unwrap();
     assert_eq!(report.spill_dir_kept.as_deref(), Some(spill.as_path()));
     assert_eq!(report.summary.passes.len(), 8);
-    assert!(report.instances > 1);
+    // One instance per table that has rows.
+    assert!(report.instances > 1 && report.instances <= report.widths.len());
 
     let events = events.lock().unwrap();
     let passes = [
@@ -80,6 +80,49 @@ fn the_pipeline_and_the_in_memory_prover_give_the_same_bytes_and_report_every_pa
     let err = verify(&piped, &fib).unwrap_err();
     assert!(matches!(err, Error::Refused { .. }), "{err}");
     assert!(err.to_string().contains("below the required 100"), "{err}");
+}
+
+/// A chunked run makes an instance per chunk, with the in-memory prover's bytes under any store
+/// policy; the chunked settings are refused without it.
+#[test]
+fn a_chunked_run_matches_its_in_memory_proof_and_owns_the_store_policy() {
+    let fib = program("fib_iterative");
+    let recompute = "recompute".parse::<Store>().unwrap();
+    let chunked = fast(&fib, 5000)
+        .chunked(true)
+        .store(recompute)
+        .prove()
+        .unwrap();
+    let in_memory = fast(&fib, 5000)
+        .chunked(true)
+        .in_memory(true)
+        .prove()
+        .unwrap();
+    assert_eq!(chunked.to_bytes(), in_memory.to_bytes());
+    let single = fast(&fib, 5000).prove().unwrap();
+    let (many, one) = (
+        chunked.report().unwrap().instances,
+        single.report().unwrap().instances,
+    );
+    assert!(many > one, "{many} chunks, {one} instances");
+    for (prover, says) in [
+        (fast(&fib, 10).store(recompute), "store policies"),
+        (fast(&fib, 10).channel_capacity(1), "channel capacity"),
+        (
+            fast(&fib, 10).chunked(true).instance_rows(1 << 16),
+            "chunked run's instances",
+        ),
+        (
+            fast(&fib, 10).chunked(true).resume("/nonexistent"),
+            "resume",
+        ),
+    ] {
+        let err = prover.prove().unwrap_err();
+        assert!(
+            matches!(err, Error::Settings(_)) && err.to_string().contains(says),
+            "{err}"
+        );
+    }
 }
 
 #[test]

@@ -286,7 +286,7 @@ fn mutated_proof_files_are_refused_without_panics() {
     refuse_mutations(&program, proofs, cases());
 }
 
-/// One instance per table, as `run --instance-rows` proves (the same bytes as in memory with
+/// One instance per table, as `run` proves by default (the same bytes as in memory with
 /// every table in one instance, which the pipeline tests check).
 #[test]
 fn mutated_single_instance_proof_files_are_refused_without_panics() {

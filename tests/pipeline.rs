@@ -1,6 +1,7 @@
-//! End-to-end tests of the out-of-core pipeline through the binary: proofs verify and are
-//! byte-identical to the in-memory prover for any store policy, channel capacity and thread
-//! count; `inspect` explains proofs and kept, corrupted, failed and interrupted spill dirs.
+//! End-to-end tests of the out-of-core provers through the binary: proofs verify and are
+//! byte-identical to the in-memory prover for any chunk rows (and, chunked, any store policy,
+//! channel capacity and thread count); `inspect` explains proofs and kept, corrupted, failed and
+//! interrupted spill dirs.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -90,17 +91,17 @@ fn inspect(path: &Path, extra: &[&str]) -> Output {
 }
 
 #[test]
-fn pipeline_proofs_verify_and_match_the_in_memory_prover_byte_for_byte() {
+fn chunked_proofs_verify_and_match_the_in_memory_prover_byte_for_byte() {
     let dir = scratch("identical");
     let reference = dir.join("in-memory.proof");
     ok(
-        &prove("200", "2^6", &reference, &["--in-memory"], &[]),
+        &prove("200", "2^6", &reference, &["--chunked", "--in-memory"], &[]),
         "in-memory run",
     );
     let expected = std::fs::read(&reference).unwrap();
     type Case<'a> = (&'a str, &'a [&'a str], &'a [(&'a str, &'a str)]);
     let cases: &[Case] = &[
-        ("default-lde", &["--widths"], &[]),
+        ("default-store", &["--widths"], &[]),
         (
             "trace-lde-1thread",
             &["--store", "trace,lde", "--stage-stats"],
@@ -129,7 +130,8 @@ fn pipeline_proofs_verify_and_match_the_in_memory_prover_byte_for_byte() {
     ];
     for (name, flags, env) in cases {
         let proof = dir.join(format!("{name}.proof"));
-        let out = prove("200", "2^6", &proof, flags, env);
+        let flags = [&["--chunked"], *flags].concat();
+        let out = prove("200", "2^6", &proof, &flags, env);
         ok(&out, name);
         let stdout = text(&out.stdout);
         for row in [
@@ -171,21 +173,36 @@ fn pipeline_proofs_verify_and_match_the_in_memory_prover_byte_for_byte() {
     }
 }
 
-/// With `--instance-rows`, every table is one instance (or a few, when taller) built in blocks of
-/// `--chunk-rows`: the proof is the in-memory prover's of the same instances, whatever the
-/// chunk rows and threads, and it verifies.
+/// By default every table is one instance (or a few, when taller than `--instance-rows`) built
+/// in blocks of `--chunk-rows`: the proof is the in-memory prover's of the same instances,
+/// whatever the chunk rows and threads, and it verifies.
 #[test]
 fn single_instance_proofs_do_not_depend_on_chunk_rows() {
     let dir = scratch("one-instance");
-    for (instance_rows, chunks) in [("2^16", &["2^6", "2^10", "2^16"][..]), ("2^11", &["2^8"])] {
-        let reference = dir.join(format!("in-memory-{instance_rows}.proof"));
-        let r = prove("2000", instance_rows, &reference, &["--in-memory"], &[]);
+    // fib(2000)'s tables fit 2^16 rows, so they are one instance each, as with the default
+    // instance rows (2^26, whose blocks are at least 2^13 rows); 2^11 splits the taller ones.
+    for (instance_rows, chunks) in [
+        (None, &["2^13"][..]),
+        (Some("2^16"), &["2^8", "2^12", "2^16"]),
+        (Some("2^11"), &["2^6"]),
+    ] {
+        let flags: Vec<&str> = instance_rows
+            .map(|rows| vec!["--instance-rows", rows])
+            .unwrap_or_default();
+        let rows = instance_rows.unwrap_or("default");
+        let reference = dir.join(format!("in-memory-{rows}.proof"));
+        let r = prove(
+            "2000",
+            "2^10",
+            &reference,
+            &[&["--in-memory"], &flags[..]].concat(),
+            &[],
+        );
         ok(&r, "in-memory run");
         let expected = std::fs::read(&reference).unwrap();
         for (i, chunk_rows) in chunks.iter().enumerate() {
-            let proof = dir.join(format!("one-{instance_rows}-{chunk_rows}.proof"));
+            let proof = dir.join(format!("one-{rows}-{chunk_rows}.proof"));
             let threads = if i == 0 { "1" } else { "2" };
-            let flags = ["--instance-rows", instance_rows];
             let out = prove(
                 "2000",
                 chunk_rows,
@@ -193,7 +210,7 @@ fn single_instance_proofs_do_not_depend_on_chunk_rows() {
                 &flags,
                 &[("RAYON_NUM_THREADS", threads)],
             );
-            let what = format!("--instance-rows {instance_rows} --chunk-rows {chunk_rows}");
+            let what = format!("instance rows {rows}, --chunk-rows {chunk_rows}");
             ok(&out, &what);
             let stdout = text(&out.stdout);
             for row in [
@@ -220,19 +237,19 @@ fn single_instance_proofs_do_not_depend_on_chunk_rows() {
     }
 }
 
-/// fib(20000)'s 80,358 CPU rows fill at most 3/4 of 2^17, so the CPU table is cut into
-/// instances of 2^16 and 2^14 rows (`vm::air::cut_rows`). Built in 2^12-row blocks, the cut
+/// fib(150000)'s 600,354 CPU rows fill at most 3/4 of 2^20, so the CPU table is cut into
+/// instances of 2^19 and 2^17 rows (`vm::air::cut_rows`). Built in 2^14-row blocks, the cut
 /// comes after the first blocks went out, and pass 1 regroups them and pass 2 places them by
 /// pass 1's instances: the proof is still the in-memory prover's, and it verifies.
 #[test]
 fn a_mostly_padded_table_is_cut_in_two_with_the_in_memory_bytes() {
     let dir = scratch("cut");
     let reference = dir.join("in-memory.proof");
-    let r = prove("20000", "2^20", &reference, &["--in-memory"], &[]);
+    let r = prove("150000", "2^20", &reference, &["--in-memory"], &[]);
     ok(&r, "in-memory run");
     let proof = dir.join("blocks.proof");
-    let out = prove("20000", "2^12", &proof, &["--instance-rows", "2^20"], &[]);
-    ok(&out, "--instance-rows 2^20 --chunk-rows 2^12");
+    let out = prove("150000", "2^14", &proof, &[], &[]);
+    ok(&out, "--chunk-rows 2^14");
     assert!(
         std::fs::read(&proof).unwrap() == std::fs::read(&reference).unwrap(),
         "the proof differs from the in-memory prover's"
@@ -243,7 +260,7 @@ fn a_mostly_padded_table_is_cut_in_two_with_the_in_memory_bytes() {
         .lines()
         .find(|l| l.trim_start().starts_with("cpu ") && l.contains("rows:"))
         .unwrap_or_else(|| panic!("no cpu line in:\n{shown}"));
-    assert!(cpu.ends_with("2^16 2^14"), "{cpu}");
+    assert!(cpu.ends_with("2^19 2^17"), "{cpu}");
 }
 
 #[test]
@@ -255,7 +272,14 @@ fn inspect_explains_a_proof_and_a_kept_spill_dir_and_names_a_corrupt_segment() {
         "100",
         "2^5",
         &proof,
-        &["--store", "trace", "--keep-spill", "--spill-dir", p(&spill)],
+        &[
+            "--chunked",
+            "--store",
+            "trace",
+            "--keep-spill",
+            "--spill-dir",
+            p(&spill),
+        ],
         &[],
     );
     ok(&out, "run");
@@ -325,6 +349,7 @@ fn a_segment_changed_on_disk_during_the_run_gives_an_error_and_no_proof() {
     let proof = dir.join("fib.proof");
     let mut child = run_fib("100000", "2^10")
         .args([
+            "--chunked",
             "--progress",
             "never",
             "--spill-dir",
@@ -386,7 +411,8 @@ fn a_segment_changed_on_disk_during_the_run_gives_an_error_and_no_proof() {
 fn progress_always_draws_a_bar_per_stage_even_without_a_terminal() {
     let dir = scratch("bars");
     let out = run_fib("3000", "2^8")
-        .args(["--progress", "always", "-o", p(&dir.join("fib.proof"))])
+        .args(["--chunked", "--progress", "always"])
+        .args(["-o", p(&dir.join("fib.proof"))])
         .output()
         .unwrap();
     ok(&out, "run with bars");
@@ -405,7 +431,7 @@ fn progress_always_draws_a_bar_per_stage_even_without_a_terminal() {
 fn a_full_spill_filesystem_fails_cleanly_without_a_proof() {
     // The chunked pipeline, and the single-instance prover.
     for (name, flags) in [
-        ("full", "--store trace"),
+        ("full", "--chunked --store trace"),
         ("full-one", "--instance-rows 2^16"),
     ] {
         a_full_spill_filesystem_fails_cleanly(name, flags);
@@ -453,6 +479,7 @@ fn inspect_explains_an_interrupted_run() {
     let proof = dir.join("fib.proof");
     let mut child = run_fib("200000", "2^8")
         .args([
+            "--chunked",
             "--progress",
             "never",
             "--store",
@@ -500,7 +527,7 @@ fn the_next_run_removes_the_default_spill_dir_of_a_killed_run() {
     let tmpdir = dir.join("tmp");
     std::fs::create_dir_all(&tmpdir).unwrap();
     let mut child = run_fib("200000", "2^8")
-        .args(["--progress", "never", "--store", "trace"])
+        .args(["--chunked", "--progress", "never", "--store", "trace"])
         .args(["-o", p(&dir.join("killed.proof"))])
         .env("TMPDIR", &tmpdir)
         .stdout(Stdio::null())

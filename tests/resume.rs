@@ -494,9 +494,15 @@ fn resume_refuses_another_run_a_changed_file_and_a_live_owner() {
     // A chunked run cannot resume.
     let mut chunked = Command::new(BIN);
     chunked
-        .args(["run", &elf("fib_iterative"), "--input-u32", "3000"])
+        .args([
+            "run",
+            &elf("fib_iterative"),
+            "--input-u32",
+            "3000",
+            "--chunked",
+        ])
         .args(["--resume", p(&spill)]);
-    refused(chunked.output().unwrap(), "--instance-rows");
+    refused(chunked.output().unwrap(), "--chunked");
 
     // A live owner: a second process may not take the dir over.
     let live = dir.join("live");

@@ -1,6 +1,6 @@
-//! `stark-pipe bench pipeline`: fib_iterative at several sizes through the pipeline (with
-//! `--instance-rows`, also the single-instance prover; in RAM where it fits), each run in its
-//! own process so that its peak memory is its own. Prints one table.
+//! `stark-pipe bench pipeline`: fib_iterative at several sizes through the out-of-core prover,
+//! the in-RAM prover where it fits (the same proof bytes) and, with `--chunked`, the chunked
+//! pipeline, each run in its own process so that its peak memory is its own. Prints one table.
 
 use std::path::Path;
 use std::process::Command;
@@ -19,13 +19,16 @@ pub struct PipelineBench {
     /// Rows per chunk, the same for every size.
     #[arg(long, value_parser = parse_count, default_value = "2^17")]
     pub chunk_rows: u64,
-    /// Store policy of the pipeline runs (see `run --help`).
-    #[arg(long, default_value_t = stages::Store::default())]
-    pub store: stages::Store,
-    /// Also prove each size with the single-instance prover (`run --instance-rows N`).
+    /// The most rows of one instance (`run --instance-rows`; default the prover's, 2^26).
     #[arg(long, value_name = "N", value_parser = parse_count)]
     pub instance_rows: Option<u64>,
-    /// Also prove in RAM when the estimate (about 2 KB per instruction) fits in 60% of memory.
+    /// Also prove each size with the chunked pipeline (`run --chunked`: an instance per chunk).
+    #[arg(long)]
+    pub chunked: bool,
+    /// Store policy of the chunked runs (see `run --help`).
+    #[arg(long, default_value_t = stages::Store::default())]
+    pub store: stages::Store,
+    /// Also prove in RAM when the estimate (about 2.5 KB per instruction) fits in 60% of memory.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub in_memory: bool,
     /// FRI queries and grinding bits of every run (defaults: the prover's).
@@ -34,6 +37,9 @@ pub struct PipelineBench {
     #[arg(long)]
     pub pow_bits: Option<u8>,
 }
+
+/// The in-RAM prover's peak memory per instruction (fib_iterative 4M: 9.1 GiB).
+const IN_RAM_BYTES_PER_INSTRUCTION: u64 = 2500;
 
 /// Figures read from one `stark-pipe run --json` report, formatted for the table.
 struct Figures {
@@ -89,9 +95,9 @@ pub fn run(args: PipelineBench) -> anyhow::Result<()> {
     std::fs::write(&elf, crate::bench::FIB_ELF)?;
     let memory = MemoryLimit::read().effective();
     println!(
-        "pipeline benchmark: fib_iterative, chunk rows {}, store {}, {} cores{}",
+        "pipeline benchmark: fib_iterative, chunk rows {}, instance rows {}, {} cores{}",
         args.chunk_rows,
-        args.store,
+        args.instance_rows.map_or("2^26".into(), |r| r.to_string()),
         std::thread::available_parallelism().map_or(1, |n| n.get()),
         memory.map_or(String::new(), |m| format!(", memory {}", human_bytes(m)))
     );
@@ -113,11 +119,13 @@ pub fn run(args: PipelineBench) -> anyhow::Result<()> {
     let result = (|| {
         for &instructions in &args.instructions {
             let mut modes = vec![Mode::Pipeline];
-            if let Some(rows) = args.instance_rows {
-                modes.push(Mode::OneInstance(rows));
+            if args.chunked {
+                modes.push(Mode::Chunked);
             }
-            let estimate = instructions.saturating_mul(2000);
-            if args.in_memory && memory.is_none_or(|m| estimate < m / 10 * 6) {
+            let fits = memory.is_none_or(|m| {
+                instructions.saturating_mul(IN_RAM_BYTES_PER_INSTRUCTION) < m / 10 * 6
+            });
+            if args.in_memory && fits {
                 modes.push(Mode::InRam);
             }
             for mode in modes {
@@ -138,9 +146,7 @@ pub fn run(args: PipelineBench) -> anyhow::Result<()> {
                     f.proof
                 );
             }
-            if args.in_memory
-                && instructions.saturating_mul(2000) >= memory.unwrap_or(u64::MAX) / 10 * 6
-            {
+            if args.in_memory && !fits {
                 println!(
                     "{instructions:>12} {:<9} (skipped: would not fit in memory)",
                     "in-RAM"
@@ -156,10 +162,11 @@ pub fn run(args: PipelineBench) -> anyhow::Result<()> {
 /// Which prover a row of the table measures.
 #[derive(Clone, Copy)]
 enum Mode {
-    /// The chunked pipeline (one instance per chunk).
+    /// The out-of-core prover (one instance per table, built in blocks of the chunk rows).
     Pipeline,
-    /// `--instance-rows N`: one instance per table, built in chunks.
-    OneInstance(u64),
+    /// `--chunked`: one instance per chunk, with the store policy.
+    Chunked,
+    /// `--in-memory`: the reference prover, the same instances as `Pipeline`.
     InRam,
 }
 
@@ -167,7 +174,7 @@ impl Mode {
     fn name(self) -> &'static str {
         match self {
             Mode::Pipeline => "pipeline",
-            Mode::OneInstance(_) => "1-inst",
+            Mode::Chunked => "chunked",
             Mode::InRam => "in-RAM",
         }
     }
@@ -192,22 +199,20 @@ fn one_run(
             "--chunk-rows",
             &args.chunk_rows.to_string(),
         ])
-        .args([
-            "--progress",
-            "never",
-            "--json",
-            "--store",
-            &args.store.to_string(),
-        ])
+        .args(["--progress", "never", "--json"])
         .arg("-o")
         .arg(&proof);
     match mode {
-        Mode::Pipeline => {}
-        Mode::OneInstance(rows) => {
-            cmd.args(["--instance-rows", &rows.to_string()]);
+        Mode::Chunked => {
+            cmd.args(["--chunked", "--store", &args.store.to_string()]);
         }
-        Mode::InRam => {
-            cmd.arg("--in-memory");
+        Mode::Pipeline | Mode::InRam => {
+            if let Some(rows) = args.instance_rows {
+                cmd.args(["--instance-rows", &rows.to_string()]);
+            }
+            if let Mode::InRam = mode {
+                cmd.arg("--in-memory");
+            }
         }
     }
     if let Some(q) = args.queries {

@@ -172,43 +172,58 @@ fn proof(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn tree_bytes(t: &TreeOpening) -> usize {
-    t.rows.iter().map(|r| r.len() * 8).sum::<usize>() + t.siblings.len() * 32
+/// An opening's bytes: the opened values, and the Merkle siblings.
+fn tree_bytes(t: &TreeOpening) -> (usize, usize) {
+    (
+        t.rows.iter().map(|r| r.len() * 8).sum::<usize>(),
+        t.siblings.len() * 32,
+    )
 }
 
 /// Where the proof's bytes go: commitments, OOD values and openings per table, FRI.
 fn print_breakdown(out: &mut String, proof: &Proof, names: &[&str]) -> std::fmt::Result {
     writeln!(
         out,
-        "size breakdown (bytes, approximate: framing counts omitted)"
+        "size breakdown (bytes, approximate: framing counts omitted; siblings: the Merkle \
+         paths' part of the openings)"
     )?;
     writeln!(
         out,
-        "  {:<12} {:>9} {:>12} {:>9} {:>12}",
-        "table", "instances", "commitments", "ood", "openings"
+        "  {:<12} {:>9} {:>12} {:>9} {:>12} {:>12}",
+        "table", "instances", "commitments", "ood", "openings", "(siblings)"
     )?;
-    let mut totals = (0usize, 0usize, 0usize);
+    let mut totals = (0usize, 0usize, 0usize, 0usize);
     let mut i = 0;
     while i < proof.instances.len() {
         let table = proof.instances[i].table;
-        let (mut n, mut commit, mut ood, mut open) = (0, 0, 0, 0);
+        let (mut n, mut commit, mut ood, mut open, mut siblings) = (0, 0, 0, 0, 0);
         while i < proof.instances.len() && proof.instances[i].table == table {
             n += 1;
             commit += 32 + 32 + proof.aux[i].map_or(0, |_| 32 + 16);
             let o = &proof.ood[i];
             ood += 16 * o.columns().iter().map(|v| v.len()).sum::<usize>();
             let op = &proof.openings[i];
-            open += tree_bytes(&op.main)
-                + op.prep.as_ref().map_or(0, tree_bytes)
-                + op.aux.as_ref().map_or(0, tree_bytes)
-                + tree_bytes(&op.quotient);
+            let trees = [
+                Some(&op.main),
+                op.prep.as_ref(),
+                op.aux.as_ref(),
+                Some(&op.quotient),
+            ];
+            for (values, hashes) in trees.into_iter().flatten().map(tree_bytes) {
+                open += values + hashes;
+                siblings += hashes;
+            }
             i += 1;
         }
         let name = names.get(table as usize).copied().unwrap_or("?");
-        writeln!(out, "  {name:<12} {n:>9} {commit:>12} {ood:>9} {open:>12}")?;
+        writeln!(
+            out,
+            "  {name:<12} {n:>9} {commit:>12} {ood:>9} {open:>12} {siblings:>12}"
+        )?;
         totals.0 += commit;
         totals.1 += ood;
         totals.2 += open;
+        totals.3 += siblings;
     }
     let fri: usize = proof.fri_roots.len() * 32
         + 16
@@ -219,12 +234,13 @@ fn print_breakdown(out: &mut String, proof: &Proof, names: &[&str]) -> std::fmt:
             .sum::<usize>();
     writeln!(
         out,
-        "  {:<12} {:>9} {:>12} {:>9} {:>12}",
+        "  {:<12} {:>9} {:>12} {:>9} {:>12} {:>12}",
         "total",
         proof.instances.len(),
         totals.0,
         totals.1,
-        totals.2
+        totals.2,
+        totals.3
     )?;
     writeln!(
         out,

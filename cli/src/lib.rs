@@ -20,10 +20,12 @@
 //! # Ok::<(), stark_pipe::Error>(())
 //! ```
 //!
-//! The proof is the same bytes whatever the prover's settings that do not enter the statement
-//! (store policy, spill dir, channel capacity, in RAM or not); chunk rows and the security
-//! parameters shape the proof, and the verifier accepts any it deems secure enough
-//! ([`verify_with`]).
+//! By default every table is one instance (a few past [`Prover::instance_rows`]), built out of
+//! core in blocks of the chunk rows, and the proof is the same bytes whatever the settings that
+//! do not enter the statement (chunk rows, spill dir, in RAM or not): the instance rows and the
+//! security parameters shape it, and the verifier accepts any it deems secure enough
+//! ([`verify_with`]). A [`Prover::chunked`] run makes every chunk its own instance instead (a
+//! proof that grows with the run, the same bytes for any store policy and channel capacity).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -151,7 +153,7 @@ pub struct Prover {
     program: Program,
     input: Vec<u8>,
     chunk: ChunkSize,
-    store: Store,
+    store: Option<Store>,
     spill_dir: Option<PathBuf>,
     keep_spill: bool,
     spill_limit: Option<u64>,
@@ -162,11 +164,23 @@ pub struct Prover {
     progress: Progress,
     in_memory: bool,
     instance_rows: Option<usize>,
+    chunked: bool,
     resume: Option<PathBuf>,
 }
 
-/// Rows per chunk when neither rows nor a memory budget is given.
-pub const DEFAULT_CHUNK_ROWS: usize = 1 << 20;
+/// Rows per block when neither rows nor a memory budget is given: the fastest and the lightest
+/// of a single-instance run (fib_iterative, 1M instructions: 18.6 s at 236 MiB peak RssAnon;
+/// 2^18 rows, 20.4 s at 397 MiB; 2^20 rows, 26.4 s at 810 MiB).
+pub const DEFAULT_CHUNK_ROWS: usize = 1 << 17;
+
+/// Rows per chunk of a [`Prover::chunked`] run when neither rows nor a memory budget is given:
+/// its proof shrinks as its chunks grow (fib_iterative, 4M instructions: 1.76 MB at 2^20 rows,
+/// 7.6 MB at 2^17).
+pub const DEFAULT_CHUNKED_ROWS: usize = 1 << 20;
+
+/// The most rows of one instance by default: the tallest the verifier accepts
+/// ([`VerifierParams::max_log_height`]), so that only a table taller than that is split.
+pub const DEFAULT_INSTANCE_ROWS: usize = 1 << 26;
 
 impl Prover {
     pub fn new(program: Program) -> Prover {
@@ -174,7 +188,7 @@ impl Prover {
             program,
             input: Vec::new(),
             chunk: ChunkSize::Default,
-            store: Store::default(),
+            store: None,
             spill_dir: None,
             keep_spill: false,
             spill_limit: None,
@@ -185,6 +199,7 @@ impl Prover {
             progress: Progress::hidden(),
             in_memory: false,
             instance_rows: None,
+            chunked: false,
             resume: None,
         }
     }
@@ -195,8 +210,9 @@ impl Prover {
         self
     }
 
-    /// Rows per chunk (a power of two >= 2): memory grows with it. Default: 2^20, lowered to
-    /// fit a cgroup memory limit.
+    /// Rows per chunk (a power of two >= 2): memory grows with it. Default: 2^17
+    /// ([`DEFAULT_CHUNK_ROWS`]; chunked, 2^20), lowered to fit a cgroup memory limit. A single-instance run's blocks have at least the square root
+    /// of the instance rows (2^13 for 2^26: [`stages::instance::min_block_rows`]).
     pub fn chunk_rows(mut self, rows: usize) -> Prover {
         self.chunk = ChunkSize::Rows(rows);
         self
@@ -208,9 +224,10 @@ impl Prover {
         self
     }
 
-    /// What the first passes spill for the later ones instead of recomputing it.
+    /// What the first passes of a [`Prover::chunked`] run spill for the later ones instead of
+    /// recomputing it (default [`Store::default`]). A single-instance run keeps every LDE.
     pub fn store(mut self, store: Store) -> Prover {
-        self.store = store;
+        self.store = Some(store);
         self
     }
 
@@ -238,7 +255,7 @@ impl Prover {
         self
     }
 
-    /// Chunks waiting between two stages (default 0: hand-over).
+    /// Chunks waiting between two stages of a [`Prover::chunked`] run (default 0: hand-over).
     pub fn channel_capacity(mut self, n: usize) -> Prover {
         self.channel_capacity = n;
         self
@@ -277,21 +294,37 @@ impl Prover {
         self
     }
 
-    /// Prove every table as one instance of up to `rows` rows (a power of two; taller tables
-    /// split), built out of core in blocks of the chunk rows: the proof no longer depends on
-    /// the chunk rows. Without it, every chunk is its own instance.
+    /// The most rows of one instance (a power of two; default [`DEFAULT_INSTANCE_ROWS`]): every
+    /// table is one instance, split into several only when it is taller, built out of core in
+    /// blocks of the chunk rows, so the proof does not depend on the chunk rows.
     pub fn instance_rows(mut self, rows: usize) -> Prover {
         self.instance_rows = Some(rows);
+        self
+    }
+
+    /// Make every chunk of every table its own instance (the chunked pipeline): faster on
+    /// short runs, but the proof grows with the run and depends on the chunk rows; the only
+    /// mode with [`Prover::store`] policies and [`Prover::channel_capacity`].
+    pub fn chunked(mut self, yes: bool) -> Prover {
+        self.chunked = yes;
         self
     }
 
     /// Continue the single-instance run that was killed (or failed) with its spill dir at `dir`
     /// instead of starting afresh: the program, input and settings must be the first run's
     /// (checked), the passes it finished are not done again, and the proof is the same bytes.
-    /// Needs [`Prover::instance_rows`].
+    /// Not with [`Prover::chunked`] or [`Prover::in_memory`].
     pub fn resume(mut self, dir: impl Into<PathBuf>) -> Prover {
         self.resume = Some(dir.into());
         self
+    }
+
+    fn default_chunk_rows(&self) -> usize {
+        if self.chunked {
+            DEFAULT_CHUNKED_ROWS
+        } else {
+            DEFAULT_CHUNK_ROWS
+        }
     }
 
     /// The chunk rows this prover will use.
@@ -322,9 +355,9 @@ impl Prover {
                     self.channel_capacity,
                     c / 10 * 8,
                 )
-                .map(|rows| rows.min(DEFAULT_CHUNK_ROWS))
+                .map(|rows| rows.min(self.default_chunk_rows()))
                 .map_err(|e| Error::Settings(format!("cgroup memory limit: {e}"))),
-                None => Ok(DEFAULT_CHUNK_ROWS),
+                None => Ok(self.default_chunk_rows()),
             },
         }
     }
@@ -336,14 +369,28 @@ impl Prover {
             .validate()
             .map_err(|e| Error::Settings(format!("proof parameters: {e}")))?;
         let chunk_rows = self.resolved_chunk_rows()?;
-        if let Some(rows) = self.instance_rows {
-            check_instance_rows(rows, chunk_rows)?;
+        let instance_rows = self.instance_rows.unwrap_or(DEFAULT_INSTANCE_ROWS);
+        if self.chunked {
+            if self.instance_rows.is_some() {
+                return Err(Error::Settings(
+                    "a chunked run's instances are its chunks: give the chunk rows, not the \
+                     instance rows"
+                        .into(),
+                ));
+            }
+        } else {
+            check_instance_rows(instance_rows, chunk_rows)?;
+            if self.store.is_some() || self.channel_capacity != 0 {
+                return Err(Error::Settings(
+                    "store policies and the channel capacity are settings of a chunked run \
+                     (--chunked); a single-instance run keeps every LDE"
+                        .into(),
+                ));
+            }
         }
-        if self.resume.is_some() && (self.instance_rows.is_none() || self.in_memory) {
+        if self.resume.is_some() && (self.chunked || self.in_memory) {
             return Err(Error::Settings(
-                "only single-instance runs (--instance-rows) resume; a chunked or in-memory run \
-                 starts afresh"
-                    .into(),
+                "only single-instance runs resume; a chunked or in-memory run starts afresh".into(),
             ));
         }
         let program = Arc::clone(self.program.vm());
@@ -359,12 +406,16 @@ impl Prover {
             // One pass, shown as a spinner with its elapsed time.
             self.progress.plan(&[("in-memory", 1.0)]);
             self.progress.begin_pass("in-memory");
-            let run =
-                stages::prove_in_memory(program, input, chunk_rows, self.max_cycles, &self.params)
-                    .map_err(|e| {
-                        self.progress.fail_pass("in-memory");
-                        failed(e.to_string())
-                    })?;
+            let rows = if self.chunked {
+                chunk_rows
+            } else {
+                instance_rows
+            };
+            let run = stages::prove_in_memory(program, input, rows, self.max_cycles, &self.params)
+                .map_err(|e| {
+                    self.progress.fail_pass("in-memory");
+                    failed(e.to_string())
+                })?;
             self.progress.end_pass("in-memory");
             timer.finish();
             let file = ProofFile {
@@ -409,9 +460,10 @@ impl Prover {
             self.progress.println(&format!("warning: {w}"));
         }
         let metrics = Metrics::start(Some(spill.bytes_counter()));
-        if let Some(instance_rows) = self.instance_rows {
+        if !self.chunked {
+            let block_rows = chunk_rows.max(stages::instance::min_block_rows(instance_rows));
             let config = stages::instance::InstanceConfig {
-                block_rows: chunk_rows,
+                block_rows,
                 instance_rows,
                 max_cycles: self.max_cycles,
                 params: self.params,
@@ -424,7 +476,7 @@ impl Prover {
             let kept = spill.finish()?;
             let report = Report {
                 summary: metrics.summary(),
-                chunk_rows,
+                chunk_rows: block_rows,
                 instances: run.proof.instances.len(),
                 ldes_kept: run.proof.instances.len(),
                 widths: run.widths,
@@ -446,7 +498,7 @@ impl Prover {
             chunk_rows,
             max_cycles: self.max_cycles,
             params: self.params,
-            store: self.store,
+            store: self.store.unwrap_or_default(),
             channel_capacity: self.channel_capacity,
             progress: self.progress.clone(),
         };

@@ -17,17 +17,24 @@ pub struct RunArgs {
     pub program: PathBuf,
     #[command(flatten)]
     pub input: InputArgs,
-    /// Rows per chunk: every table is split into instances of at most this many rows (a power
-    /// of two >= 2, e.g. 2^20). Smaller chunks use less memory and make larger proofs.
-    /// Default: from --mem-budget when given, else 2^20 (lowered to fit a cgroup memory limit).
+    /// Rows per chunk: the blocks every pass streams through memory (a power of two >= 2, e.g.
+    /// 2^17). Memory grows with it; the proof does not depend on it (with --chunked, every chunk
+    /// is an instance: smaller chunks then make larger proofs). At least the square root of
+    /// --instance-rows unless --chunked (2^13 for 2^26: fewer rows would only cost time).
+    /// Default: from --mem-budget when given, else 2^17 (the fastest; --chunked: 2^20), lowered
+    /// to fit a cgroup memory limit.
     #[arg(long, value_parser = parse_count)]
     pub chunk_rows: Option<u64>,
-    /// Prove every table as one instance of up to this many rows (a power of two, e.g. 2^26;
-    /// a taller table is split into several), built out of core in blocks of --chunk-rows:
-    /// the proof then has a fixed number of instances and its bytes do not depend on
-    /// --chunk-rows. Without it, every chunk is its own instance (the proof grows with the run).
-    #[arg(long, value_parser = parse_count, conflicts_with = "in_memory")]
+    /// The most rows of one instance (a power of two from 2 to 2^26; default 2^26, the tallest
+    /// the verifier accepts): every table is one instance, and one taller than this is split
+    /// into several (a few more openings in the proof).
+    #[arg(long, value_parser = parse_count)]
     pub instance_rows: Option<u64>,
+    /// Make every chunk of every table its own instance (the chunked pipeline): faster on short
+    /// runs, with --store policies for small disks, but the proof grows with the run (about
+    /// 0.6 MB per million instructions at 2^17-row chunks) and depends on --chunk-rows.
+    #[arg(long, conflicts_with = "instance_rows")]
+    pub chunked: bool,
     /// Memory to plan for (e.g. 2Gi): picks --chunk-rows from the widest table's bytes per row
     /// and the channel capacity. Capped by the cgroup limit (memory.max) when there is one.
     #[arg(long, value_name = "SIZE", value_parser = parse_count, conflicts_with = "chunk_rows")]
@@ -48,17 +55,19 @@ pub struct RunArgs {
     /// Also print each table's instances, rows and committed columns.
     #[arg(long)]
     pub widths: bool,
-    /// Prove with every instance in RAM (the reference prover) instead of the pipeline.
+    /// Prove with every instance in RAM (the reference prover) instead of out of core: the same
+    /// proof bytes, and memory that grows with the run.
     #[arg(long)]
     pub in_memory: bool,
-    /// What the first passes spill for the later ones instead of recomputing it: `auto`
+    /// With --chunked: what the first passes spill for the later ones instead of recomputing
+    /// it (default auto; a single-instance run keeps every LDE): `auto`
     /// (each chunk's main, aux and quotient LDEs with a level of their Merkle trees, while
     /// the spill dir has room for them; the other chunks are recomputed, and a run that cannot
     /// fit even so stops after pass 1), `lde` (every chunk's, whatever the room), `recompute` (no LDEs: about a quarter of the
     /// disk of `lde`, 1.6 times the time), or `trace` alone or with one of those
     /// (`trace,auto`): also the main traces, so that nothing is re-executed.
-    #[arg(long, value_name = "POLICY", default_value_t = Store::default())]
-    pub store: Store,
+    #[arg(long, value_name = "POLICY", requires = "chunked")]
+    pub store: Option<Store>,
     /// Directory for spilled segments (default: a fresh temp dir on disk, never tmpfs).
     #[arg(long, value_name = "DIR")]
     pub spill_dir: Option<PathBuf>,
@@ -70,7 +79,7 @@ pub struct RunArgs {
     /// Keep the spill dir after the run (see `stark-pipe inspect DIR`).
     #[arg(long)]
     pub keep_spill: bool,
-    /// Continue a single-instance run that was killed or failed, from its spill dir: give the
+    /// Continue a run that was killed or failed, from its spill dir: give the
     /// first run's command with `--resume DIR` added. The program, input and settings are
     /// checked against the dir, every kept segment against its checksum; the passes it
     /// finished (main, aux, quotient, ood, deep) are not done again, nor the instances a killed
@@ -79,8 +88,7 @@ pub struct RunArgs {
     #[arg(
         long,
         value_name = "DIR",
-        requires = "instance_rows",
-        conflicts_with = "spill_dir"
+        conflicts_with_all = ["spill_dir", "chunked", "in_memory"]
     )]
     pub resume: Option<PathBuf>,
     /// Hash every segment against its recorded checksum when it is read back.
@@ -89,12 +97,12 @@ pub struct RunArgs {
     /// Progress display on stderr: auto (bars on a terminal, log lines otherwise), always, never.
     #[arg(long, value_name = "MODE", default_value_t = ProgressMode::Auto)]
     pub progress: ProgressMode,
-    /// Chunks waiting between two stages. 0 (hand-over: a stage's finished chunk waits until
+    /// With --chunked: chunks waiting between two stages. 0 (hand-over: a stage's finished chunk waits until
     /// the next stage takes it) measured as fast as 1 and lighter (fib_iterative, 1M
     /// instructions, 2^17-row chunks: peak RssAnon 209-213 MiB against 218-231 MiB with 1);
     /// more may help when stages' speeds vary a lot.
-    #[arg(long, value_name = "N", default_value_t = 0)]
-    pub channel_capacity: usize,
+    #[arg(long, value_name = "N", requires = "chunked")]
+    pub channel_capacity: Option<usize>,
     /// After the summary, print each pass's stages: chunks in and out, seconds busy, waiting
     /// for input and blocked on a full output channel (which stage bounds a pass).
     #[arg(long)]
@@ -157,10 +165,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .input(input)
         .max_cycles(args.max_cycles)
         .security(args.queries, args.pow_bits)
-        .store(args.store)
         .keep_spill(args.keep_spill)
         .verify_segments(args.verify_segments)
-        .channel_capacity(args.channel_capacity)
+        .chunked(args.chunked)
         .in_memory(args.in_memory)
         .progress(Progress::new(args.progress));
     if let Some(rows) = args.chunk_rows {
@@ -171,6 +178,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     if let Some(rows) = args.instance_rows {
         prover = prover.instance_rows(usize::try_from(rows).context("--instance-rows too large")?);
+    }
+    if let Some(store) = args.store {
+        prover = prover.store(store);
+    }
+    if let Some(n) = args.channel_capacity {
+        prover = prover.channel_capacity(n);
     }
     if let Some(dir) = &args.spill_dir {
         prover = prover.spill_dir(dir);
@@ -202,21 +215,22 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     println!("exit code:   {}", s.exit_code);
     println!("output:      {}", show_output(&s.output));
     println!("cycles:      {}", s.cycles);
-    if args.in_memory {
-        println!(
+    match (args.chunked, args.in_memory) {
+        (true, true) => println!(
             "chunks:      {} instances of at most {chunk_rows} rows (in memory)",
             report.instances
-        );
-    } else if let Some(rows) = args.instance_rows {
-        println!(
-            "instances:   {} of at most {rows} rows, built in blocks of {chunk_rows} rows",
-            report.instances
-        );
-    } else {
-        println!(
+        ),
+        (true, false) => println!(
             "chunks:      {} instances of at most {chunk_rows} rows (store: {}, LDEs kept for {})",
-            report.instances, args.store, report.ldes_kept
-        );
+            report.instances,
+            args.store.unwrap_or_default(),
+            report.ldes_kept
+        ),
+        (false, true) => println!("instances:   {} (in memory)", report.instances),
+        (false, false) => println!(
+            "instances:   {}, built in blocks of {chunk_rows} rows",
+            report.instances
+        ),
     }
     println!(
         "proof:       {} ({proof_bytes} bytes, {security_bits} bits conjectured security)",

@@ -33,23 +33,27 @@ pub struct ProvenRun {
     pub prove_secs: f64,
 }
 
-/// Executes `program` on `input` and proves the run, with instances of at most `chunk_rows` rows,
-/// and verifies the proof before returning it (`passes::check::self_check`).
+/// Instructions executed between two hand-overs to the witness builder (which makes the same
+/// instances for any).
+const EXECUTE_ROWS: usize = 1 << 16;
+
+/// Executes `program` on `input` and proves the run, with instances of at most `instance_rows`
+/// rows, and verifies the proof before returning it (`passes::check::self_check`).
 pub fn prove_in_memory(
     program: Arc<Program>,
     input: Arc<[u8]>,
-    chunk_rows: usize,
+    instance_rows: usize,
     max_cycles: u64,
     params: &ProofParams,
 ) -> Result<ProvenRun, ProveRunError> {
     let start = Instant::now();
     let air = Rv32Air::new(Arc::clone(&program));
-    let mut witness = Witness::new(&air, chunk_rows)?;
+    let mut witness = Witness::new(&air, instance_rows)?;
     let mut machine = Machine::new(Arc::clone(&program), input);
     machine.set_max_cycles(max_cycles);
     let mut chunk = TraceChunk::default();
     loop {
-        let done = machine.trace_chunk(chunk_rows, &mut chunk)?;
+        let done = machine.trace_chunk(instance_rows.min(EXECUTE_ROWS), &mut chunk)?;
         witness.push_chunk(&chunk)?;
         if done {
             break;

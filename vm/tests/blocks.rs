@@ -102,38 +102,42 @@ fn blocks_of_an_instance_are_its_rows() {
     }
 }
 
-/// fib(20000) has 80,358 CPU rows: at most 3/4 of 2^17, so its last instance is cut into 2^16
-/// full rows and 14,822 padded to 2^14 ([`vm::air::cut_rows`]), whether its blocks were handed
-/// out before the cut (2^12-row blocks) or it is one block (2^17 rows), and `Witness::new`
+/// fib(150000) has 600,354 CPU rows: at most 3/4 of 2^20, so its last instance is cut into 2^19
+/// full rows and 76,066 padded to 2^17 ([`vm::air::cut_rows`]), whether its blocks were handed
+/// out before the cut (2^14-row blocks) or it is one block (2^20 rows), and `Witness::new`
 /// makes the same instances.
 #[test]
 fn a_mostly_padded_last_instance_is_cut_in_two() {
     let program = fixture("fib_iterative");
-    let input = 20000u32.to_le_bytes();
-    let (instances, statement) = witness(&program, &input, 1 << 20);
+    let input = 150_000u32.to_le_bytes();
+    let (instances, statement) = witness(&program, &input, 1 << 22);
     let cpu: Vec<usize> = instances
         .iter()
         .filter(|it| it.table == vm::air::table::CPU)
         .map(|it| it.trace.values.len() / it.trace.width)
         .collect();
-    assert_eq!(statement.cycles, 80_358);
-    assert_eq!(cpu, [1 << 16, 1 << 14]);
-    for (block_rows, instance_rows, cuts) in [(1 << 12, 1 << 20, 1), (1 << 17, 1 << 17, 0)] {
+    assert_eq!(statement.cycles, 600_354);
+    assert_eq!(cpu, [1 << 19, 1 << 17]);
+    for (block_rows, instance_rows, cuts) in [(1 << 14, 1 << 22, 1), (1 << 20, 1 << 20, 0)] {
         let moved = check_blocks("fib", &program, &input, block_rows, instance_rows);
         assert_eq!(
             moved, cuts,
             "cuts that moved blocks at {block_rows}-row blocks"
         );
     }
-    assert_eq!(vm::air::cut_rows(80_358), Some(1 << 16));
+    assert_eq!(vm::air::cut_rows(600_354), Some(1 << 19));
     assert_eq!(
-        vm::air::cut_rows(3 << 15),
-        Some(1 << 16),
+        vm::air::cut_rows(3 << 18),
+        Some(1 << 19),
         "exactly 3/4 full"
     );
-    assert_eq!(vm::air::cut_rows((3 << 15) + 1), None);
-    assert_eq!(vm::air::cut_rows(1 << 17), None, "full");
-    assert_eq!(vm::air::cut_rows(60_000), None, "a half below CUT_MIN_ROWS");
+    assert_eq!(vm::air::cut_rows((3 << 18) + 1), None);
+    assert_eq!(vm::air::cut_rows(1 << 20), None, "full");
+    assert_eq!(
+        vm::air::cut_rows(3 << 17),
+        None,
+        "a half below CUT_MIN_ROWS"
+    );
 }
 
 #[test]

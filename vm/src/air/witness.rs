@@ -244,9 +244,11 @@ pub struct TraceBlock {
     pub last: bool,
 }
 
-/// The least height of the full half [`cut_rows`] cuts off a table's last instance: below it the
-/// padding saved is not worth another instance in the proof.
-pub const CUT_MIN_ROWS: usize = 1 << 16;
+/// The least height of the full half [`cut_rows`] cuts off a table's last instance. A cut saves
+/// at least a quarter of the padded height in every pass, and costs another instance in the
+/// proof (its openings: about 0.1 MB at the default security); below 2^18 rows saved, that is
+/// about a second of proving or less, not worth the bytes.
+pub const CUT_MIN_ROWS: usize = 1 << 19;
 
 /// Where a table's last instance of `rows` rows (at most the instance rows) is cut in two: when
 /// its rows fill at most 3/4 of its padded height `H`, the first `H / 2` rows are a full instance
