@@ -32,7 +32,7 @@ pub struct RunArgs {
     pub instance_rows: Option<u64>,
     /// Make every chunk of every table its own instance (the chunked pipeline): faster on short
     /// runs, with --store policies for small disks, but the proof grows with the run (about
-    /// 0.6 MB per million instructions at 2^17-row chunks) and depends on --chunk-rows.
+    /// 1.7 MB per million instructions at 2^17-row chunks) and depends on --chunk-rows.
     #[arg(long, conflicts_with = "instance_rows")]
     pub chunked: bool,
     /// Memory to plan for (e.g. 2Gi): picks --chunk-rows from the widest table's bytes per row
