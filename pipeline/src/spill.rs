@@ -167,7 +167,7 @@ pub enum SpillError {
     },
     #[error(
         "segment {}: writing {bytes} more bytes would pass the spill limit of {limit} bytes \
-         ({written} in the spill dir; raise --spill-limit, or --store recompute writes least)",
+         ({written} in the spill dir; raise --spill-limit, or `--chunked --store recompute` writes least)",
         path.display()
     )]
     OverLimit {
