@@ -211,8 +211,9 @@ impl Prover {
     }
 
     /// Rows per chunk (a power of two >= 2): memory grows with it. Default: 2^17
-    /// ([`DEFAULT_CHUNK_ROWS`]; chunked, 2^20), lowered to fit a cgroup memory limit. A single-instance run's blocks have at least the square root
-    /// of the instance rows (2^13 for 2^26: [`stages::instance::min_block_rows`]).
+    /// ([`DEFAULT_CHUNK_ROWS`]; chunked, [`DEFAULT_CHUNKED_ROWS`]), lowered to fit a cgroup
+    /// memory limit. A single-instance run's blocks have at least the square root of the
+    /// instance rows (2^13 for 2^26: [`stages::instance::min_block_rows`]).
     pub fn chunk_rows(mut self, rows: usize) -> Prover {
         self.chunk = ChunkSize::Rows(rows);
         self
