@@ -97,7 +97,8 @@ pub fn run(args: PipelineBench) -> anyhow::Result<()> {
     println!(
         "pipeline benchmark: fib_iterative, chunk rows {}, instance rows {}, {} cores{}",
         args.chunk_rows,
-        args.instance_rows.map_or("2^26".into(), |r| r.to_string()),
+        args.instance_rows
+            .map_or(stark_pipe::max_instance_rows() as u64, |r| r),
         std::thread::available_parallelism().map_or(1, |n| n.get()),
         memory.map_or(String::new(), |m| format!(", memory {}", human_bytes(m)))
     );

@@ -178,9 +178,11 @@ pub const DEFAULT_CHUNK_ROWS: usize = 1 << 17;
 /// 7.6 MB at 2^17).
 pub const DEFAULT_CHUNKED_ROWS: usize = 1 << 20;
 
-/// The most rows of one instance by default: the tallest the verifier accepts
-/// ([`VerifierParams::max_log_height`]), so that only a table taller than that is split.
-pub const DEFAULT_INSTANCE_ROWS: usize = 1 << 26;
+/// The tallest instance the verifier accepts ([`VerifierParams::max_log_height`]; 2^26): the
+/// default instance rows, so that only a table taller than that is split.
+pub fn max_instance_rows() -> usize {
+    1 << VerifierParams::default().max_log_height
+}
 
 impl Prover {
     pub fn new(program: Program) -> Prover {
@@ -295,7 +297,7 @@ impl Prover {
         self
     }
 
-    /// The most rows of one instance (a power of two; default [`DEFAULT_INSTANCE_ROWS`]): every
+    /// The most rows of one instance (a power of two; default [`max_instance_rows`]): every
     /// table is one instance, split into several only when it is taller, built out of core in
     /// blocks of the chunk rows, so the proof does not depend on the chunk rows.
     pub fn instance_rows(mut self, rows: usize) -> Prover {
@@ -328,8 +330,23 @@ impl Prover {
         }
     }
 
-    /// The chunk rows this prover will use.
+    fn resolved_instance_rows(&self) -> usize {
+        self.instance_rows.unwrap_or_else(max_instance_rows)
+    }
+
+    /// The chunk rows this prover will use: a single-instance run's are at least
+    /// [`stages::instance::min_block_rows`] of its instance rows.
     pub fn resolved_chunk_rows(&self) -> Result<usize, Error> {
+        let rows = self.requested_chunk_rows()?;
+        if self.chunked {
+            return Ok(rows);
+        }
+        Ok(rows.max(stages::instance::min_block_rows(
+            self.resolved_instance_rows(),
+        )))
+    }
+
+    fn requested_chunk_rows(&self) -> Result<usize, Error> {
         match self.chunk {
             ChunkSize::Rows(rows) if rows >= 2 && rows.is_power_of_two() => Ok(rows),
             ChunkSize::Rows(rows) => Err(Error::Settings(format!(
@@ -370,7 +387,7 @@ impl Prover {
             .validate()
             .map_err(|e| Error::Settings(format!("proof parameters: {e}")))?;
         let chunk_rows = self.resolved_chunk_rows()?;
-        let instance_rows = self.instance_rows.unwrap_or(DEFAULT_INSTANCE_ROWS);
+        let instance_rows = self.resolved_instance_rows();
         if self.chunked {
             if self.instance_rows.is_some() {
                 return Err(Error::Settings(
@@ -462,9 +479,8 @@ impl Prover {
         }
         let metrics = Metrics::start(Some(spill.bytes_counter()));
         if !self.chunked {
-            let block_rows = chunk_rows.max(stages::instance::min_block_rows(instance_rows));
             let config = stages::instance::InstanceConfig {
-                block_rows,
+                block_rows: chunk_rows,
                 instance_rows,
                 max_cycles: self.max_cycles,
                 params: self.params,
@@ -477,7 +493,7 @@ impl Prover {
             let kept = spill.finish()?;
             let report = Report {
                 summary: metrics.summary(),
-                chunk_rows: block_rows,
+                chunk_rows,
                 instances: run.proof.instances.len(),
                 ldes_kept: run.proof.instances.len(),
                 widths: run.widths,
@@ -579,7 +595,7 @@ impl Prover {
 
 /// Instance rows a power of two that the verifier accepts, and no fewer than a chunk's rows.
 fn check_instance_rows(rows: usize, chunk_rows: usize) -> Result<(), Error> {
-    let max = 1usize << stark::VerifierParams::default().max_log_height;
+    let max = max_instance_rows();
     if !rows.is_power_of_two() || rows < 2 || rows > max {
         return Err(Error::Settings(format!(
             "instance rows must be a power of two from 2 to 2^{} (the tallest instance the \
