@@ -739,7 +739,7 @@ impl SpillDir {
                 "its run was a chunked run; only single-instance runs (--instance-rows) resume",
             ));
         }
-        discard_unfinished(&dir, &mut manifest)?;
+        discard_unfinished(&dir, &mut manifest, true)?;
         for p in &mut manifest.passes {
             if p.status == PassStatus::Running {
                 p.status = PassStatus::Failed;
@@ -823,8 +823,14 @@ impl SpillDir {
             // Free what the failed pass wrote (a disk-full run gets its room back) and keep the
             // rest for `run --resume`.
             let Book { manifest, .. } = &mut *book;
-            discard_unfinished(&self.root, manifest)?;
-            book.store(&self.root, true)?;
+            discard_unfinished(&self.root, manifest, true)?;
+            if book.store(&self.root, true).is_err() {
+                // No room for the manifest even so (a full disk, and the failed pass kept what
+                // it could take up again): that goes too, the finished passes stay.
+                let Book { manifest, .. } = &mut *book;
+                discard_unfinished(&self.root, manifest, false)?;
+                book.store(&self.root, true)?;
+            }
             return Ok(Some(self.root.clone()));
         }
         // Mark the end first, so a crash during removal leaves an explained directory.
@@ -980,9 +986,15 @@ fn remove_unrecorded_segments(root: &Path, pass: &str, manifest: &Manifest) {
 }
 
 /// Removes what a resumable run wrote in the passes it saved no checkpoint for: their recorded
-/// segments, the unrecorded and partial files in their pass dirs, and any checkpoint file the
-/// manifest does not record (a write cut short before its record).
-fn discard_unfinished(root: &Path, manifest: &mut Manifest) -> Result<(), SpillError> {
+/// segments (but those the unfinished pass takes up again, with `keep_reusable`), the
+/// unrecorded and partial files in their pass dirs, and any checkpoint file the manifest does
+/// not record (a write cut short before its record; without `keep_reusable`, the partial
+/// checkpoint too).
+fn discard_unfinished(
+    root: &Path,
+    manifest: &mut Manifest,
+    keep_reusable: bool,
+) -> Result<(), SpillError> {
     let record = manifest.resume.clone().unwrap_or_default();
     let done: BTreeSet<&str> = record.checkpoints.iter().map(|c| c.pass.as_str()).collect();
     // What an unfinished pass takes up again must be whole: a record without its file (or
@@ -992,7 +1004,9 @@ fn discard_unfinished(root: &Path, manifest: &mut Manifest) -> Result<(), SpillE
     let unfinished: Vec<String> = manifest
         .segments
         .values()
-        .filter(|r| !(done.contains(r.pass.as_str()) || record.reuses(r) && whole(r)))
+        .filter(|r| {
+            !(done.contains(r.pass.as_str()) || keep_reusable && record.reuses(r) && whole(r))
+        })
         .map(|r| r.file.clone())
         .collect();
     for file in unfinished {
@@ -1017,7 +1031,17 @@ fn discard_unfinished(root: &Path, manifest: &mut Manifest) -> Result<(), SpillE
         let _ = fs::remove_dir(&dir); // only if empty
     }
     remove_partial_files(root);
-    let saved: Vec<&Checkpoint> = record.checkpoints.iter().chain(&record.partial).collect();
+    let partial = match keep_reusable {
+        true => record.partial.as_ref(),
+        // Without the segments it names, a partial checkpoint would claim work that is gone.
+        false => {
+            if let Some(r) = manifest.resume.as_mut() {
+                r.partial = None;
+            }
+            None
+        }
+    };
+    let saved: Vec<&Checkpoint> = record.checkpoints.iter().chain(partial).collect();
     remove_checkpoint_files(root, |name| saved.iter().any(|c| c.file == name));
     Ok(())
 }

@@ -11,7 +11,7 @@
 //! disk through pass 2.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, mpsc};
 
 use formats::SegmentMeta;
 use pipeline::{SegmentRef, SpillDir, StageProgress};
@@ -21,7 +21,7 @@ use vm::{Machine, Program, TraceChunk};
 
 use stark::{Air, RowMajorMatrix, Table};
 
-use super::InstanceConfig;
+use super::{InstanceConfig, lanes};
 use crate::error::Error;
 use crate::lde::{self, InstanceLde, LdeName};
 use crate::store::write_matrix;
@@ -89,6 +89,10 @@ pub enum Handout {
 /// rows (instances of at most `instance_rows`), in the order the witness builder makes them:
 /// an instance's blocks in order, then the cuts made at the end, then the last blocks and the
 /// padding blocks. `stage` counts the chunks executed.
+///
+/// The machine and the witness builder run on a thread of their own and hand each block over a
+/// rendezvous channel, so that building the next block overlaps `each` writing (or extending)
+/// this one, and at most one finished block waits.
 pub fn execute(
     program: Arc<Program>,
     input: Arc<[u8]>,
@@ -96,6 +100,32 @@ pub fn execute(
     stage: &StageProgress,
     mut each: impl FnMut(Handout) -> Result<(), Error>,
 ) -> Result<Statement, Error> {
+    let (send, handouts) = mpsc::sync_channel::<Handout>(0);
+    std::thread::scope(|scope| {
+        let builder = scope.spawn(move || build(program, input, config, stage, send));
+        // The receiver goes with this statement's iterator: after an error the builder's next
+        // send fails, and it stops.
+        let taken = handouts.into_iter().try_for_each(&mut each);
+        let built = builder
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        match (taken, built) {
+            (Err(e), _) => Err(e),
+            (Ok(()), built) => built,
+        }
+    })
+}
+
+/// The builder's side of [`execute`]: `Ok` with the statement once every handout is sent, or
+/// the error that stopped it (when the taker hung up first, its own error is the one reported).
+fn build(
+    program: Arc<Program>,
+    input: Arc<[u8]>,
+    config: &InstanceConfig,
+    stage: &StageProgress,
+    send: mpsc::SyncSender<Handout>,
+) -> Result<Statement, Error> {
+    let hung_up = |_| Error::Config("the block taker stopped".into());
     let air = Rv32Air::new(Arc::clone(&program));
     let mut witness = Witness::with_blocks(&air, config.block_rows, config.instance_rows)?;
     let mut machine = Machine::new(program, input);
@@ -110,19 +140,20 @@ pub fn execute(
             })?;
         witness.push_chunk(&chunk)?;
         stage.advance(1, chunk.steps.len() as u64);
-        witness
-            .take_blocks()
-            .into_iter()
-            .try_for_each(|b| each(Handout::Block(b)))?;
+        for b in witness.take_blocks() {
+            send.send(Handout::Block(b)).map_err(hung_up)?;
+        }
         if done {
             break;
         }
     }
     let (rest, statement) = witness.finish_blocks()?;
     for &cut in rest.cuts() {
-        each(Handout::Cut(cut))?;
+        send.send(Handout::Cut(cut)).map_err(hung_up)?;
     }
-    rest.into_iter().try_for_each(|b| each(Handout::Block(b)))?;
+    for b in rest {
+        send.send(Handout::Block(b)).map_err(hung_up)?;
+    }
     Ok(statement)
 }
 
@@ -194,39 +225,47 @@ pub fn commit_main(
 
     let widths: Vec<usize> = air.tables().iter().map(|t| t.main_width()).collect();
     let mut out = Vec::with_capacity(closed.len());
-    for ((table, instance), o) in closed {
-        let log_height = o.rows.trailing_zeros() as usize;
-        let geo = ChunkGeometry::new(log_height, block_rows.trailing_zeros() as usize, log_blowup);
-        let label = format!("{}-{instance}", names[table]);
-        let name = LdeName {
-            table: &label,
-            pass: "main",
-            kind: "main-lde",
-        };
-        if log_height + log_blowup > stark::domain::MAX_LOG_LDE {
-            return Err(Error::Config(format!(
-                "{label}: 2^{log_height} rows extended by 2^{log_blowup} exceed the field's \
-                 two-adicity (2^{} points)",
-                stark::domain::MAX_LOG_LDE
-            )));
-        }
-        let count = o.blocks.len() as u64;
-        let lde = lde::extend(
-            spill,
-            name,
-            geo,
-            &Extension::lde(&geo),
-            o.blocks,
-            widths[table],
-        )?;
-        out.push(MainInstance {
-            table,
-            instance,
-            label,
-            lde,
-        });
-        commit.advance(count, o.rows as u64);
-    }
+    lanes::in_order(
+        closed,
+        |((table, instance), o)| {
+            let log_height = o.rows.trailing_zeros() as usize;
+            let geo =
+                ChunkGeometry::new(log_height, block_rows.trailing_zeros() as usize, log_blowup);
+            let label = format!("{}-{instance}", names[table]);
+            let name = LdeName {
+                table: &label,
+                pass: "main",
+                kind: "main-lde",
+            };
+            if log_height + log_blowup > stark::domain::MAX_LOG_LDE {
+                return Err(Error::Config(format!(
+                    "{label}: 2^{log_height} rows extended by 2^{log_blowup} exceed the field's \
+                     two-adicity (2^{} points)",
+                    stark::domain::MAX_LOG_LDE
+                )));
+            }
+            let count = o.blocks.len() as u64;
+            let lde = lde::extend(
+                spill,
+                name,
+                geo,
+                &Extension::lde(&geo),
+                o.blocks,
+                widths[table],
+            )?;
+            commit.advance(count, o.rows as u64);
+            Ok(MainInstance {
+                table,
+                instance,
+                label,
+                lde,
+            })
+        },
+        |m| {
+            out.push(m);
+            Ok(())
+        },
+    )?;
     commit.finish();
     Ok((out, statement))
 }

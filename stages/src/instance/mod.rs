@@ -16,6 +16,8 @@
 //! | 7 open | [`crate::lde::open`] | nothing: K rows read per query and tree |
 //! | 8 check | [`crate::passes::check`] | nothing: the verifier run on the proof |
 //!
+//! Passes 1 to 3 commit two instances at a time ([`lanes`]).
+//!
 //! Passes 1 to 5 save a checkpoint at their barrier ([`checkpoint`]), so a killed run resumes
 //! after the last of them (`run --resume DIR`) and makes the same proof bytes.
 
@@ -23,6 +25,7 @@ pub mod aux;
 pub mod checkpoint;
 pub mod deep;
 pub mod fri;
+pub mod lanes;
 pub mod main;
 pub mod ood;
 pub mod quotient;
@@ -287,18 +290,24 @@ pub fn prove(
             for m in &mains[..done.0.len()] {
                 stage.advance(chunks_of(m), 0);
             }
-            for (i, m) in mains.iter().enumerate().skip(done.0.len()) {
-                let (table, geo) = (&tables[m.table], m.lde.geo);
-                let c = committed(i);
-                let (q, interpolated) =
-                    quotient::commit_quotient(spill, table, geo, c, &lookup, composition, &stage)?;
-                protocol::observe_quotient(t, &q.lde.root());
-                done.0.push(q);
-                if done.0.len() < mains.len() {
-                    checkpoint::save_partial(spill, "quotient", done.0.len(), t, &done)?;
-                }
-                interpolated.remove(spill)?;
-            }
+            // Two instances at a time ([`lanes`]), absorbed and checkpointed in order.
+            let mains_done = done.0.len();
+            lanes::in_order(
+                (mains_done..mains.len()).collect(),
+                |i| {
+                    let (table, geo) = (&tables[mains[i].table], mains[i].lde.geo);
+                    let c = committed(i);
+                    quotient::commit_quotient(spill, table, geo, c, &lookup, composition, &stage)
+                },
+                |(q, interpolated)| {
+                    protocol::observe_quotient(t, &q.lde.root());
+                    done.0.push(q);
+                    if done.0.len() < mains.len() {
+                        checkpoint::save_partial(spill, "quotient", done.0.len(), t, &done)?;
+                    }
+                    interpolated.remove(spill)
+                },
+            )?;
             stage.finish();
             Ok(done)
         })?;
