@@ -1,8 +1,7 @@
 //! Instances committed two at a time. On two cores one instance's LDE leaves a core idle in its
 //! serial steps (reading a block out of the mapping, page faults, the small cross transforms);
-//! a second instance in flight fills it. fib 4M proved in 78 s one instance at a time and in
-//! 60-68 s two at a time, at about the same peak memory (the heaviest pass holds one block of
-//! each of two instances instead of one).
+//! a second instance in flight fills it, at the cost of a second instance's buffers (measured in
+//! `docs/one-instance.md`, "Two instances at a time").
 //!
 //! The results are still taken in instance order, so the transcript, the checkpoints and the
 //! proof bytes do not depend on which instance finished first.

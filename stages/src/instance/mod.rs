@@ -291,9 +291,8 @@ pub fn prove(
                 stage.advance(chunks_of(m), 0);
             }
             // Two instances at a time ([`lanes`]), absorbed and checkpointed in order.
-            let mains_done = done.0.len();
             lanes::in_order(
-                (mains_done..mains.len()).collect(),
+                (done.0.len()..mains.len()).collect(),
                 |i| {
                     let (table, geo) = (&tables[mains[i].table], mains[i].lde.geo);
                     let c = committed(i);
