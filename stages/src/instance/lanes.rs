@@ -121,13 +121,23 @@ mod tests {
     #[test]
     fn the_first_error_stops_the_work_and_is_returned() {
         let started = AtomicUsize::new(0);
+        let failing = std::sync::atomic::AtomicBool::new(false);
         let mut taken = 0;
         let err = in_order(
             (0..100usize).collect(),
             |i| {
                 started.fetch_add(1, Ordering::SeqCst);
                 if i == 5 {
+                    failing.store(true, Ordering::SeqCst);
                     return Err(Error::Config(format!("item {i}")));
+                }
+                // Items after the failing one take a while once it has failed, so that the
+                // other lane cannot run through the whole queue before the error is recorded.
+                if i > 5 {
+                    while !failing.load(Ordering::SeqCst) {
+                        std::thread::yield_now();
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(5));
                 }
                 Ok(i)
             },
