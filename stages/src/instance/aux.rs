@@ -177,47 +177,39 @@ pub fn commit_aux(
 
     let blocks = stored.iter().map(|s| s.blocks.len() as u64).sum();
     let commit = config.progress.stage("aux", "commit", Some(blocks));
-    let mut out = Vec::with_capacity(mains.len());
-    lanes::in_order(
-        mains.iter().zip(stored).collect(),
-        |(m, s)| {
-            let table = &tables[m.table];
-            if !table.has_aux() {
-                return Ok(None);
-            }
-            let geo = m.lde.geo;
-            if s.blocks.len() != geo.chunks() {
-                return Err(Error::Diverged {
-                    what: format!("{} blocks of {}", s.blocks.len(), m.label),
-                    expected: format!("{}", geo.chunks()),
-                });
-            }
-            let flat: Vec<_> = s.carries.iter().flat_map(|c| coords(*c)).collect();
-            let ext = Extension {
-                carry: Some(Carry {
-                    columns: prover::running_sum_columns(table).to_vec(),
-                    offsets: carry_offsets(&geo, RowMajorMatrix::new(flat, 2)),
-                }),
-                ..Extension::lde(&geo)
-            };
-            let name = LdeName {
-                table: &m.label,
-                pass: "aux",
-                kind: "aux-lde",
-            };
-            let count = s.blocks.len() as u64;
-            let lde = lde::extend(spill, name, geo, &ext, s.blocks, table.aux_width())?;
-            commit.advance(count, 1u64 << geo.log_height);
-            Ok(Some(AuxInstance {
-                lde,
-                claimed_sum: s.sum,
-            }))
-        },
-        |a| {
-            out.push(a);
-            Ok(())
-        },
-    )?;
+    let out = lanes::map(mains.iter().zip(stored).collect(), |(m, s)| {
+        let table = &tables[m.table];
+        if !table.has_aux() {
+            return Ok(None);
+        }
+        let geo = m.lde.geo;
+        if s.blocks.len() != geo.chunks() {
+            return Err(Error::Diverged {
+                what: format!("{} blocks of {}", s.blocks.len(), m.label),
+                expected: format!("{}", geo.chunks()),
+            });
+        }
+        let flat: Vec<_> = s.carries.iter().flat_map(|c| coords(*c)).collect();
+        let ext = Extension {
+            carry: Some(Carry {
+                columns: prover::running_sum_columns(table).to_vec(),
+                offsets: carry_offsets(&geo, RowMajorMatrix::new(flat, 2)),
+            }),
+            ..Extension::lde(&geo)
+        };
+        let name = LdeName {
+            table: &m.label,
+            pass: "aux",
+            kind: "aux-lde",
+        };
+        let count = s.blocks.len() as u64;
+        let lde = lde::extend(spill, name, geo, &ext, s.blocks, table.aux_width())?;
+        commit.advance(count, 1u64 << geo.log_height);
+        Ok(Some(AuxInstance {
+            lde,
+            claimed_sum: s.sum,
+        }))
+    })?;
     commit.finish();
     Ok(out)
 }

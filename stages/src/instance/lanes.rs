@@ -88,6 +88,19 @@ pub fn in_order<T: Send, R: Send>(
     }
 }
 
+/// [`in_order`] collecting the results, in item order.
+pub fn map<T: Send, R: Send>(
+    items: Vec<T>,
+    work: impl Fn(T) -> Result<R, Error> + Sync,
+) -> Result<Vec<R>, Error> {
+    let mut out = Vec::with_capacity(items.len());
+    in_order(items, work, |r| {
+        out.push(r);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -224,48 +224,39 @@ pub fn commit_main(
     let commit = config.progress.stage("main", "commit", Some(blocks));
 
     let widths: Vec<usize> = air.tables().iter().map(|t| t.main_width()).collect();
-    let mut out = Vec::with_capacity(closed.len());
-    lanes::in_order(
-        closed,
-        |((table, instance), o)| {
-            let log_height = o.rows.trailing_zeros() as usize;
-            let geo =
-                ChunkGeometry::new(log_height, block_rows.trailing_zeros() as usize, log_blowup);
-            let label = format!("{}-{instance}", names[table]);
-            let name = LdeName {
-                table: &label,
-                pass: "main",
-                kind: "main-lde",
-            };
-            if log_height + log_blowup > stark::domain::MAX_LOG_LDE {
-                return Err(Error::Config(format!(
-                    "{label}: 2^{log_height} rows extended by 2^{log_blowup} exceed the field's \
+    let out = lanes::map(closed, |((table, instance), o)| {
+        let log_height = o.rows.trailing_zeros() as usize;
+        let geo = ChunkGeometry::new(log_height, block_rows.trailing_zeros() as usize, log_blowup);
+        let label = format!("{}-{instance}", names[table]);
+        let name = LdeName {
+            table: &label,
+            pass: "main",
+            kind: "main-lde",
+        };
+        if log_height + log_blowup > stark::domain::MAX_LOG_LDE {
+            return Err(Error::Config(format!(
+                "{label}: 2^{log_height} rows extended by 2^{log_blowup} exceed the field's \
                      two-adicity (2^{} points)",
-                    stark::domain::MAX_LOG_LDE
-                )));
-            }
-            let count = o.blocks.len() as u64;
-            let lde = lde::extend(
-                spill,
-                name,
-                geo,
-                &Extension::lde(&geo),
-                o.blocks,
-                widths[table],
-            )?;
-            commit.advance(count, o.rows as u64);
-            Ok(MainInstance {
-                table,
-                instance,
-                label,
-                lde,
-            })
-        },
-        |m| {
-            out.push(m);
-            Ok(())
-        },
-    )?;
+                stark::domain::MAX_LOG_LDE
+            )));
+        }
+        let count = o.blocks.len() as u64;
+        let lde = lde::extend(
+            spill,
+            name,
+            geo,
+            &Extension::lde(&geo),
+            o.blocks,
+            widths[table],
+        )?;
+        commit.advance(count, o.rows as u64);
+        Ok(MainInstance {
+            table,
+            instance,
+            label,
+            lde,
+        })
+    })?;
     commit.finish();
     Ok((out, statement))
 }
