@@ -445,12 +445,12 @@ fn faults() -> Vec<Fault> {
         // SHIFT
         fault!(
             "shift",
-            "shift amount bit flipped",
+            "shift amount off by one",
             SELFTEST,
             Constraint("shift"),
             |g| {
                 let at = flagged(g, table::SHIFT, shift::F_SLLI);
-                flip(g, at, shift::S0);
+                bump(g, at, shift::SHAMT);
             }
         ),
         fault!(
@@ -465,6 +465,98 @@ fn faults() -> Vec<Fault> {
         ),
         fault!(
             "shift",
+            "powers of the next shift amount",
+            SELFTEST,
+            Bus(bus::BYTE),
+            |g| {
+                // pow q stays 2^31: only the power rows of the byte table can object.
+                let at = flagged_where(g, table::SHIFT, shift::F_SLLI, |r| {
+                    canonical(r[shift::Q]) > 1
+                });
+                let (pow, q) = (val(g, at, shift::POW), val(g, at, shift::Q));
+                g.set(at, shift::POW, f(2 * pow));
+                g.set(at, shift::Q, f(q / 2));
+                // The result and dropped bits of the larger shift, so that the product holds.
+                let a = val(g, at, shift::A_LO)
+                    + (val(g, at, shift::A_MID) << 16)
+                    + (val(g, at, shift::A_SIGN) << 31);
+                let p = a * 2 * pow;
+                let (r, o) = (p & 0xffff_ffff, p >> 32);
+                for (col, v) in [
+                    (shift::R_LO, r & 0xffff),
+                    (shift::R_HI, r >> 16),
+                    (shift::O_LO, o & 0xffff),
+                    (shift::O_HI, o >> 16),
+                ] {
+                    g.set(at, col, f(v));
+                }
+            }
+        ),
+        fault!(
+            "shift",
+            "a zero row of the power table",
+            SELFTEST,
+            Constraint("shift"),
+            |g| {
+                let at = flagged(g, table::SHIFT, shift::F_SLL);
+                g.set(at, shift::POW, F::ZERO);
+                g.set(at, shift::Q, F::ZERO);
+            }
+        ),
+        fault!(
+            "shift",
+            "left shift result off by one",
+            SELFTEST,
+            Constraint("shift"),
+            |g| {
+                let at = flagged(g, table::SHIFT, shift::F_SLL);
+                bump(g, at, shift::R_LO);
+            }
+        ),
+        fault!(
+            "shift",
+            "logical right shift result off by one",
+            SELFTEST,
+            Constraint("shift"),
+            |g| {
+                let at = flagged(g, table::SHIFT, shift::F_SRLI);
+                bump(g, at, shift::R_LO);
+            }
+        ),
+        fault!(
+            "shift",
+            "right shift with the dropped bits' odd half",
+            SELFTEST,
+            Bus(bus::RANGE16),
+            |g| {
+                // A logical right shift of a word whose dropped bits are zero (O = 0), then
+                // O + 2^31 beside R - 1: the product still holds, and only the range check of
+                // o_hi itself (not just of 2 o_hi) objects.
+                let at = flagged_where(g, table::SHIFT, shift::F_SRLI, |r| {
+                    canonical(r[shift::SHAMT]) > 0
+                });
+                let a = val(g, at, shift::A_LO)
+                    + (val(g, at, shift::A_MID) << 16)
+                    + (val(g, at, shift::A_SIGN) << 31);
+                let s = val(g, at, shift::SHAMT);
+                let a = (a >> s) << s;
+                let r = (a >> s) - 1;
+                let v = (1u64 << 16) - 1;
+                for (col, x) in [
+                    (shift::A_LO, a & 0xffff),
+                    (shift::A_MID, (a >> 16) & 0x7fff),
+                    (shift::A_SIGN, a >> 31),
+                    (shift::R_LO, r & 0xffff),
+                    (shift::R_HI, r >> 16),
+                    (shift::O_LO, 1 << 15),
+                    (shift::O_HI, (v + P) / 2),
+                ] {
+                    g.set(at, col, f(x));
+                }
+            }
+        ),
+        fault!(
+            "shift",
             "arithmetic shift without the sign fill",
             SELFTEST,
             Constraint("shift"),
@@ -473,6 +565,22 @@ fn faults() -> Vec<Fault> {
                     r[shift::A_SIGN] == F::ONE
                 });
                 flip(g, at, shift::A_SIGN);
+            }
+        ),
+        fault!(
+            "shift",
+            "arithmetic shift result of the logical one",
+            SELFTEST,
+            Constraint("shift"),
+            |g| {
+                // The sign fill dropped from the result alone.
+                let at = flagged_where(g, table::SHIFT, shift::F_SRAI, |r| {
+                    r[shift::A_SIGN] == F::ONE && canonical(r[shift::Q]) < 1 << 31
+                });
+                let hi = val(g, at, shift::R_HI);
+                let q = val(g, at, shift::Q);
+                let filled = ((1u64 << 32) - 2 * q) >> 16;
+                g.set(at, shift::R_HI, f(hi - filled));
             }
         ),
         // MUL

@@ -516,7 +516,7 @@ pub struct Witness {
     program_mult: Vec<u64>,
     range_mult: Vec<u64>,
     /// Lookups per byte-table row, for each BYTE operation (PAIR, AND, OR, XOR).
-    byte_mult: [Vec<u64>; 4],
+    byte_mult: [Vec<u64>; bytes::MAIN_WIDTH],
     /// Value and timestamp of the last access to each image row (registers first).
     last_value: Vec<u32>,
     last_ts: Vec<u64>,
@@ -746,6 +746,7 @@ impl Witness {
             }
             Sll | Srl | Sra | Slli | Srli | Srai => {
                 let (row, checks) = shift::row(op, pc, clk, a, b, imm, rd_val);
+                self.byte_mult[bytes::POW as usize][shift::shamt(b, imm) as usize] += 1;
                 for v in checks {
                     self.range16(v)?;
                 }

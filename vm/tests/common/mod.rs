@@ -174,6 +174,13 @@ impl Forgery {
                     let i = self.fixed(table::RANGE16);
                     self.traces[i].trace.values[v as usize] += m;
                 }
+                (vm::air::bus::BYTE, &[bytes::POW, s, pow, q])
+                    if s < bytes::POW_ROWS && (pow, q) == (1 << s, 1 << (31 - s)) =>
+                {
+                    let i = self.fixed(table::BYTES);
+                    let at = s as usize * bytes::MAIN_WIDTH + bytes::POW as usize;
+                    self.traces[i].trace.values[at] += m;
+                }
                 (vm::air::bus::BYTE, &[op, a, b, c]) if a < 256 && b < 256 && op < 4 => {
                     let want = [0, a & b, a | b, a ^ b][op as usize];
                     if c == want {
