@@ -189,15 +189,24 @@ fn kill_in(mut cmd: Command, spill: &Path, pass: &str, delay: Duration) -> Optio
     if status.success() {
         return None; // it finished as the signal was sent
     }
-    if inspect(spill).contains("resume     no: the run finished") {
-        // The signal came after the last pass, as the process was writing the proof or
-        // exiting: there is nothing to resume.
+    let removed = !spill.join("manifest.toml").exists();
+    if removed {
+        // The manifest goes last when a finished run removes its dir: only the empty dir
+        // may be left.
+        assert!(
+            std::fs::read_dir(spill).map_or(true, |mut d| d.next().is_none()),
+            "a spill dir without its manifest still holds files"
+        );
+    }
+    if removed || inspect(spill).contains("resume     no: the run finished") {
+        // The signal came after the proof was written, as the process was removing its spill
+        // dir or exiting: there is nothing to resume.
         return Some(FINISHED.into());
     }
     Some(running_pass(spill).unwrap_or_else(|| "between passes".into()))
 }
 
-/// What [`kill_in`] says of a run the kill caught after its last pass.
+/// What [`kill_in`] says of a run the kill caught after it wrote its proof.
 const FINISHED: &str = "after the run finished";
 
 fn resume(spill: &Path, proof: &Path) -> Command {
@@ -244,6 +253,8 @@ fn killed_at_random_moments_in_every_pass_resumes_to_the_same_proof() {
         };
         *hit.entry(killed.clone()).or_default() += 1;
         if killed == FINISHED {
+            // The proof is written before the spill dir is closed.
+            assert_eq!(&std::fs::read(&proof).unwrap(), want, "kill {i} {killed}");
             continue;
         }
         assert!(

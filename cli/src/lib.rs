@@ -166,6 +166,7 @@ pub struct Prover {
     instance_rows: Option<usize>,
     chunked: bool,
     resume: Option<PathBuf>,
+    output: Option<PathBuf>,
 }
 
 /// Rows per block when neither rows nor a memory budget is given: the fastest and the lightest
@@ -203,6 +204,7 @@ impl Prover {
             instance_rows: None,
             chunked: false,
             resume: None,
+            output: None,
         }
     }
 
@@ -319,6 +321,15 @@ impl Prover {
     /// Not with [`Prover::chunked`] or [`Prover::in_memory`].
     pub fn resume(mut self, dir: impl Into<PathBuf>) -> Prover {
         self.resume = Some(dir.into());
+        self
+    }
+
+    /// Write the proof file to `path` (through a temporary name) as part of proving: before
+    /// the spill dir is closed, so that a process killed at any moment leaves either the whole
+    /// proof or a spill dir that [`Prover::resume`] continues. A failed write fails the run
+    /// like any pass, its finished passes kept for a resume.
+    pub fn output(mut self, path: impl Into<PathBuf>) -> Prover {
+        self.output = Some(path.into());
         self
     }
 
@@ -440,6 +451,9 @@ impl Prover {
                 statement: run.statement.to_bytes(),
                 proof: run.proof.to_bytes(),
             };
+            if let Some(path) = &self.output {
+                file.write(path)?;
+            }
             let report = Report {
                 summary: metrics.summary(),
                 chunk_rows,
@@ -490,6 +504,13 @@ impl Prover {
                 Ok(run) => run,
                 Err(e) => return Err(self.failed_with_spill(&spill, e.to_string())),
             };
+            let file = ProofFile {
+                statement: run.statement.to_bytes(),
+                proof: run.proof.to_bytes(),
+            };
+            if let Err(e) = self.write_output(&file) {
+                return Err(self.failed_with_spill(&spill, e.to_string()));
+            }
             let kept = spill.finish()?;
             let report = Report {
                 summary: metrics.summary(),
@@ -502,10 +523,7 @@ impl Prover {
             return Ok(Proof {
                 name: format!("the proof of {}", self.program.name),
                 security_bits: security_bits(&run.proof),
-                file: ProofFile {
-                    statement: run.statement.to_bytes(),
-                    proof: run.proof.to_bytes(),
-                },
+                file,
                 statement: run.statement,
                 parsed: None,
                 report: Some(report),
@@ -532,6 +550,13 @@ impl Prover {
             Ok(v) => v,
             Err(e) => return Err(self.failed_with_spill(&spill, e.to_string())),
         };
+        let file = ProofFile {
+            statement: run.statement.to_bytes(),
+            proof,
+        };
+        if let Err(e) = self.write_output(&file) {
+            return Err(self.failed_with_spill(&spill, e.to_string()));
+        }
         let kept = spill.finish()?;
         let report = Report {
             summary: metrics.summary(),
@@ -543,10 +568,7 @@ impl Prover {
         };
         Ok(Proof {
             name: format!("the proof of {}", self.program.name),
-            file: ProofFile {
-                statement: run.statement.to_bytes(),
-                proof,
-            },
+            file,
             statement: run.statement,
             security_bits: bits,
             parsed: None,
@@ -556,6 +578,14 @@ impl Prover {
 }
 
 impl Prover {
+    /// Writes the proof file where [`Prover::output`] asked (nothing if it did not).
+    fn write_output(&self, file: &ProofFile) -> Result<(), formats::FormatError> {
+        match &self.output {
+            Some(path) => file.write(path),
+            None => Ok(()),
+        }
+    }
+
     /// The error of a run that stopped with `message`, after the spill dir was marked failed
     /// (and kept or removed as asked).
     fn failed_with_spill(&self, spill: &SpillDir, message: String) -> Error {

@@ -169,7 +169,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .verify_segments(args.verify_segments)
         .chunked(args.chunked)
         .in_memory(args.in_memory)
-        .progress(Progress::new(args.progress));
+        .progress(Progress::new(args.progress))
+        .output(&out_path);
     if let Some(rows) = args.chunk_rows {
         prover = prover.chunk_rows(usize::try_from(rows).context("--chunk-rows too large")?);
     }
@@ -195,7 +196,6 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         prover = prover.spill_limit(limit);
     }
     let proof = prover.prove()?;
-    proof.write(&out_path)?;
     let report = proof.report().expect("a proof just made has its report");
     let s = proof.statement();
     let chunk_rows = report.chunk_rows;

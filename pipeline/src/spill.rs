@@ -1074,10 +1074,27 @@ fn remove_checkpoint_files(root: &Path, keep: impl Fn(&str) -> bool) {
 }
 
 /// Remove what a run wrote: the whole dir if the run created it, otherwise only the recorded
-/// segments, partial temp files, emptied pass dirs and the manifest.
+/// segments, partial temp files, emptied pass dirs and the manifest. The journal and the
+/// manifest go last, so a process killed while removing leaves a dir its manifest still
+/// explains (a finished run with segments missing), never files without a manifest.
 fn remove_run_files(root: &Path, manifest: &Manifest, remove_root: bool) -> Result<(), SpillError> {
     if remove_root {
-        return fs::remove_dir_all(root).map_err(|e| SpillError::io(root, "remove", e));
+        let entries = fs::read_dir(root).map_err(|e| SpillError::io(root, "list", e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| SpillError::io(root, "list", e))?;
+            let name = entry.file_name();
+            if name == JOURNAL_FILE || name == MANIFEST_FILE {
+                continue;
+            }
+            let path = entry.path();
+            let removed = match entry.file_type() {
+                Ok(t) if t.is_dir() => fs::remove_dir_all(&path),
+                _ => fs::remove_file(&path),
+            };
+            removed.map_err(|e| SpillError::io(&path, "remove", e))?;
+        }
+        remove_manifest_files(root)?;
+        return fs::remove_dir(root).map_err(|e| SpillError::io(root, "remove", e));
     }
     let mut dirs = std::collections::BTreeSet::new();
     for seg in manifest.segments.values() {
@@ -1101,7 +1118,12 @@ fn remove_run_files(root: &Path, manifest: &Manifest, remove_root: bool) -> Resu
         remove_segment_files(&dir);
         let _ = fs::remove_dir(&dir); // only if empty
     }
-    // The journal first: a manifest without its journal still explains the dir.
+    remove_manifest_files(root)
+}
+
+/// Removes the journal, then the manifest: a manifest without its journal still explains the
+/// dir.
+fn remove_manifest_files(root: &Path) -> Result<(), SpillError> {
     for file in [JOURNAL_FILE, MANIFEST_FILE] {
         let path = root.join(file);
         match fs::remove_file(&path) {
