@@ -32,6 +32,7 @@ fn proof_file(program: &Arc<Program>, n: u32, rows: usize) -> (Statement, Proof,
         log_blowup: 1,
         num_queries: 16,
         pow_bits: 2,
+        ..ProofParams::default()
     };
     let run = stages::prove_in_memory(
         Arc::clone(program),
@@ -88,7 +89,7 @@ fn mutate_proof(rng: &mut StdRng, p: &mut Proof) -> bool {
     let byte = |rng: &mut StdRng, d: &mut [u8; 32]| {
         d[rng.random_range(0..32)] ^= 1 << rng.random_range(0..8)
     };
-    match rng.random_range(0..14) {
+    match rng.random_range(0..15) {
         0 => {
             let Some(i) = pick(rng, &mut p.instances) else {
                 return false;
@@ -100,31 +101,24 @@ fn mutate_proof(rng: &mut StdRng, p: &mut Proof) -> bool {
                 _ => s.table = (s.table + 1) % table::COUNT as u32,
             }
         }
-        1 => {
-            let Some(i) = pick(rng, &mut p.main_roots) else {
-                return false;
-            };
-            byte(rng, &mut p.main_roots[i]);
-        }
+        1 => byte(rng, &mut p.main_root),
         2 => {
-            let Some(i) = pick(rng, &mut p.aux) else {
-                return false;
-            };
-            let Some(a) = p.aux[i].as_mut() else {
-                return false;
-            };
             if rng.random_bool(0.5) {
-                byte(rng, &mut a.root);
+                let Some(r) = p.aux_root.as_mut() else {
+                    return false;
+                };
+                byte(rng, r);
             } else {
-                nudge_ef(&mut a.claimed_sum);
+                let Some(i) = pick(rng, &mut p.claimed_sums) else {
+                    return false;
+                };
+                let Some(c) = p.claimed_sums[i].as_mut() else {
+                    return false;
+                };
+                nudge_ef(c);
             }
         }
-        3 => {
-            let Some(i) = pick(rng, &mut p.quotient_roots) else {
-                return false;
-            };
-            byte(rng, &mut p.quotient_roots[i]);
-        }
+        3 => byte(rng, &mut p.quotient_root),
         4 => {
             let Some(i) = pick(rng, &mut p.ood) else {
                 return false;
@@ -199,16 +193,12 @@ fn mutate_proof(rng: &mut StdRng, p: &mut Proof) -> bool {
             };
             if rng.random_bool(0.5) {
                 p.instances.remove(i);
-                p.main_roots.remove(i);
-                p.aux.remove(i);
-                p.quotient_roots.remove(i);
+                p.claimed_sums.remove(i);
                 p.ood.remove(i);
                 p.openings.remove(i);
             } else {
                 p.instances.insert(i, p.instances[i]);
-                p.main_roots.insert(i, p.main_roots[i]);
-                p.aux.insert(i, p.aux[i]);
-                p.quotient_roots.insert(i, p.quotient_roots[i]);
+                p.claimed_sums.insert(i, p.claimed_sums[i]);
                 p.ood.insert(i, p.ood[i].clone());
                 p.openings.insert(i, p.openings[i].clone());
             }
@@ -221,13 +211,26 @@ fn mutate_proof(rng: &mut StdRng, p: &mut Proof) -> bool {
             else {
                 return false;
             };
-            p.main_roots.swap(i, j);
-            p.quotient_roots.swap(i, j);
+            p.claimed_sums.swap(i, j);
             p.ood.swap(i, j);
             p.openings.swap(i, j);
-            if p.main_roots[i] == p.main_roots[j] {
+            if p.openings[i] == p.openings[j] {
                 return false;
             }
+        }
+        13 => {
+            // A sibling of a pass tree above its join layer.
+            let t = &mut p.pass_siblings;
+            let tree = match rng.random_range(0..4) {
+                0 => &mut t.prep,
+                1 => &mut t.main,
+                2 => &mut t.aux,
+                _ => &mut t.quotient,
+            };
+            let Some(s) = pick(rng, tree) else {
+                return false;
+            };
+            byte(rng, &mut tree[s]);
         }
         _ => {
             let k = rng.random_range(1..=4) as u8;

@@ -199,7 +199,7 @@ fn print_breakdown(out: &mut String, proof: &Proof, names: &[&str]) -> std::fmt:
         let (mut n, mut commit, mut ood, mut open, mut siblings) = (0, 0, 0, 0, 0);
         while i < proof.instances.len() && proof.instances[i].table == table {
             n += 1;
-            commit += 32 + 32 + proof.aux[i].map_or(0, |_| 32 + 16);
+            commit += proof.claimed_sums[i].map_or(0, |_| 16);
             let o = &proof.ood[i];
             ood += 16 * o.columns().iter().map(|v| v.len()).sum::<usize>();
             let op = &proof.openings[i];
@@ -225,6 +225,18 @@ fn print_breakdown(out: &mut String, proof: &Proof, names: &[&str]) -> std::fmt:
         totals.2 += open;
         totals.3 += siblings;
     }
+    let p = &proof.pass_siblings;
+    let tops = [&p.prep, &p.main, &p.aux, &p.quotient];
+    let pass_siblings: usize = tops.iter().map(|t| t.len() * 32).sum();
+    let roots = 32 * (2 + usize::from(proof.aux_root.is_some()));
+    writeln!(
+        out,
+        "  {:<12} {:>9} {roots:>12} {:>9} {pass_siblings:>12} {pass_siblings:>12}",
+        "pass trees", "", ""
+    )?;
+    totals.0 += roots;
+    totals.2 += pass_siblings;
+    totals.3 += pass_siblings;
     let fri: usize = proof.fri_roots.len() * 32
         + 16
         + proof

@@ -179,6 +179,10 @@ pub const DEFAULT_CHUNK_ROWS: usize = 1 << 17;
 /// 7.6 MB at 2^17).
 pub const DEFAULT_CHUNKED_ROWS: usize = 1 << 20;
 
+/// Where a chunked run's passes join its chunks' trees: 2^6 rows, 2^7 digests (4 KiB) kept
+/// per chunk and pass.
+pub const CHUNKED_LOG_JOIN_ROWS: u8 = 6;
+
 /// The tallest instance the verifier accepts ([`VerifierParams::max_log_height`]; 2^26): the
 /// default instance rows, so that only a table taller than that is split.
 pub fn max_instance_rows() -> usize {
@@ -345,6 +349,19 @@ impl Prover {
         self.instance_rows.unwrap_or_else(max_instance_rows)
     }
 
+    /// Where each pass joins its instances' trees (`log_join_rows`, see `stark::pass_tree`): a
+    /// single-instance run at the smallest block its instance rows allow (2^13 for 2^26), the
+    /// highest layer every chunk size keeps, so that the proof does not depend on the chunk
+    /// rows; a chunked run at [`CHUNKED_LOG_JOIN_ROWS`], since it keeps each chunk's nodes there
+    /// in memory until its pass ends.
+    fn log_join_rows(&self) -> u8 {
+        if self.chunked {
+            CHUNKED_LOG_JOIN_ROWS
+        } else {
+            stages::instance::min_block_rows(self.resolved_instance_rows()).trailing_zeros() as u8
+        }
+    }
+
     /// The chunk rows this prover will use: a single-instance run's are at least
     /// [`stages::instance::min_block_rows`] of its instance rows.
     pub fn resolved_chunk_rows(&self) -> Result<usize, Error> {
@@ -394,6 +411,7 @@ impl Prover {
     /// Executes the program and proves the run. The proof is checked by the verifier before
     /// it is returned.
     pub fn prove(mut self) -> Result<Proof, Error> {
+        self.params.log_join_rows = self.log_join_rows();
         self.params
             .validate()
             .map_err(|e| Error::Settings(format!("proof parameters: {e}")))?;

@@ -21,6 +21,8 @@ fn fast() -> ProofParams {
     ProofParams {
         num_queries: 24,
         pow_bits: 4,
+        // At most the smallest block rows a test runs the single-instance prover with.
+        log_join_rows: 4,
         ..ProofParams::default()
     }
 }

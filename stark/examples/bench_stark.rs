@@ -130,13 +130,8 @@ fn main() {
         let c = prover::commit_trace_view(a.trace.as_view(), log_b);
         (a.claimed_sum, c, a.trace)
     });
-    protocol::observe_aux(
-        &mut t,
-        Some(&stark::proof::AuxCommitment {
-            root: aux_c.root(),
-            claimed_sum: aux,
-        }),
-    );
+    // One instance: each pass root is the instance's own root.
+    protocol::observe_aux(&mut t, Some(&aux_c.root()), &[Some(aux)]);
     let alpha = protocol::draw_composition_challenge(&mut t);
     let ldes = InstanceLdes {
         main: main.lde.as_view(),

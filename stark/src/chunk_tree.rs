@@ -17,6 +17,7 @@ use rayon::prelude::*;
 use crate::field::{F, reverse_bits};
 use crate::merkle::{Digest, MerkleTree, PartialTree, hash_node, hash_row_into};
 use crate::ntt::ChunkGeometry;
+use crate::pass_tree::PassTree;
 use crate::proof::TreeOpening;
 
 /// The level-`k` nodes of an LDE's tree, filled slab by slab.
@@ -32,6 +33,43 @@ pub struct ChunkTree {
     /// Level `k`, by node index (`L B` digests).
     pub level: Vec<Digest>,
     pub root: Digest,
+}
+
+/// The pass tree over chunk trees (each an instance's LDE height and tree, in instance
+/// order): `None` without members.
+pub fn join_trees<'a>(
+    log_join_lde: usize,
+    members: impl IntoIterator<Item = (usize, &'a ChunkTree)>,
+) -> Result<Option<PassTree>, String> {
+    let members: Vec<(usize, &ChunkTree)> = members.into_iter().collect();
+    let log_ldes: Vec<usize> = members.iter().map(|m| m.0).collect();
+    PassTree::build(log_join_lde, &log_ldes, |m, level| {
+        members[m].1.nodes_at(members[m].0, level)
+    })
+}
+
+impl ChunkTree {
+    /// The tree's nodes `level` levels above the leaves of an LDE of `2^log_lde` rows, hashed up
+    /// from the kept level; `level` must be at or above it.
+    pub fn nodes_at(&self, log_lde: usize, level: usize) -> Result<Vec<Digest>, String> {
+        let kept = log_lde
+            .checked_sub(self.level.len().trailing_zeros() as usize)
+            .filter(|_| self.level.len().is_power_of_two())
+            .ok_or_else(|| format!("{} kept nodes for 2^{log_lde} rows", self.level.len()))?;
+        if level < kept || level > log_lde {
+            return Err(format!(
+                "level {level} of a tree kept at level {kept} (2^{log_lde} leaves)"
+            ));
+        }
+        let mut nodes = self.level.clone();
+        for _ in kept..level {
+            nodes = nodes
+                .par_chunks_exact(2)
+                .map(|p| hash_node(&p[0], &p[1]))
+                .collect();
+        }
+        Ok(nodes)
+    }
 }
 
 impl LevelBuilder {

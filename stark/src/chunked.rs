@@ -27,13 +27,13 @@ use crate::chunk_tree::{self, ChunkTree, LevelBuilder};
 use crate::constraints::{Table, compile_all};
 use crate::field::{EF, F, PrimeCharacteristicRing, coords};
 use crate::fri::chunked::{ChunkedWord, prove_chunked};
-use crate::merkle::Digest;
 use crate::ntt::{
     Carry, ChunkGeometry, Extension, carry_offsets, evaluate_chunked, extend_chunked,
     interpolate_chunked,
 };
 use crate::params::ProofParams;
-use crate::proof::{AuxCommitment, InstanceOpening, InstanceShape, Proof, TreeOpening};
+use crate::pass_tree::{PassTree, PassTrees};
+use crate::proof::{InstanceOpening, InstanceShape, Proof, TreeOpening};
 use crate::protocol::{self, PublicInputs};
 use crate::prove::{InstanceTrace, instance_shapes};
 use crate::prover::{self, ChunkRows, ChunkedOod, DeepAccumulator, MatrixView, ProveError};
@@ -66,10 +66,6 @@ impl Committed {
             lde: per_coset.into_iter().flatten().collect(),
             tree: level.finish().expect("every coset was hashed"),
         }
-    }
-
-    fn root(&self) -> Digest {
-        self.tree.root
     }
 
     fn chunk(&self, u: usize, c: usize) -> MatrixView<'_> {
@@ -197,6 +193,7 @@ pub fn prove(
     log_chunk: usize,
 ) -> Result<Proof, ProveError> {
     params.validate().map_err(ProveError::Params)?;
+    check_join(params, log_chunk).map_err(ProveError::Params)?;
     let tables = compile_all(airs)?;
     let log_b = params.log_blowup as usize;
     let shapes = instance_shapes(&tables, &traces, log_b)?;
@@ -219,15 +216,33 @@ pub fn prove(
             prep.insert((it.table, s.log_height), (chunks, c));
         }
         let chunks = chunks_of(&g, &it.trace);
-        let c = Committed::new(g, &Extension::lde(&g), &chunks);
-        let p = prep.get(&(it.table, s.log_height)).map(|p| p.1.root());
-        protocol::observe_main(&mut t, p.as_ref(), &c.root());
-        mains.push(c);
+        mains.push(Committed::new(g, &Extension::lde(&g), &chunks));
         main_chunks.push(chunks);
     }
     drop(traces);
-    let lookup = protocol::draw_lookup_challenges(&mut t);
     let prep_of = |i: usize| prep.get(&(shapes[i].table as usize, shapes[i].log_height));
+    let log_lde = |i: usize| shapes[i].log_height as usize + log_b;
+    let join = |members: Vec<(usize, &ChunkTree)>| {
+        chunk_tree::join_trees(params.log_join_lde(), members).map_err(ProveError::Shape)
+    };
+    let prep_pass = join(
+        (0..shapes.len())
+            .filter_map(|i| prep_of(i).map(|p| (log_lde(i), &p.1.tree)))
+            .collect(),
+    )?;
+    let main_pass = pass_of(join(
+        mains
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (log_lde(i), &c.tree))
+            .collect(),
+    )?);
+    protocol::observe_main(
+        &mut t,
+        prep_pass.as_ref().map(|p| p.root()).as_ref(),
+        &main_pass.root(),
+    );
+    let lookup = protocol::draw_lookup_challenges(&mut t);
 
     // Pass 2: aux columns, chunk by chunk with carries.
     let mut auxs: Vec<Option<Aux>> = Vec::with_capacity(shapes.len());
@@ -240,13 +255,23 @@ pub fn prove(
                 Some(aux_chunks(table, geo(s), &main_chunks[i], p, &lookup)?)
             }
         };
-        let commitment = aux.as_ref().map(|a| AuxCommitment {
-            root: a.lde.root(),
-            claimed_sum: a.claimed_sum,
-        });
-        protocol::observe_aux(&mut t, commitment.as_ref());
         auxs.push(aux);
     }
+    let aux_pass = join(
+        auxs.iter()
+            .enumerate()
+            .filter_map(|(i, a)| a.as_ref().map(|a| (log_lde(i), &a.lde.tree)))
+            .collect(),
+    )?;
+    let claimed_sums: Vec<_> = auxs
+        .iter()
+        .map(|a| a.as_ref().map(|a| a.claimed_sum))
+        .collect();
+    protocol::observe_aux(
+        &mut t,
+        aux_pass.as_ref().map(|p| p.root()).as_ref(),
+        &claimed_sums,
+    );
     let composition = protocol::draw_composition_challenge(&mut t);
 
     // Pass 3: quotients.
@@ -263,9 +288,16 @@ pub fn prove(
             &lookup,
             composition,
         )?;
-        protocol::observe_quotient(&mut t, &q.root());
         quotients.push(q);
     }
+    let quotient_pass = pass_of(join(
+        quotients
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (log_lde(i), &c.tree))
+            .collect(),
+    )?);
+    protocol::observe_quotient(&mut t, &quotient_pass.root());
     let z = protocol::draw_ood_point(&mut t);
 
     // Pass 4: OOD values from the committed columns' chunks and the pieces' blocks.
@@ -328,28 +360,49 @@ pub fn prove(
             quotient: quotients[i].open(&rows)?,
         });
     }
+    let passes = PassTrees {
+        prep: prep_pass.as_ref(),
+        main: &main_pass,
+        aux: aux_pass.as_ref(),
+        quotient: &quotient_pass,
+    };
+    let log_ldes: Vec<usize> = (0..shapes.len()).map(log_lde).collect();
+    let pass_siblings = passes.open(&mut openings, &log_ldes, &positions, log_max_lde);
     let fri_openings = fri.open(&positions).map_err(ProveError::Shape)?;
 
     Ok(Proof {
         params: *params,
         statement: public.statement,
         instances: shapes,
-        main_roots: mains.iter().map(|c| c.root()).collect(),
-        aux: auxs
-            .iter()
-            .map(|a| {
-                a.as_ref().map(|a| AuxCommitment {
-                    root: a.lde.root(),
-                    claimed_sum: a.claimed_sum,
-                })
-            })
-            .collect(),
-        quotient_roots: quotients.iter().map(|q| q.root()).collect(),
+        main_root: main_pass.root(),
+        aux_root: aux_pass.as_ref().map(|p| p.root()),
+        claimed_sums,
+        quotient_root: quotient_pass.root(),
         ood: oods,
         fri_roots: fri.roots.clone(),
         fri_final: fri.final_value,
         pow_nonce,
         openings,
+        pass_siblings,
         fri_openings,
     })
+}
+
+/// Whether trees kept at the level of `2^log_chunk`-row chunks reach the pass trees' join layer
+/// (`log_join_rows <= log_chunk`): an instance of several chunks keeps its tree from the nodes
+/// over one row of each chunk up, and the join layer must lie at or above them.
+pub fn check_join(params: &ProofParams, log_chunk: usize) -> Result<(), String> {
+    if params.log_join_rows as usize > log_chunk {
+        return Err(format!(
+            "the pass trees join at 2^{} rows, below blocks of 2^{log_chunk} rows: the join \
+             rows must be at most the block rows",
+            params.log_join_rows
+        ));
+    }
+    Ok(())
+}
+
+/// The tree of a pass every instance is a member of.
+fn pass_of(tree: Option<PassTree>) -> PassTree {
+    tree.expect("a proof has an instance")
 }

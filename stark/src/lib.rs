@@ -6,19 +6,22 @@
 //! # Protocol
 //! Tables have one or more instances, each with its own power-of-two height n, LDE of size
 //! n * blowup on the coset `7 * <w>`, and its own Merkle trees (main, aux, quotient, and
-//! preprocessed columns recomputed by the verifier). Instances are linked only by LogUp buses
-//! and by the single transcript. The transcript schedule ([`protocol`]) is:
+//! preprocessed columns recomputed by the verifier), which each pass joins into one tree
+//! ([`pass_tree`]). Instances are linked only by LogUp buses and by the single transcript. The
+//! transcript schedule ([`protocol`]) is:
 //!
 //! 1. params, statement digest, public bus terms, table constraint digests, instance shapes;
-//! 2. **main**: every instance's preprocessed root (if any; recomputed by the verifier) and
-//!    main root, canonical order (table, chunk) => LogUp challenges (gamma, a);
-//! 3. **aux**: every aux root and claimed partial sum => composition challenge;
-//! 4. **quotient**: every quotient root => OOD point z;
+//! 2. **main**: the preprocessed pass root (recomputed by the verifier) and the main pass root
+//!    => LogUp challenges (gamma, a);
+//! 3. **aux**: the aux pass root and every instance's claimed partial sum, canonical order
+//!    (table, chunk) => composition challenge;
+//! 4. **quotient**: the quotient pass root => OOD point z;
 //! 5. **ood**: every instance's column values at z and z*w_n => DEEP challenge beta;
 //! 6. **deep + fri**: one DEEP codeword per distinct height, folded by mixed-height FRI (each
 //!    layer root absorbed before its fold challenge; final constant absorbed);
-//! 7. grinding nonce => query positions; **open**: per instance and tree, the rows at the
-//!    distinct query positions with one batch Merkle opening; per FRI layer, likewise.
+//! 7. grinding nonce => query positions; **open**: per instance and pass, the rows at the
+//!    distinct query positions and its own tree's siblings below the join layer; per pass, the
+//!    siblings above it; per FRI layer, a batch Merkle opening.
 //!
 //! # Rules for AIR authors
 //! - Instance heights are powers of two >= 2; an instance's rows are its own trace domain.
@@ -114,9 +117,9 @@
 //! [`prover::ChunkedOod`], [`prover::DeepAccumulator::add_chunk`] and [`fri::chunked`].
 //! [`chunked::prove`] runs them all, in memory: its proof is [`prove`]'s, byte for byte, at any
 //! chunk size, so it is the reference the out-of-core driver (`stages::instance`, the same
-//! passes on segments) is held to. [`mixed`] commits to
-//! matrices of several heights in one tree (rows of shorter matrices injected at their layer);
-//! it is built and tested but not yet in the protocol (`docs/one-instance.md`).
+//! passes on segments) is held to. Every prover commits a pass (main, preprocessed, aux,
+//! quotient) with one root: [`pass_tree`] joins the instances' own trees at a fixed layer, so
+//! a query opens one shared path above it.
 //!
 //! # Memory per step (one instance of height n, blowup b, w main columns)
 //! main: trace + LDE (n*b*w base) + tree; aux: the aux trace and its LDE; quotient: the LDEs
@@ -137,9 +140,9 @@ pub mod domain;
 pub mod field;
 pub mod fri;
 pub mod merkle;
-pub mod mixed;
 pub mod ntt;
 pub mod params;
+pub mod pass_tree;
 pub mod proof;
 pub mod protocol;
 mod prove;

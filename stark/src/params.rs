@@ -9,6 +9,11 @@ pub struct ProofParams {
     pub num_queries: u16,
     /// Proof-of-work bits ground before query sampling.
     pub pow_bits: u8,
+    /// log2 of the trace rows at which each pass joins its instances' trees into one
+    /// ([`crate::pass_tree`]): the join layer has `2^(log_join_rows + log_blowup)` nodes, or
+    /// fewer when every instance is shorter. An out-of-core prover needs it at most the log of
+    /// its block rows. Default 13 (the smallest block of a 2^26-row instance).
+    pub log_join_rows: u8,
 }
 
 impl Default for ProofParams {
@@ -18,6 +23,7 @@ impl Default for ProofParams {
             log_blowup: 1,
             num_queries: 84,
             pow_bits: 16,
+            log_join_rows: 13,
         }
     }
 }
@@ -26,10 +32,16 @@ impl Default for ProofParams {
 pub const MAX_LOG_BLOWUP: u8 = 6;
 pub const MAX_QUERIES: u16 = 1024;
 pub const MAX_POW_BITS: u8 = 40;
+pub const MAX_LOG_JOIN_ROWS: u8 = 32;
 /// Bits of the challenge field (quadratic extension of a 64-bit field).
 pub const EXTENSION_FIELD_BITS: u32 = 128;
 
 impl ProofParams {
+    /// log2 of the nodes of a pass tree's join layer (before it is capped by the tallest LDE).
+    pub fn log_join_lde(&self) -> usize {
+        self.log_join_rows as usize + self.log_blowup as usize
+    }
+
     /// 2^log_blowup (0 if that overflows: only an invalid, unvalidated parameter set).
     pub fn blowup(&self) -> usize {
         1usize.checked_shl(self.log_blowup as u32).unwrap_or(0)
@@ -51,6 +63,12 @@ impl ProofParams {
         }
         if self.pow_bits > MAX_POW_BITS {
             return Err(format!("pow_bits {} > {MAX_POW_BITS}", self.pow_bits));
+        }
+        if self.log_join_rows > MAX_LOG_JOIN_ROWS {
+            return Err(format!(
+                "log_join_rows {} > {MAX_LOG_JOIN_ROWS}",
+                self.log_join_rows
+            ));
         }
         Ok(())
     }

@@ -1,27 +1,31 @@
 //! The proof object, its binary format and a human-readable summary.
 //!
-//! # Binary format (version 1)
+//! # Binary format (version 2)
 //! All integers little-endian; a base element is its canonical u64 (values >= p are rejected);
 //! an extension element is two base elements; a digest is 32 bytes; a vector is a u32 count
 //! followed by its items; an option is a byte 0/1 followed by the item. Nothing is implicit:
 //! every byte is checked on decode and trailing bytes are an error.
 //!
 //! ```text
-//! magic "STKPIPE\0" | version u16 = 1
+//! magic "STKPIPE\0" | version u16 = 2
 //! header:  field u8 (1 = Goldilocks) | extension degree u8 (2) | hash u8 (1 = BLAKE3)
-//!          | log_blowup u8 | num_queries u16 | pow_bits u8 | statement digest [32]
+//!          | log_blowup u8 | num_queries u16 | pow_bits u8 | log_join_rows u8
+//!          | statement digest [32]
 //! shapes:  vec of (table u32, log_height u8)                  -- canonical (table, chunk) order
-//! commits: main roots vec<digest> | aux vec<option<(root, claimed_sum ext)>>
-//!          | quotient roots vec<digest>
+//! commits: main pass root digest | aux pass root option<digest>
+//!          | claimed sums vec<option<ext>> (per instance) | quotient pass root digest
 //! ood:     vec per instance of 7 vec<ext>: main, main_next, prep, prep_next, aux, aux_next, quotient
 //! fri:     layer roots vec<digest> | final value ext | pow nonce u64
 //! opened:  vec per instance of (main, option prep, option aux, quotient) tree openings,
-//!          a tree opening = (vec of rows, each vec<base>, vec<digest> siblings)
+//!          a tree opening = (vec of rows, each vec<base>, vec<digest> siblings below the join)
+//!          then the pass siblings: 4 vec<digest> (prep, main, aux, quotient)
 //!          then vec per FRI layer of (vec of pairs [ext; 2], vec<digest> siblings)
 //! ```
-//! Openings are batched per tree: the rows (or FRI pairs) at the distinct positions the
-//! queries select, in increasing order, and the Merkle siblings that rebuild the root from
-//! them (paths that meet share nodes; see [`crate::merkle::verify_batch`]).
+//! Openings are batched: the rows (or FRI pairs) at the distinct positions the queries select,
+//! in increasing order, and the Merkle siblings that rebuild the root from them (paths that
+//! meet share nodes; see [`crate::merkle::verify_batch`]). A pass's root joins its instances'
+//! trees ([`crate::pass_tree`]): each instance's opening holds its own siblings below the join
+//! layer, the pass's the siblings above it.
 
 use std::fmt;
 
@@ -31,7 +35,7 @@ use crate::merkle::Digest;
 use crate::params::ProofParams;
 
 pub const MAGIC: &[u8; 8] = b"STKPIPE\0";
-pub const FORMAT_VERSION: u16 = 1;
+pub const FORMAT_VERSION: u16 = 2;
 pub const FIELD_GOLDILOCKS: u8 = 1;
 pub const HASH_BLAKE3: u8 = 1;
 
@@ -40,13 +44,6 @@ pub const HASH_BLAKE3: u8 = 1;
 pub struct InstanceShape {
     pub table: u32,
     pub log_height: u8,
-}
-
-/// An instance's aux commitment and the LogUp partial sum it claims.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct AuxCommitment {
-    pub root: Digest,
-    pub claimed_sum: EF,
 }
 
 /// Out-of-domain values of every committed base column of one instance, at z and z*w.
@@ -62,8 +59,8 @@ pub struct InstanceOod {
     pub quotient: Vec<EF>,
 }
 
-/// The rows of one tree at the distinct query positions (increasing), with the Merkle
-/// siblings that rebuild its root.
+/// The rows of one instance's tree at the distinct query positions (increasing), with the
+/// siblings of its batch opening below the pass tree's join layer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TreeOpening {
     pub rows: Vec<Vec<F>>,
@@ -107,6 +104,15 @@ pub struct InstanceOpening {
     pub quotient: TreeOpening,
 }
 
+/// The siblings of each pass tree above its join layer.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PassSiblings {
+    pub prep: Vec<Digest>,
+    pub main: Vec<Digest>,
+    pub aux: Vec<Digest>,
+    pub quotient: Vec<Digest>,
+}
+
 /// One FRI layer's pairs (x, -x) at the distinct pair indices the queries select.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FriLayerOpening {
@@ -120,15 +126,21 @@ pub struct Proof {
     pub params: ProofParams,
     pub statement: Digest,
     pub instances: Vec<InstanceShape>,
-    pub main_roots: Vec<Digest>,
-    pub aux: Vec<Option<AuxCommitment>>,
-    pub quotient_roots: Vec<Digest>,
+    /// The main pass root.
+    pub main_root: Digest,
+    /// The aux pass root (`None` when no table has buses).
+    pub aux_root: Option<Digest>,
+    /// Per instance, the LogUp partial sum it claims (`None` for a table without buses).
+    pub claimed_sums: Vec<Option<EF>>,
+    /// The quotient pass root.
+    pub quotient_root: Digest,
     pub ood: Vec<InstanceOod>,
     pub fri_roots: Vec<Digest>,
     pub fri_final: EF,
     pub pow_nonce: u64,
     /// Per instance, canonical order.
     pub openings: Vec<InstanceOpening>,
+    pub pass_siblings: PassSiblings,
     /// Per FRI layer.
     pub fri_openings: Vec<FriLayerOpening>,
 }
@@ -173,6 +185,7 @@ impl Proof {
         w.u8(self.params.log_blowup);
         w.u16(self.params.num_queries);
         w.u8(self.params.pow_bits);
+        w.u8(self.params.log_join_rows);
         w.digest(&self.statement);
         w.len(self.instances.len());
         for s in &self.instances {
@@ -180,19 +193,25 @@ impl Proof {
             w.u8(s.log_height);
         }
         ends[0] = w.0.len();
-        w.digests(&self.main_roots);
-        w.len(self.aux.len());
-        for a in &self.aux {
-            match a {
+        w.digest(&self.main_root);
+        match &self.aux_root {
+            None => w.u8(0),
+            Some(r) => {
+                w.u8(1);
+                w.digest(r);
+            }
+        }
+        w.len(self.claimed_sums.len());
+        for c in &self.claimed_sums {
+            match c {
                 None => w.u8(0),
-                Some(a) => {
+                Some(c) => {
                     w.u8(1);
-                    w.digest(&a.root);
-                    w.ext(a.claimed_sum);
+                    w.ext(*c);
                 }
             }
         }
-        w.digests(&self.quotient_roots);
+        w.digest(&self.quotient_root);
         ends[1] = w.0.len();
         w.len(self.ood.len());
         for o in &self.ood {
@@ -211,6 +230,10 @@ impl Proof {
             w.opt_tree(&o.prep);
             w.opt_tree(&o.aux);
             w.tree(&o.quotient);
+        }
+        let p = &self.pass_siblings;
+        for s in [&p.prep, &p.main, &p.aux, &p.quotient] {
+            w.digests(s);
         }
         ends[4] = w.0.len();
         w.len(self.fri_openings.len());
@@ -253,6 +276,7 @@ impl Proof {
             log_blowup: r.u8()?,
             num_queries: r.u16()?,
             pow_bits: r.u8()?,
+            log_join_rows: r.u8()?,
         };
         let statement = r.digest()?;
         let instances = r.vec(5, |r| {
@@ -261,18 +285,10 @@ impl Proof {
                 log_height: r.u8()?,
             })
         })?;
-        let main_roots = r.digests()?;
-        let aux = r.vec(1, |r| {
-            Ok(if r.flag()? {
-                Some(AuxCommitment {
-                    root: r.digest()?,
-                    claimed_sum: r.ext()?,
-                })
-            } else {
-                None
-            })
-        })?;
-        let quotient_roots = r.digests()?;
+        let main_root = r.digest()?;
+        let aux_root = if r.flag()? { Some(r.digest()?) } else { None };
+        let claimed_sums = r.vec(1, |r| Ok(if r.flag()? { Some(r.ext()?) } else { None }))?;
+        let quotient_root = r.digest()?;
         let ood = r.vec(28, |r| {
             Ok(InstanceOod {
                 main: r.exts()?,
@@ -295,6 +311,12 @@ impl Proof {
                 quotient: r.tree()?,
             })
         })?;
+        let pass_siblings = PassSiblings {
+            prep: r.digests()?,
+            main: r.digests()?,
+            aux: r.digests()?,
+            quotient: r.digests()?,
+        };
         let fri_openings = r.vec(8, |r| {
             Ok(FriLayerOpening {
                 pairs: r.vec(32, |r| Ok([r.ext()?, r.ext()?]))?,
@@ -306,14 +328,16 @@ impl Proof {
             params,
             statement,
             instances,
-            main_roots,
-            aux,
-            quotient_roots,
+            main_root,
+            aux_root,
+            claimed_sums,
+            quotient_root,
             ood,
             fri_roots,
             fri_final,
             pow_nonce,
             openings,
+            pass_siblings,
             fri_openings,
         })
     }
@@ -380,7 +404,7 @@ pub struct TableSummary {
 pub struct ProofSizes {
     /// Magic, version, parameters, statement, instance shapes.
     pub header: usize,
-    /// Main, aux (with claimed sums) and quotient roots.
+    /// Main, aux and quotient pass roots, and the claimed sums.
     pub commitments: usize,
     /// Out-of-domain values.
     pub ood: usize,
@@ -416,10 +440,11 @@ impl fmt::Display for ProofSummary {
         writeln!(f, "  hash         BLAKE3 (Merkle + Fiat-Shamir)")?;
         writeln!(
             f,
-            "  params       blowup {}, {} queries, {} grinding bits",
+            "  params       blowup {}, {} queries, {} grinding bits, trees joined at 2^{} rows",
             self.params.blowup(),
             self.params.num_queries,
-            self.params.pow_bits
+            self.params.pow_bits,
+            self.params.log_join_rows
         )?;
         writeln!(
             f,

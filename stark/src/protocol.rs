@@ -6,7 +6,7 @@ use crate::constraints::{NUM_LOOKUP_CHALLENGES, Table};
 use crate::field::{EF, canonical};
 use crate::merkle::Digest;
 use crate::params::ProofParams;
-use crate::proof::{AuxCommitment, InstanceOod, InstanceShape};
+use crate::proof::{InstanceOod, InstanceShape};
 use crate::transcript::Transcript;
 
 /// Protocol identifier absorbed first.
@@ -29,7 +29,10 @@ pub fn start(
     shapes: &[InstanceShape],
 ) -> Transcript {
     let mut t = Transcript::new(PROTOCOL_ID);
-    t.absorb(b"params", &[params.log_blowup, params.pow_bits]);
+    t.absorb(
+        b"params",
+        &[params.log_blowup, params.pow_bits, params.log_join_rows],
+    );
     t.absorb_u64(b"queries", params.num_queries as u64);
     t.absorb_digest(b"statement", &public.statement);
     t.absorb_u64(b"boundary terms", public.boundary.len() as u64);
@@ -55,8 +58,8 @@ pub fn start(
     t
 }
 
-/// Pass 1 (per instance, canonical order): the preprocessed root (for tables that have
-/// preprocessed columns; the verifier recomputes it) and the main trace root.
+/// Pass 1: the preprocessed pass root (when a table has preprocessed columns; the verifier
+/// recomputes it) and the main pass root.
 pub fn observe_main(t: &mut Transcript, preprocessed_root: Option<&Digest>, main_root: &Digest) {
     if let Some(r) = preprocessed_root {
         t.absorb_digest(b"preprocessed root", r);
@@ -72,11 +75,14 @@ pub fn draw_lookup_challenges(t: &mut Transcript) -> [EF; NUM_LOOKUP_CHALLENGES]
     ]
 }
 
-/// Pass 2 (per instance): aux root and claimed partial sum (nothing for tables without buses).
-pub fn observe_aux(t: &mut Transcript, aux: Option<&AuxCommitment>) {
-    if let Some(a) = aux {
-        t.absorb_digest(b"aux root", &a.root);
-        t.absorb_ext(b"claimed sum", &[a.claimed_sum]);
+/// Pass 2: the aux pass root (when a table has buses), then every instance's claimed partial
+/// sum in canonical order (none for an instance of a table without buses).
+pub fn observe_aux(t: &mut Transcript, root: Option<&Digest>, claimed_sums: &[Option<EF>]) {
+    if let Some(r) = root {
+        t.absorb_digest(b"aux root", r);
+    }
+    for s in claimed_sums.iter().flatten() {
+        t.absorb_ext(b"claimed sum", &[*s]);
     }
 }
 
@@ -85,7 +91,7 @@ pub fn draw_composition_challenge(t: &mut Transcript) -> EF {
     t.challenge_ext(b"composition")
 }
 
-/// Pass 3 (per instance): quotient root.
+/// Pass 3: the quotient pass root.
 pub fn observe_quotient(t: &mut Transcript, root: &Digest) {
     t.absorb_digest(b"quotient root", root);
 }

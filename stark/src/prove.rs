@@ -8,8 +8,10 @@ use crate::air::Air;
 use crate::constraints::compile_all;
 use crate::field::F;
 use crate::fri;
+use crate::merkle::MerkleTree;
 use crate::params::ProofParams;
-use crate::proof::{AuxCommitment, InstanceOpening, InstanceShape, Proof};
+use crate::pass_tree::{PassTree, PassTrees};
+use crate::proof::{InstanceOpening, InstanceShape, Proof};
 use crate::protocol::{self, PublicInputs};
 use crate::prover::{
     AuxTrace, Committed, DeepAccumulator, InstanceLdes, ProveError, aux_trace, check_trace,
@@ -110,15 +112,28 @@ fn prove_inner(
             instance: i,
             trace: &mut it.trace,
         });
-        let c = commit_trace_view(it.trace.as_view(), log_b);
-        let prep_root = prep.get(&(it.table, s.log_height)).map(|p| p.1.root());
-        protocol::observe_main(&mut t, prep_root.as_ref(), &c.root());
-        mains.push(c);
+        mains.push(commit_trace_view(it.trace.as_view(), log_b));
     }
+    let prep_of = |i: usize| prep.get(&(shapes[i].table as usize, shapes[i].log_height));
+    let log_lde = |i: usize| shapes[i].log_height as usize + log_b;
+    let prep_pass = join_trees(
+        params,
+        (0..shapes.len()).filter_map(|i| prep_of(i).map(|p| (log_lde(i), &p.1.tree))),
+    )?;
+    let main_pass = join_trees(
+        params,
+        mains.iter().enumerate().map(|(i, c)| (log_lde(i), &c.tree)),
+    )?
+    .expect("an instance");
+    protocol::observe_main(
+        &mut t,
+        prep_pass.as_ref().map(|p| p.root()).as_ref(),
+        &main_pass.root(),
+    );
     let lookup = protocol::draw_lookup_challenges(&mut t);
 
     // Pass 2: LogUp aux columns.
-    let mut auxs: Vec<Option<(Committed, AuxCommitment)>> = Vec::with_capacity(traces.len());
+    let mut auxs: Vec<Option<(Committed, crate::field::EF)>> = Vec::with_capacity(traces.len());
     for (i, it) in traces.iter().enumerate() {
         let table = &tables[it.table];
         let p = prep.get(&(it.table, shapes[i].log_height)).map(|p| &p.0);
@@ -129,18 +144,24 @@ fn prove_inner(
                     instance: i,
                     aux: &mut a,
                 });
-                let c = commit_trace(a.trace, log_b);
-                let commitment = AuxCommitment {
-                    root: c.root(),
-                    claimed_sum: a.claimed_sum,
-                };
-                Some((c, commitment))
+                Some((commit_trace(a.trace, log_b), a.claimed_sum))
             }
         };
-        protocol::observe_aux(&mut t, entry.as_ref().map(|e| &e.1));
         auxs.push(entry);
     }
     drop(traces);
+    let aux_pass = join_trees(
+        params,
+        auxs.iter()
+            .enumerate()
+            .filter_map(|(i, a)| a.as_ref().map(|a| (log_lde(i), &a.0.tree))),
+    )?;
+    let claimed_sums: Vec<_> = auxs.iter().map(|a| a.as_ref().map(|a| a.1)).collect();
+    protocol::observe_aux(
+        &mut t,
+        aux_pass.as_ref().map(|p| p.root()).as_ref(),
+        &claimed_sums,
+    );
     if self_check {
         let arity = crate::constraints::bus_arities(&tables)?;
         if let Some(term) = public
@@ -153,7 +174,7 @@ fn prove_inner(
                 term.bus
             )));
         }
-        let claimed: Vec<_> = auxs.iter().flatten().map(|a| a.1.claimed_sum).collect();
+        let claimed: Vec<_> = claimed_sums.iter().flatten().copied().collect();
         let total = crate::verifier::logup_total(&claimed, public, &lookup)
             .map_err(|_| ProveError::Degenerate("zero public fingerprint"))?;
         if total != <crate::field::EF as crate::field::PrimeCharacteristicRing>::ZERO {
@@ -176,10 +197,7 @@ fn prove_inner(
     let mut quotients = Vec::with_capacity(shapes.len());
     for (i, s) in shapes.iter().enumerate() {
         let table = &tables[s.table as usize];
-        let claimed = auxs[i]
-            .as_ref()
-            .map(|a| a.1.claimed_sum)
-            .unwrap_or_default();
+        let claimed = claimed_sums[i].unwrap_or_default();
         let q = quotient(
             table,
             s.log_height as usize,
@@ -189,10 +207,17 @@ fn prove_inner(
             composition,
             log_b,
         )?;
-        let c = commit_lde(q);
-        protocol::observe_quotient(&mut t, &c.root());
-        quotients.push(c);
+        quotients.push(commit_lde(q));
     }
+    let quotient_pass = join_trees(
+        params,
+        quotients
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (log_lde(i), &c.tree)),
+    )?
+    .expect("an instance");
+    protocol::observe_quotient(&mut t, &quotient_pass.root());
     let z = protocol::draw_ood_point(&mut t);
 
     // Pass 4: out-of-domain values.
@@ -207,10 +232,7 @@ fn prove_inner(
         )?;
         if self_check {
             let table = &tables[s.table as usize];
-            let claimed = auxs[i]
-                .as_ref()
-                .map(|a| a.1.claimed_sum)
-                .unwrap_or_default();
+            let claimed = claimed_sums[i].unwrap_or_default();
             let ok = crate::verifier::constraints_hold_at_z(
                 table,
                 s.log_height as usize,
@@ -253,38 +275,58 @@ fn prove_inner(
         log_max_lde,
     } = protocol::grind_and_sample_queries(&mut t, params, &shapes);
 
-    // Pass 7: openings, batched per tree.
-    let openings = shapes
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            let rows = protocol::query_rows(&positions, log_max_lde, s.log_height as usize + log_b);
+    // Pass 7: openings, batched per tree, trimmed to below the pass trees' join layers.
+    let mut openings: Vec<InstanceOpening> = (0..shapes.len())
+        .map(|i| {
+            let rows = protocol::query_rows(&positions, log_max_lde, log_lde(i));
             InstanceOpening {
                 main: mains[i].open(&rows),
-                prep: prep
-                    .get(&(s.table as usize, s.log_height))
-                    .map(|p| p.1.open(&rows)),
+                prep: prep_of(i).map(|p| p.1.open(&rows)),
                 aux: auxs[i].as_ref().map(|a| a.0.open(&rows)),
                 quotient: quotients[i].open(&rows),
             }
         })
         .collect();
+    let passes = PassTrees {
+        prep: prep_pass.as_ref(),
+        main: &main_pass,
+        aux: aux_pass.as_ref(),
+        quotient: &quotient_pass,
+    };
+    let log_ldes: Vec<usize> = (0..shapes.len()).map(log_lde).collect();
+    let pass_siblings = passes.open(&mut openings, &log_ldes, &positions, log_max_lde);
     let fri_openings = fri.open(&positions);
 
     Ok(Proof {
         params: *params,
         statement: public.statement,
         instances: shapes,
-        main_roots: mains.iter().map(|c| c.root()).collect(),
-        aux: auxs.iter().map(|a| a.as_ref().map(|a| a.1)).collect(),
-        quotient_roots: quotients.iter().map(|c| c.root()).collect(),
+        main_root: main_pass.root(),
+        aux_root: aux_pass.as_ref().map(|p| p.root()),
+        claimed_sums,
+        quotient_root: quotient_pass.root(),
         ood: oods,
         fri_roots: fri.roots.clone(),
         fri_final: fri.final_value,
         pow_nonce,
         openings,
+        pass_siblings,
         fri_openings,
     })
+}
+
+/// The pass tree over in-memory trees (each an instance's LDE height and tree, in instance
+/// order): `None` without members.
+pub(crate) fn join_trees<'a>(
+    params: &ProofParams,
+    members: impl IntoIterator<Item = (usize, &'a MerkleTree)>,
+) -> Result<Option<PassTree>, ProveError> {
+    let members: Vec<(usize, &MerkleTree)> = members.into_iter().collect();
+    let log_ldes: Vec<usize> = members.iter().map(|m| m.0).collect();
+    PassTree::build(params.log_join_lde(), &log_ldes, |m, level| {
+        Ok(members[m].1.level(level).to_vec())
+    })
+    .map_err(ProveError::Shape)
 }
 
 /// The instances' shapes, checked: known tables, sorted by table, traces that fit their table,

@@ -12,7 +12,8 @@ use crate::fri::{fold_pair, fold_point, pair_leaf};
 use crate::merkle::{Digest, hash_row, verify_batch};
 use crate::params::MAX_TOTAL_ROWS;
 use crate::params::VerifierParams;
-use crate::proof::{InstanceOod, InstanceShape, Proof, TreeOpening};
+use crate::pass_tree::{self, PassFault, PassTree};
+use crate::proof::{InstanceOod, InstanceOpening, Proof, TreeOpening};
 use crate::protocol::{self, PublicInputs};
 use crate::prover::{commit_preprocessed, deep_columns, deep_sums, opened_next};
 
@@ -39,6 +40,8 @@ pub enum VerifyError {
     Constraints(usize),
     #[error("instance {instance}: {what} opening does not match its commitment")]
     Merkle { instance: usize, what: &'static str },
+    #[error("the {0} pass tree's opening does not match its root")]
+    PassMerkle(&'static str),
     #[error("FRI layer {0}: opening does not match its commitment")]
     FriOpening(usize),
     #[error("query {query}: FRI layer {layer} is inconsistent")]
@@ -63,13 +66,14 @@ fn shape_err<T>(msg: impl Into<String>) -> Result<T, VerifyError> {
     Err(VerifyError::Shape(msg.into()))
 }
 
-/// Preprocessed roots the verifier has computed, kept across verifications against the same
-/// AIRs: they depend only on the table, its height and the blowup, and recomputing them (an LDE
+/// Preprocessed commitments the verifier has computed, kept across verifications against the
+/// same AIRs: each table's tree nodes at the level that joins the preprocessed pass tree, which
+/// depend only on the table, its height, the blowup and that level. Recomputing them (an LDE
 /// and a Merkle tree of every fixed table) is most of the work of verifying a small proof.
 /// Use one cache per AIR list.
 #[derive(Clone, Debug, Default)]
 pub struct PreprocessedCache {
-    roots: HashMap<(u32, u8, u8), Digest>,
+    nodes: HashMap<(u32, u8, u8, u8), Vec<Digest>>,
 }
 
 /// Verifies `proof` for `airs` and the public inputs.
@@ -143,35 +147,48 @@ pub fn verify_cached(
     let table_of = |i: usize| &tables[proof.instances[i].table as usize];
     check_shape(proof, &tables, log_max_lde)?;
 
-    // Preprocessed roots are recomputed, never read from the proof.
-    for s in &proof.instances {
-        let table = &tables[s.table as usize];
-        let key = (s.table, s.log_height, log_b as u8);
-        if table.prep_width > 0 && !cache.roots.contains_key(&key) {
-            let c = commit_preprocessed(airs[s.table as usize], table, s.log_height, log_b)
+    // The preprocessed pass root is recomputed, never read from the proof.
+    let log_join = params.log_join_lde();
+    let log_lde = |i: usize| proof.instances[i].log_height as usize + log_b;
+    let prep_members: Vec<usize> = (0..n_inst)
+        .filter(|&i| table_of(i).prep_width > 0)
+        .collect();
+    let prep_join = pass_tree::join_log(log_join, prep_members.iter().map(|&i| log_lde(i)));
+    let prep_key = |i: usize| {
+        let s = &proof.instances[i];
+        let level = pass_tree::join_level(prep_join, log_lde(i));
+        (s.table, s.log_height, log_b as u8, level as u8)
+    };
+    for &i in &prep_members {
+        let key = prep_key(i);
+        if !cache.nodes.contains_key(&key) {
+            let s = &proof.instances[i];
+            let c = commit_preprocessed(airs[s.table as usize], table_of(i), s.log_height, log_b)
                 .map_err(VerifyError::Preprocessed)?
                 .ok_or_else(|| VerifyError::Preprocessed("missing".into()))?;
-            cache.roots.insert(key, c.root());
+            cache
+                .nodes
+                .insert(key, c.tree.level(key.3 as usize).to_vec());
         }
     }
-    let prep_roots = &cache.roots;
-    let prep_root = |s: &InstanceShape| prep_roots.get(&(s.table, s.log_height, log_b as u8));
+    let prep_root = if prep_members.is_empty() {
+        None
+    } else {
+        let members: Vec<(usize, &[Digest])> = prep_members
+            .iter()
+            .map(|&i| (log_lde(i), cache.nodes[&prep_key(i)].as_slice()))
+            .collect();
+        let tree = PassTree::new(log_join, &members).map_err(VerifyError::Preprocessed)?;
+        Some(tree.root())
+    };
 
     // Replay the transcript.
     let mut t = protocol::start(&tables, &params, public, &proof.instances);
-    for (s, r) in proof.instances.iter().zip(&proof.main_roots) {
-        protocol::observe_main(&mut t, prep_root(s), r);
-    }
+    protocol::observe_main(&mut t, prep_root.as_ref(), &proof.main_root);
     let lookup = protocol::draw_lookup_challenges(&mut t);
-    proof
-        .aux
-        .iter()
-        .for_each(|a| protocol::observe_aux(&mut t, a.as_ref()));
+    protocol::observe_aux(&mut t, proof.aux_root.as_ref(), &proof.claimed_sums);
     let composition = protocol::draw_composition_challenge(&mut t);
-    proof
-        .quotient_roots
-        .iter()
-        .for_each(|r| protocol::observe_quotient(&mut t, r));
+    protocol::observe_quotient(&mut t, &proof.quotient_root);
     let z = protocol::draw_ood_point(&mut t);
     proof
         .ood
@@ -203,14 +220,14 @@ pub fn verify_cached(
             )));
         }
     }
-    let claimed: Vec<EF> = proof.aux.iter().flatten().map(|a| a.claimed_sum).collect();
+    let claimed: Vec<EF> = proof.claimed_sums.iter().flatten().copied().collect();
     if logup_total(&claimed, public, &lookup)? != EF::ZERO {
         return Err(VerifyError::LogUpSum);
     }
 
     // Constraints at z, per instance.
     for (i, s) in proof.instances.iter().enumerate() {
-        let claimed = proof.aux[i].map(|a| a.claimed_sum).unwrap_or_default();
+        let claimed = proof.claimed_sums[i].unwrap_or_default();
         let ok = constraints_hold_at_z(
             table_of(i),
             s.log_height as usize,
@@ -245,48 +262,87 @@ pub fn verify_cached(
         offset += cols;
     }
 
-    // Batch Merkle openings: every tree, every FRI layer.
-    let mut rows_of: Vec<Vec<usize>> = Vec::with_capacity(n_inst);
-    for (i, (s, op)) in proof.instances.iter().zip(&proof.openings).enumerate() {
-        let t = table_of(i);
-        let log_lde = s.log_height as usize + log_b;
-        let rows = protocol::query_rows(&positions, log_max_lde, log_lde);
-        let check = |what: &'static str,
-                     root: &Digest,
-                     o: Option<&TreeOpening>,
-                     width: usize|
-         -> Result<(), VerifyError> {
+    // Batch Merkle openings: every pass tree, every FRI layer.
+    let rows_of: Vec<Vec<usize>> = (0..n_inst)
+        .map(|i| protocol::query_rows(&positions, log_max_lde, log_lde(i)))
+        .collect();
+    let check_pass = |what: &'static str,
+                      root: Option<&Digest>,
+                      top: &[Digest],
+                      pick: fn(&InstanceOpening) -> Option<&TreeOpening>,
+                      width: fn(&Table) -> usize|
+     -> Result<(), VerifyError> {
+        let mut members = Vec::new();
+        let mut index = Vec::new();
+        for (i, op) in proof.openings.iter().enumerate() {
             let err = VerifyError::Merkle { instance: i, what };
-            let Some(o) = o else {
-                return if width == 0 { Ok(()) } else { Err(err) };
+            let w = width(table_of(i));
+            let o = match (w, pick(op)) {
+                (0, None) => continue,
+                (0, Some(_)) | (_, None) => return Err(err),
+                (_, Some(o)) => o,
             };
-            if width == 0 || o.rows.len() != rows.len() || o.rows.iter().any(|r| r.len() != width) {
+            if o.rows.len() != rows_of[i].len() || o.rows.iter().any(|r| r.len() != w) {
                 return Err(err);
             }
-            let leaves: Vec<(usize, Digest)> = rows
-                .iter()
-                .zip(&o.rows)
-                .map(|(&r, v)| (r, hash_row(v)))
-                .collect();
-            if verify_batch(root, log_lde, &leaves, &o.siblings) {
+            members.push(pass_tree::MemberCheck {
+                log_lde: log_lde(i),
+                leaves: rows_of[i]
+                    .iter()
+                    .zip(&o.rows)
+                    .map(|(&r, v)| (r, hash_row(v)))
+                    .collect(),
+                siblings: &o.siblings,
+            });
+            index.push(i);
+        }
+        let fault = VerifyError::PassMerkle(what);
+        let (Some(root), false) = (root, members.is_empty()) else {
+            return if members.is_empty() && root.is_none() && top.is_empty() {
                 Ok(())
             } else {
-                Err(err)
-            }
+                Err(fault)
+            };
         };
-        check("main", &proof.main_roots[i], Some(&op.main), t.main_width)?;
-        let prep = prep_root(s).copied().unwrap_or_default();
-        check("preprocessed", &prep, op.prep.as_ref(), t.prep_width)?;
-        let aux_root = proof.aux[i].map(|a| a.root).unwrap_or_default();
-        check("aux", &aux_root, op.aux.as_ref(), t.aux_width())?;
-        check(
-            "quotient",
-            &proof.quotient_roots[i],
-            Some(&op.quotient),
-            t.quotient_width(),
-        )?;
-        rows_of.push(rows);
-    }
+        pass_tree::verify_pass(root, log_join, log_max_lde, &positions, &members, top).map_err(
+            |f| match f {
+                PassFault::Member(m) => VerifyError::Merkle {
+                    instance: index[m],
+                    what,
+                },
+                PassFault::Pass => fault,
+            },
+        )
+    };
+    let tops = &proof.pass_siblings;
+    check_pass(
+        "main",
+        Some(&proof.main_root),
+        &tops.main,
+        |o| Some(&o.main),
+        |t| t.main_width,
+    )?;
+    check_pass(
+        "preprocessed",
+        prep_root.as_ref(),
+        &tops.prep,
+        |o| o.prep.as_ref(),
+        |t| t.prep_width,
+    )?;
+    check_pass(
+        "aux",
+        proof.aux_root.as_ref(),
+        &tops.aux,
+        |o| o.aux.as_ref(),
+        |t| t.aux_width(),
+    )?;
+    check_pass(
+        "quotient",
+        Some(&proof.quotient_root),
+        &tops.quotient,
+        |o| Some(&o.quotient),
+        |t| t.quotient_width(),
+    )?;
     let mut pairs_of: Vec<Vec<usize>> = Vec::with_capacity(proof.fri_roots.len());
     for (l, lo) in proof.fri_openings.iter().enumerate() {
         let idx = protocol::fri_pair_indices(&positions, l);
@@ -377,17 +433,20 @@ pub fn verify_cached(
 fn check_shape(proof: &Proof, tables: &[Table], log_max_lde: usize) -> Result<(), VerifyError> {
     let n = proof.instances.len();
     let log_b = proof.params.log_blowup as usize;
-    if proof.main_roots.len() != n
-        || proof.aux.len() != n
-        || proof.quotient_roots.len() != n
-        || proof.ood.len() != n
-    {
+    if proof.claimed_sums.len() != n || proof.ood.len() != n {
         return shape_err("per-instance vectors have the wrong length");
+    }
+    let any_aux = proof
+        .instances
+        .iter()
+        .any(|s| tables[s.table as usize].has_aux());
+    if proof.aux_root.is_some() != any_aux {
+        return shape_err("aux pass root presence");
     }
     for (i, s) in proof.instances.iter().enumerate() {
         let t = &tables[s.table as usize];
-        if proof.aux[i].is_some() != t.has_aux() {
-            return shape_err(format!("instance {i}: aux commitment presence"));
+        if proof.claimed_sums[i].is_some() != t.has_aux() {
+            return shape_err(format!("instance {i}: claimed sum presence"));
         }
         let o: &InstanceOod = &proof.ood[i];
         let lens = [

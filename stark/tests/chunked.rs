@@ -10,11 +10,20 @@ use stark::{Air, InstanceTrace, PublicInputs, VerifierParams};
 /// Chunk sizes from one row per chunk (K > B) to one chunk per instance.
 const LOG_CHUNKS: [usize; 4] = [1, 2, 3, 20];
 
+/// Trees joined at 2^1 rows: at or above the kept level of every chunk size.
+fn joined_params() -> stark::ProofParams {
+    stark::ProofParams {
+        log_join_rows: 1,
+        ..params()
+    }
+}
+
 fn same_proof(airs: &[&dyn Air], traces: &[InstanceTrace], public: &PublicInputs) {
-    let reference = stark::prove(airs, traces.to_vec(), public, &params()).unwrap();
+    let reference = stark::prove(airs, traces.to_vec(), public, &joined_params()).unwrap();
     for log_chunk in LOG_CHUNKS {
         let chunked =
-            stark::chunked::prove(airs, traces.to_vec(), public, &params(), log_chunk).unwrap();
+            stark::chunked::prove(airs, traces.to_vec(), public, &joined_params(), log_chunk)
+                .unwrap();
         assert_eq!(
             chunked.to_bytes(),
             reference.to_bytes(),

@@ -95,6 +95,7 @@ fn security_floor_and_parameters() {
         log_blowup: 1,
         num_queries: 20,
         pow_bits: 4,
+        ..ProofParams::default()
     };
     let proof = prove(&airs, traces.clone(), &public, &weak).unwrap();
     assert!(matches!(
@@ -111,6 +112,7 @@ fn security_floor_and_parameters() {
         log_blowup: 2,
         num_queries: 45,
         pow_bits: 10,
+        ..ProofParams::default()
     };
     let proof = prove(&airs, traces, &public, &p4).unwrap();
     verify(&airs, &proof, &public, &VerifierParams::default()).unwrap();

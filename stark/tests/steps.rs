@@ -4,7 +4,8 @@
 
 mod common;
 use common::*;
-use stark::proof::{AuxCommitment, InstanceOpening, InstanceShape, Proof};
+use stark::pass_tree::{PassTree, PassTrees};
+use stark::proof::{InstanceOpening, InstanceShape, Proof};
 use stark::prover::{self, Committed, InstanceLdes};
 use stark::{Air, InstanceTrace, PublicInputs, VerifierParams, fri, protocol};
 
@@ -59,18 +60,43 @@ fn prove_by_steps(airs: &[&dyn Air], traces: &[InstanceTrace], public: &PublicIn
         })
         .collect();
     let mut t = protocol::start(&tables, &params, public, &shapes);
+    let log_lde = |i: usize| shapes[i].log_height as usize + log_b;
+    // A pass tree from the members' trees, each recomputed for its nodes at the join level.
+    let join = |members: Vec<usize>, tree: &dyn Fn(usize) -> stark::merkle::MerkleTree| {
+        let log_ldes: Vec<usize> = members.iter().map(|&i| log_lde(i)).collect();
+        PassTree::build(params.log_join_lde(), &log_ldes, |m, level| {
+            Ok(tree(members[m]).level(level).to_vec())
+        })
+        .unwrap()
+    };
+    let all: Vec<usize> = (0..traces.len()).collect();
 
-    // Pass 1: main roots only.
-    let main_roots: Vec<_> = traces
+    // Pass 1: main and preprocessed pass roots only.
+    let main_pass = join(all.clone(), &|i| {
+        prover::commit_trace_view(traces[i].trace.as_view(), log_b).tree
+    })
+    .unwrap();
+    let prep_of = |i: usize| {
+        let it = &traces[i];
+        prover::commit_preprocessed(
+            airs[it.table],
+            &tables[it.table],
+            shapes[i].log_height,
+            log_b,
+        )
+        .unwrap()
+    };
+    let with_prep: Vec<usize> = all
         .iter()
-        .map(|it| prover::commit_trace_view(it.trace.as_view(), log_b).root())
+        .copied()
+        .filter(|&i| prep_of(i).is_some())
         .collect();
-    for (i, (it, r)) in traces.iter().zip(&main_roots).enumerate() {
-        let table = &tables[it.table];
-        let prep = prover::commit_preprocessed(airs[it.table], table, shapes[i].log_height, log_b)
-            .unwrap();
-        protocol::observe_main(&mut t, prep.map(|c| c.root()).as_ref(), r);
-    }
+    let prep_pass = join(with_prep, &|i| prep_of(i).unwrap().tree);
+    protocol::observe_main(
+        &mut t,
+        prep_pass.as_ref().map(|p| p.root()).as_ref(),
+        &main_pass.root(),
+    );
     let lookup = protocol::draw_lookup_challenges(&mut t);
 
     // Pass 2: aux roots and claimed sums.
@@ -85,15 +111,18 @@ fn prove_by_steps(airs: &[&dyn Air], traces: &[InstanceTrace], public: &PublicIn
             &lookup,
         )
         .unwrap();
-        let c = a.map(|a| AuxCommitment {
-            root: prover::commit_trace(a.trace, log_b).root(),
-            claimed_sum: a.claimed_sum,
-        });
-        protocol::observe_aux(&mut t, c.as_ref());
-        aux.push(c);
+        aux.push(a.map(|a| a.claimed_sum));
     }
+    let with_aux: Vec<usize> = all.iter().copied().filter(|&i| aux[i].is_some()).collect();
+    let aux_pass = join(with_aux, &|i| {
+        recompute(airs, &tables, &traces[i], shapes[i], &lookup, log_b)
+            .aux
+            .unwrap()
+            .tree
+    });
+    protocol::observe_aux(&mut t, aux_pass.as_ref().map(|p| p.root()).as_ref(), &aux);
     let alpha = protocol::draw_composition_challenge(&mut t);
-    let claimed = |i: usize| aux[i].map(|a| a.claimed_sum).unwrap_or_default();
+    let claimed = |i: usize| aux[i].unwrap_or_default();
 
     // Pass 3: quotient roots (LDEs recomputed).
     let quotient = |i: usize, r: &Recomputed| {
@@ -111,7 +140,6 @@ fn prove_by_steps(airs: &[&dyn Air], traces: &[InstanceTrace], public: &PublicIn
             .unwrap(),
         )
     };
-    let mut quotient_roots = Vec::new();
     let mut quotient_coeffs = Vec::new();
     for (i, it) in traces.iter().enumerate() {
         let r = recompute(airs, &tables, it, shapes[i], &lookup, log_b);
@@ -127,10 +155,17 @@ fn prove_by_steps(airs: &[&dyn Air], traces: &[InstanceTrace], public: &PublicIn
         )
         .unwrap();
         assert_eq!(q.values, quotient(i, &r).lde.values);
-        quotient_roots.push(prover::commit_lde(q).root());
         quotient_coeffs.push(coeffs);
-        protocol::observe_quotient(&mut t, quotient_roots.last().unwrap());
     }
+    let quotient_pass = join(all.clone(), &|i| {
+        quotient(
+            i,
+            &recompute(airs, &tables, &traces[i], shapes[i], &lookup, log_b),
+        )
+        .tree
+    })
+    .unwrap();
+    protocol::observe_quotient(&mut t, &quotient_pass.root());
     let z = protocol::draw_ood_point(&mut t);
 
     // Pass 4: OOD values (recomputed again).
@@ -213,7 +248,7 @@ fn prove_by_steps(airs: &[&dyn Air], traces: &[InstanceTrace], public: &PublicIn
     } = protocol::grind_and_sample_queries(&mut t, &params, &shapes);
 
     // Pass 7: openings (recomputed once more).
-    let openings = traces
+    let mut openings: Vec<InstanceOpening> = traces
         .iter()
         .enumerate()
         .map(|(i, it)| {
@@ -232,19 +267,29 @@ fn prove_by_steps(airs: &[&dyn Air], traces: &[InstanceTrace], public: &PublicIn
             }
         })
         .collect();
+    let passes = PassTrees {
+        prep: prep_pass.as_ref(),
+        main: &main_pass,
+        aux: aux_pass.as_ref(),
+        quotient: &quotient_pass,
+    };
+    let log_ldes: Vec<usize> = all.iter().map(|&i| log_lde(i)).collect();
+    let pass_siblings = passes.open(&mut openings, &log_ldes, &positions, log_max_lde);
 
     Proof {
         params,
         statement: public.statement,
         instances: shapes,
-        main_roots,
-        aux,
-        quotient_roots,
+        main_root: main_pass.root(),
+        aux_root: aux_pass.as_ref().map(|p| p.root()),
+        claimed_sums: aux,
+        quotient_root: quotient_pass.root(),
         ood,
         fri_roots: fri_prover.roots.clone(),
         fri_final: fri_prover.final_value,
         pow_nonce: nonce,
         openings,
+        pass_siblings,
         fri_openings: fri_prover.open(&positions),
     }
 }

@@ -29,8 +29,17 @@ impl Air for FibUser {
     }
 }
 
+/// The pass trees joined at 2^7 rows: the fib instance of 2^9 rows has siblings below the join
+/// layer, the others are injected above it, and every pass tree has siblings of its own.
+fn params() -> stark::ProofParams {
+    stark::ProofParams {
+        log_join_rows: 7,
+        ..common::params()
+    }
+}
+
 fn fixture() -> Fixture {
-    let (mut traces, end) = fib_traces(&[4, 3, 5]);
+    let (mut traces, end) = fib_traces(&[4, 3, 9]);
     for t in lookup_traces(&[4, 2], 9) {
         traces.push(stark::InstanceTrace {
             table: t.table + 1,
@@ -115,10 +124,10 @@ fn mutated_aux_cell_and_claimed_sum_are_rejected() {
     }
     // A claimed sum changed in the finished proof.
     let (f, proof) = honest();
-    for i in 0..proof.aux.len() {
-        if proof.aux[i].is_some() {
+    for i in 0..proof.claimed_sums.len() {
+        if proof.claimed_sums[i].is_some() {
             let mut p = proof.clone();
-            bump_ext(&mut p.aux[i].as_mut().unwrap().claimed_sum);
+            bump_ext(p.claimed_sums[i].as_mut().unwrap());
             assert!(rejects(&f, &p));
         }
     }
@@ -199,10 +208,35 @@ fn mutated_proof_fields_are_rejected() {
         lo.siblings[d][rng.random_range(0..32)] ^= 0x80;
         assert!(rejects(&f, &p), "fri sibling");
 
+        // A sibling of a pass tree above its join layer.
+        let mut p = proof.clone();
+        let s = &mut p.pass_siblings;
+        let mut tops: Vec<&mut Vec<stark::Digest>> =
+            [&mut s.prep, &mut s.main, &mut s.aux, &mut s.quotient]
+                .into_iter()
+                .filter(|t| !t.is_empty())
+                .collect();
+        assert_eq!(
+            tops.len(),
+            4,
+            "every pass has siblings above its join layer"
+        );
+        let k = rng.random_range(0..tops.len());
+        let top = &mut tops[k];
+        let d = rng.random_range(0..top.len());
+        top[d][rng.random_range(0..32)] ^= 1 << rng.random_range(0..8);
+        assert!(rejects(&f, &p), "pass sibling");
+
         // Roots.
         let mut p = proof.clone();
-        p.main_roots[rng.random_range(0..n)][rng.random_range(0..32)] ^= 4;
+        p.main_root[rng.random_range(0..32)] ^= 4;
         assert!(rejects(&f, &p), "main root");
+        let mut p = proof.clone();
+        p.aux_root.as_mut().unwrap()[rng.random_range(0..32)] ^= 4;
+        assert!(rejects(&f, &p), "aux root");
+        let mut p = proof.clone();
+        p.quotient_root[rng.random_range(0..32)] ^= 4;
+        assert!(rejects(&f, &p), "quotient root");
         let mut p = proof.clone();
         p.fri_roots[layer][5] ^= 2;
         assert!(rejects(&f, &p), "fri root");
@@ -330,7 +364,7 @@ fn mutated_main_cell_fails_the_quotient_check() {
 fn structural_mutations_are_rejected() {
     let (f, proof) = honest();
     type Mutation = Box<dyn Fn(&mut Proof)>;
-    let with_aux = proof.aux.iter().position(|a| a.is_some()).unwrap();
+    let with_aux = proof.claimed_sums.iter().position(|a| a.is_some()).unwrap();
     let mutations: Vec<(&str, Mutation)> = vec![
         (
             "log height up",
@@ -382,9 +416,29 @@ fn structural_mutations_are_rejected() {
             }),
         ),
         (
-            "drop aux commitment",
-            Box::new(move |p| p.aux[with_aux] = None),
+            "drop claimed sum",
+            Box::new(move |p| p.claimed_sums[with_aux] = None),
         ),
+        ("drop aux root", Box::new(|p| p.aux_root = None)),
+        (
+            "drop pass sibling",
+            Box::new(|p| {
+                p.pass_siblings.main.pop();
+            }),
+        ),
+        (
+            "extra pass sibling",
+            Box::new(|p| p.pass_siblings.quotient.push([0; 32])),
+        ),
+        (
+            "swap pass siblings",
+            Box::new(|p| {
+                let s = &mut p.pass_siblings;
+                std::mem::swap(&mut s.main, &mut s.aux);
+            }),
+        ),
+        ("join layer up", Box::new(|p| p.params.log_join_rows += 1)),
+        ("join layer down", Box::new(|p| p.params.log_join_rows -= 1)),
         ("fewer queries", Box::new(|p| p.params.num_queries -= 1)),
         ("more queries", Box::new(|p| p.params.num_queries += 1)),
         ("blowup", Box::new(|p| p.params.log_blowup = 2)),

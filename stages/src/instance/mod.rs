@@ -34,7 +34,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use pipeline::{Metrics, Progress, SpillDir};
-use stark::proof::{AuxCommitment, InstanceOpening, InstanceShape};
+use stark::chunk_tree::{self, ChunkTree};
+use stark::pass_tree::{PassTree, PassTrees};
+use stark::proof::{InstanceOpening, InstanceShape};
 use stark::prover::{DeepAccumulator, ProveError};
 use stark::transcript::Transcript;
 use stark::{Proof, ProofParams, protocol};
@@ -162,6 +164,8 @@ pub fn prove(
             )));
         }
     }
+    stark::chunked::check_join(&params, config.block_rows.trailing_zeros() as usize)
+        .map_err(Error::Config)?;
     let air = Rv32Air::new(Arc::clone(&program));
     let airs = air.tables();
     let tables = stark::compile_all(&airs).map_err(ProveError::from)?;
@@ -224,12 +228,11 @@ pub fn prove(
             &results.statement.public_inputs(),
             &shapes_of(&results.mains),
         );
-        for m in &results.mains {
-            let prep_root = results.prep_of(m).map(|p| p.lde.root());
-            protocol::observe_main(t, prep_root.as_ref(), &m.lde.root());
-        }
+        let (prep_pass, main_pass) = main_passes(&params, &results)?;
+        protocol::observe_main(t, prep_pass.map(|p| p.root()).as_ref(), &main_pass.root());
         Ok(results)
     })?;
+    let (prep_pass, main_pass) = main_passes(&params, &main)?;
     let (mains, statement) = (&main.mains, &main.statement);
     let shapes = shapes_of(mains);
     let public = statement.public_inputs();
@@ -247,11 +250,11 @@ pub fn prove(
             lookup,
         };
         let auxs = aux::commit_aux(spill, config, &inputs)?;
-        for a in &auxs {
-            protocol::observe_aux(t, a.as_ref().map(aux_commitment).as_ref());
-        }
+        let aux_pass = aux_pass(&params, mains, &auxs)?;
+        protocol::observe_aux(t, aux_pass.map(|p| p.root()).as_ref(), &claimed_sums(&auxs));
         Ok(AuxResults(auxs))
     })?;
+    let aux_pass = aux_pass(&params, mains, &auxs)?;
     let composition = protocol::draw_composition_challenge(&mut t);
     let committed = |i: usize| Committed {
         main: &mains[i],
@@ -299,7 +302,6 @@ pub fn prove(
                     quotient::commit_quotient(spill, table, geo, c, &lookup, composition, &stage)
                 },
                 |(q, interpolated)| {
-                    protocol::observe_quotient(t, &q.lde.root());
                     done.0.push(q);
                     if done.0.len() < mains.len() {
                         checkpoint::save_partial(spill, "quotient", done.0.len(), t, &done)?;
@@ -308,8 +310,11 @@ pub fn prove(
                 },
             )?;
             stage.finish();
+            let quotient_pass = quotient_pass(&params, mains, &done.0)?;
+            protocol::observe_quotient(t, &quotient_pass.root());
             Ok(done)
         })?;
+    let quotient_pass = quotient_pass(&params, mains, &quotients)?;
     let z = protocol::draw_ood_point(&mut t);
 
     // Pass 4: OOD values.
@@ -357,7 +362,7 @@ pub fn prove(
     } = queries;
 
     // Pass 7: openings, K rows read per query and tree.
-    let (openings, fri_openings) = pass(config, metrics, spill, "open", || {
+    let (openings, pass_siblings, fri_openings) = pass(config, metrics, spill, "open", || {
         let mut openings = Vec::with_capacity(mains.len());
         for (i, m) in mains.iter().enumerate() {
             let log_lde = m.lde.geo.log_height + log_b;
@@ -371,25 +376,32 @@ pub fn prove(
                 quotient: open(&quotients[i].lde)?,
             });
         }
+        let passes = PassTrees {
+            prep: prep_pass.as_ref(),
+            main: &main_pass,
+            aux: aux_pass.as_ref(),
+            quotient: &quotient_pass,
+        };
+        let log_ldes: Vec<usize> = mains.iter().map(|m| m.lde.geo.log_height + log_b).collect();
+        let pass_siblings = passes.open(&mut openings, &log_ldes, &positions, log_max_lde);
         let fri_openings = fri.open(spill, &positions)?;
-        Ok((openings, fri_openings))
+        Ok((openings, pass_siblings, fri_openings))
     })?;
 
     let proof = Proof {
         params,
         statement: public.statement,
         instances: shapes,
-        main_roots: mains.iter().map(|m| m.lde.root()).collect(),
-        aux: auxs
-            .iter()
-            .map(|a| a.as_ref().map(aux_commitment))
-            .collect(),
-        quotient_roots: quotients.iter().map(|q| q.lde.root()).collect(),
+        main_root: main_pass.root(),
+        aux_root: aux_pass.as_ref().map(|p| p.root()),
+        claimed_sums: claimed_sums(&auxs),
+        quotient_root: quotient_pass.root(),
         ood: oods,
         fri_roots: fri.roots.clone(),
         fri_final: fri.final_value,
         pow_nonce,
         openings,
+        pass_siblings,
         fri_openings,
     };
 
@@ -427,9 +439,71 @@ impl MainResults {
     }
 }
 
-fn aux_commitment(a: &AuxInstance) -> AuxCommitment {
-    AuxCommitment {
-        root: a.lde.root(),
-        claimed_sum: a.claimed_sum,
-    }
+/// The pass tree over instance trees (each `(log_lde, tree)`, in instance order).
+fn join<'a>(
+    params: &ProofParams,
+    members: impl IntoIterator<Item = (usize, &'a ChunkTree)>,
+) -> Result<Option<PassTree>, Error> {
+    chunk_tree::join_trees(params.log_join_lde(), members).map_err(Error::Config)
+}
+
+fn log_lde(params: &ProofParams, m: &MainInstance) -> usize {
+    m.lde.geo.log_height + params.log_blowup as usize
+}
+
+/// The preprocessed pass tree (an instance of a table with preprocessed columns is a member
+/// with its table's matrix) and the main pass tree.
+fn main_passes(
+    params: &ProofParams,
+    results: &MainResults,
+) -> Result<(Option<PassTree>, PassTree), Error> {
+    let ms = &results.mains;
+    let prep = join(
+        params,
+        ms.iter().filter_map(|m| {
+            results
+                .prep_of(m)
+                .map(|p| (log_lde(params, m), &p.lde.tree))
+        }),
+    )?;
+    let main = join(params, ms.iter().map(|m| (log_lde(params, m), &m.lde.tree)))?;
+    Ok((
+        prep,
+        main.ok_or_else(|| Error::Config("no instances".into()))?,
+    ))
+}
+
+fn aux_pass(
+    params: &ProofParams,
+    mains: &[MainInstance],
+    auxs: &[Option<AuxInstance>],
+) -> Result<Option<PassTree>, Error> {
+    join(
+        params,
+        mains
+            .iter()
+            .zip(auxs)
+            .filter_map(|(m, a)| a.as_ref().map(|a| (log_lde(params, m), &a.lde.tree))),
+    )
+}
+
+fn quotient_pass(
+    params: &ProofParams,
+    mains: &[MainInstance],
+    quotients: &[quotient::QuotientInstance],
+) -> Result<PassTree, Error> {
+    join(
+        params,
+        mains
+            .iter()
+            .zip(quotients)
+            .map(|(m, q)| (log_lde(params, m), &q.lde.tree)),
+    )?
+    .ok_or_else(|| Error::Config("no instances".into()))
+}
+
+fn claimed_sums(auxs: &[Option<AuxInstance>]) -> Vec<Option<stark::EF>> {
+    auxs.iter()
+        .map(|a| a.as_ref().map(|a| a.claimed_sum))
+        .collect()
 }

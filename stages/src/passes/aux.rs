@@ -1,10 +1,10 @@
 //! Pass 2, aux: execute -> aux (LogUp columns, claimed sum) -> commit -> spill -> collect.
 
+use stark::pass_tree::JoinNodes;
 use std::sync::Arc;
 
 use pipeline::{ChunkDescriptor, Metrics};
 use stark::field::EF;
-use stark::proof::AuxCommitment;
 use stark::prover::{self, Committed};
 use stark::{F, RowMajorMatrix};
 
@@ -21,7 +21,7 @@ pub(super) fn pass_aux(
     run: &Run,
     metrics: &Metrics,
     lookup: [EF; 2],
-) -> Result<Vec<(Option<AuxCommitment>, ChunkDescriptor)>, Error> {
+) -> Result<Vec<(Option<AuxCommit>, ChunkDescriptor)>, Error> {
     let ctx = &run.ctx;
     ctx.spill.begin_pass("aux")?;
     let mut g = graph(ctx, "aux", Some(run.records.len() as u64));
@@ -58,8 +58,9 @@ pub(super) fn pass_aux(
                 Some(a.trace),
             )
         };
-        let commitment = AuxCommitment {
+        let commitment = AuxCommit {
             root: committed.root(),
+            join: JoinNodes::of(&committed.tree, c.config.params.log_join_lde()),
             claimed_sum,
         };
         let keep = kept.then_some(committed);
@@ -67,7 +68,7 @@ pub(super) fn pass_aux(
         Ok::<_, Error>(Item { index, desc, data })
     });
     let c = Arc::clone(ctx);
-    type AuxCommitted = Option<(AuxCommitment, Option<RowMajorMatrix<F>>, Option<Committed>)>;
+    type AuxCommitted = Option<(AuxCommit, Option<RowMajorMatrix<F>>, Option<Committed>)>;
     let out = g.map("spill", committed, move |it: Item<AuxCommitted>| {
         let Item { index, desc, data } = it;
         let Some((commitment, trace, committed)) = data else {

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use formats::SegmentMeta;
 use pipeline::{BoxError, Chunk, ChunkDescriptor, Graph, Metrics, Port, SpillDir};
 use stark::merkle::Digest;
-use stark::proof::{AuxCommitment, InstanceShape, TreeOpening};
+use stark::pass_tree::JoinNodes;
+use stark::proof::{InstanceShape, TreeOpening};
 use stark::prover::{self, Committed, InstanceLdes, InstanceTraces};
 use stark::{F, RowMajorMatrix, Table};
 use vm::Program;
@@ -73,6 +74,8 @@ pub(super) struct Record {
     pub(super) desc: ChunkDescriptor,
     pub(super) log_height: u8,
     pub(super) main_root: Digest,
+    /// What joins the main pass tree.
+    pub(super) main_join: JoinNodes,
     /// The chunk's LDEs are spilled (decided in pass 1, see [`KeepLdes`]); if not, they are
     /// recomputed from its traces.
     pub(super) ldes_kept: bool,
@@ -226,7 +229,23 @@ pub(super) struct Run {
     /// Preprocessed trace and commitment per (table, log height): the fixed tables only.
     pub(super) prep: Arc<PrepCache>,
     /// Aux commitments (tables with buses), by instance; filled after pass 2.
-    pub(super) aux: Arc<Vec<Option<AuxCommitment>>>,
+    pub(super) aux: Arc<Vec<Option<AuxCommit>>>,
+}
+
+/// One instance's aux commitment: its tree's root (what its kept level is checked against),
+/// what joins the aux pass tree, and the LogUp partial sum it claims.
+#[derive(Clone)]
+pub(super) struct AuxCommit {
+    pub(super) root: Digest,
+    pub(super) join: JoinNodes,
+    pub(super) claimed_sum: stark::EF,
+}
+
+/// One instance's quotient commitment: its tree's root and what joins the quotient pass tree.
+#[derive(Clone)]
+pub(super) struct QuotientCommit {
+    pub(super) root: Digest,
+    pub(super) join: JoinNodes,
 }
 
 /// Preprocessed trace and its commitment per (table, log height).

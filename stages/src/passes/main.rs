@@ -1,6 +1,7 @@
 //! Pass 1, main: execute -> commit (LDE, tree) -> spill -> collect; then the room for
 //! passes 2 and 3 is planned.
 
+use stark::pass_tree::JoinNodes;
 use std::sync::{Arc, Mutex};
 
 use pipeline::{BoxError, Chunk, Metrics, Port};
@@ -108,6 +109,7 @@ pub(super) fn pass_main(
         }
         let committed = prover::commit_trace_view(it.data.trace.as_view(), c.log_b);
         let root = committed.root();
+        let join = JoinNodes::of(&committed.tree, c.config.params.log_join_lde());
         // What will not be written is dropped here, not held in the channel.
         let keep = (c.config.store.ldes != KeepLdes::Never).then_some(committed);
         let traces = c.config.store.traces;
@@ -118,23 +120,24 @@ pub(super) fn pass_main(
                 rows,
                 traces.then_some(inst.trace),
                 log_height,
-                root,
+                (root, join),
                 keep,
             )
         }))
     });
     let c = Arc::clone(ctx);
-    /// Table, rows, trace (when kept), log height, root, LDE and tree (unless never kept).
+    /// Table, rows, trace (when kept), log height, root and join nodes, LDE and tree (unless
+    /// never kept).
     type MainCommitted = (
         usize,
         usize,
         Option<RowMajorMatrix<F>>,
         u8,
-        Digest,
+        (Digest, JoinNodes),
         Option<Committed>,
     );
     let spilled = g.map("spill", committed, move |it: Item<MainCommitted>| {
-        let (table, rows, trace, log_height, main_root, committed) = it.data;
+        let (table, rows, trace, log_height, (main_root, main_join), committed) = it.data;
         let mut desc = it.desc;
         if let Some(mut trace) = trace {
             desc = c.write(&desc, "main", kind::TRACE, &mut trace)?;
@@ -151,6 +154,7 @@ pub(super) fn pass_main(
                 desc,
                 log_height,
                 main_root,
+                main_join,
                 ldes_kept,
             },
         })

@@ -74,10 +74,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use pipeline::{Metrics, Progress, SpillDir};
-use stark::ProofParams;
+use stark::pass_tree::{JoinNodes, PassTrees};
 use stark::proof::{InstanceShape, Proof};
 use stark::protocol;
 use stark::prover;
+use stark::{Digest, ProofParams};
 use vm::Program;
 use vm::air::{Rv32Air, Statement};
 
@@ -198,11 +199,24 @@ pub fn prove_pipeline(
         }
     }
     let public = statement.public_inputs();
-    let mut t = protocol::start(&ctx.tables, &ctx.config.params, &public, &shapes);
-    for r in &records {
-        let p = prep.get(&(r.table(), r.log_height)).map(|p| p.1.root());
-        protocol::observe_main(&mut t, p.as_ref(), &r.main_root);
-    }
+    let params = ctx.config.params;
+    let log_join = params.log_join_lde();
+    let joined =
+        |members: Vec<&JoinNodes>| JoinNodes::join(log_join, members).map_err(Error::Config);
+    let prep_joins: Vec<JoinNodes> = records
+        .iter()
+        .filter_map(|r| prep.get(&(r.table(), r.log_height)))
+        .map(|p| JoinNodes::of(&p.1.tree, log_join))
+        .collect();
+    let prep_pass = joined(prep_joins.iter().collect())?;
+    let main_pass = joined(records.iter().map(|r| &r.main_join).collect())?
+        .ok_or_else(|| Error::Config("no instances".into()))?;
+    let mut t = protocol::start(&ctx.tables, &params, &public, &shapes);
+    protocol::observe_main(
+        &mut t,
+        prep_pass.as_ref().map(|p| p.root()).as_ref(),
+        &main_pass.root(),
+    );
     let lookup = protocol::draw_lookup_challenges(&mut t);
     let n = records.len();
     let mut run = Run {
@@ -218,23 +232,31 @@ pub fn prove_pipeline(
     let (aux, descs): (Vec<_>, Vec<_>) = pass_aux(&run, metrics, lookup)?.into_iter().unzip();
     timer.finish();
     run.update(descs);
-    for a in &aux {
-        protocol::observe_aux(&mut t, a.as_ref());
-    }
+    let aux_pass = joined(aux.iter().flatten().map(|a| &a.join).collect())?;
+    let claimed_sums: Vec<_> = aux
+        .iter()
+        .map(|a| a.as_ref().map(|a| a.claimed_sum))
+        .collect();
+    protocol::observe_aux(
+        &mut t,
+        aux_pass.as_ref().map(|p| p.root()).as_ref(),
+        &claimed_sums,
+    );
     run.aux = Arc::new(aux);
     let composition = protocol::draw_composition_challenge(&mut t);
 
     // Pass 3: quotient.
     let timer = begin(&ctx, metrics, "quotient");
-    let (quotient_roots, descs): (Vec<_>, Vec<_>) =
+    let (quotients, descs): (Vec<QuotientCommit>, Vec<_>) =
         pass_quotient(&run, metrics, lookup, composition)?
             .into_iter()
             .unzip();
     timer.finish();
     run.update(descs);
-    for root in &quotient_roots {
-        protocol::observe_quotient(&mut t, root);
-    }
+    let quotient_pass = joined(quotients.iter().map(|q| &q.join).collect())?
+        .ok_or_else(|| Error::Config("no instances".into()))?;
+    protocol::observe_quotient(&mut t, &quotient_pass.root());
+    let quotient_roots: Vec<Digest> = quotients.iter().map(|q| q.root).collect();
     let z = protocol::draw_ood_point(&mut t);
 
     // Pass 4: ood.
@@ -259,13 +281,22 @@ pub fn prove_pipeline(
 
     // Pass 7: open.
     let timer = begin(&ctx, metrics, "open");
-    let openings = pass_open(
+    let positions = Arc::new(fri.positions);
+    let mut openings = pass_open(
         &run,
         metrics,
         &quotient_roots,
-        Arc::new(fri.positions),
+        Arc::clone(&positions),
         fri.log_max_lde,
     )?;
+    let passes = PassTrees {
+        prep: prep_pass.as_ref(),
+        main: &main_pass,
+        aux: aux_pass.as_ref(),
+        quotient: &quotient_pass,
+    };
+    let log_ldes: Vec<usize> = run.records.iter().map(|r| r.main_join.log_lde).collect();
+    let pass_siblings = passes.open(&mut openings, &log_ldes, &positions, fri.log_max_lde);
     timer.finish();
 
     let oods = Arc::try_unwrap(oods).unwrap_or_else(|a| (*a).clone());
@@ -273,14 +304,16 @@ pub fn prove_pipeline(
         params: ctx.config.params,
         statement: public.statement,
         instances: run.shapes.clone(),
-        main_roots: run.records.iter().map(|r| r.main_root).collect(),
-        aux: run.aux.to_vec(),
-        quotient_roots,
+        main_root: main_pass.root(),
+        aux_root: aux_pass.as_ref().map(|p| p.root()),
+        claimed_sums,
+        quotient_root: quotient_pass.root(),
         ood: oods,
         fri_roots: fri.roots,
         fri_final: fri.final_value,
         pow_nonce: fri.pow_nonce,
         openings,
+        pass_siblings,
         fri_openings: fri.openings,
     };
 

@@ -51,7 +51,7 @@ pub(super) fn pass_open(
             InstanceOpening {
                 main: c.open_kept(d, MAIN, table.main_width, lde_rows, &r.main_root, &rows)?,
                 prep: open_prep(r, &rows),
-                aux: match aux[it.index] {
+                aux: match &aux[it.index] {
                     None => None,
                     Some(a) => {
                         let w = table.aux_width();

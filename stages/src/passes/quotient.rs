@@ -1,10 +1,10 @@
 //! Pass 3, quotient: read -> map LDEs -> quotient (evaluate, split, commit) -> spill -> collect.
 
+use stark::pass_tree::JoinNodes;
 use std::sync::Arc;
 
 use pipeline::{ChunkDescriptor, Metrics};
 use stark::field::EF;
-use stark::merkle::Digest;
 use stark::prover::{self, Committed, InstanceLdes};
 use stark::{F, RowMajorMatrix};
 
@@ -21,7 +21,7 @@ pub(super) fn pass_quotient(
     metrics: &Metrics,
     lookup: [EF; 2],
     composition: EF,
-) -> Result<Vec<(Digest, ChunkDescriptor)>, Error> {
+) -> Result<Vec<(QuotientCommit, ChunkDescriptor)>, Error> {
     let ctx = &run.ctx;
     ctx.spill.begin_pass("quotient")?;
     let mut g = graph(ctx, "quotient", Some(run.records.len() as u64));
@@ -41,7 +41,10 @@ pub(super) fn pass_quotient(
                 .map(|p| p.1.lde.as_view()),
             aux: it.data.aux.as_ref().map(|a| a.view()),
         };
-        let claimed = aux[it.index].map(|a| a.claimed_sum).unwrap_or_default();
+        let claimed = aux[it.index]
+            .as_ref()
+            .map(|a| a.claimed_sum)
+            .unwrap_or_default();
         let (q, coeffs) = prover::quotient_with_coeffs(
             &c.tables[r.table()],
             r.log_height as usize,
@@ -60,13 +63,16 @@ pub(super) fn pass_quotient(
         move |it: Item<(Committed, RowMajorMatrix<F>)>| {
             let Item { index, desc, data } = it;
             let (committed, mut coeffs) = data;
-            let root = committed.root();
+            let commit = QuotientCommit {
+                root: committed.root(),
+                join: JoinNodes::of(&committed.tree, c.config.params.log_join_lde()),
+            };
             let desc = if records[index].ldes_kept {
                 c.write_committed(&desc, "quotient", QUOTIENT, committed)?
             } else {
                 c.write(&desc, "quotient", kind::QUOTIENT_COEFFS, &mut coeffs)?
             };
-            let data = (root, desc.clone());
+            let data = (commit, desc.clone());
             Ok::<_, Error>(Item { index, desc, data })
         },
     );

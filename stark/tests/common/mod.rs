@@ -218,6 +218,11 @@ pub fn plain_public() -> PublicInputs {
     }
 }
 
+/// The default parameters, with the pass trees joined at 2^3 rows so that the fixtures'
+/// instances (2^3 to 2^8 rows) have siblings both below and above the join layer.
 pub fn params() -> ProofParams {
-    ProofParams::default()
+    ProofParams {
+        log_join_rows: 3,
+        ..ProofParams::default()
+    }
 }

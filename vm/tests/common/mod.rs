@@ -55,6 +55,8 @@ pub fn params() -> ProofParams {
         log_blowup: 1,
         num_queries: 20,
         pow_bits: 4,
+        // Pass trees joined at 2^6 rows: most tables have siblings below and above the join.
+        log_join_rows: 6,
     }
 }
 
