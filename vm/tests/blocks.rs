@@ -133,8 +133,14 @@ fn a_mostly_padded_last_instance_is_cut_in_two() {
     );
     assert_eq!(vm::air::cut_rows((3 << 18) + 1), None);
     assert_eq!(vm::air::cut_rows(1 << 20), None, "full");
+    let min = vm::air::CUT_MIN_ROWS;
     assert_eq!(
-        vm::air::cut_rows(3 << 17),
+        vm::air::cut_rows(3 * min / 2),
+        Some(min),
+        "a half of CUT_MIN_ROWS"
+    );
+    assert_eq!(
+        vm::air::cut_rows(3 * min / 4),
         None,
         "a half below CUT_MIN_ROWS"
     );
