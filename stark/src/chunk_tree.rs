@@ -15,7 +15,7 @@ use p3_matrix::dense::RowMajorMatrixView;
 use rayon::prelude::*;
 
 use crate::field::{F, reverse_bits};
-use crate::merkle::{Digest, MerkleTree, PartialTree, hash_node, hash_row_into};
+use crate::merkle::{Digest, MerkleTree, PartialTree, hash_node, hash_row_into, hash_up};
 use crate::ntt::ChunkGeometry;
 use crate::pass_tree::PassTree;
 use crate::proof::TreeOpening;
@@ -61,14 +61,7 @@ impl ChunkTree {
                 "level {level} of a tree kept at level {kept} (2^{log_lde} leaves)"
             ));
         }
-        let mut nodes = self.level.clone();
-        for _ in kept..level {
-            nodes = nodes
-                .par_chunks_exact(2)
-                .map(|p| hash_node(&p[0], &p[1]))
-                .collect();
-        }
-        Ok(nodes)
+        Ok(hash_up(self.level.clone(), level - kept))
     }
 }
 

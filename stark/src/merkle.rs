@@ -35,6 +35,18 @@ pub fn hash_node(left: &Digest, right: &Digest) -> Digest {
     *blake3::keyed_hash(NODE_KEY, &buf).as_bytes()
 }
 
+/// The nodes `levels` levels above `nodes` (a power-of-two count, at least `2^levels`).
+pub fn hash_up(mut nodes: Vec<Digest>, levels: usize) -> Vec<Digest> {
+    for _ in 0..levels {
+        nodes = nodes
+            .par_chunks_exact(2)
+            .with_min_len(512)
+            .map(|p| hash_node(&p[0], &p[1]))
+            .collect();
+    }
+    nodes
+}
+
 /// A full binary tree; `layers[0]` are the leaves, the last layer is the root.
 #[derive(Clone, Debug)]
 pub struct MerkleTree {

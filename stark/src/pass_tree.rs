@@ -31,7 +31,7 @@
 //! join level, which [`trim_siblings`] keeps of the whole; the pass sends once the siblings
 //! that rebuild the root from the base nodes at `q >> (log_max - j)` ([`PassTree::siblings`]).
 
-use crate::merkle::{Digest, MerkleTree, batch_siblings_by, hash_layer_up, hash_node};
+use crate::merkle::{Digest, MerkleTree, batch_siblings_by, hash_layer_up, hash_node, hash_up};
 use crate::proof::{InstanceOpening, PassSiblings, TreeOpening};
 
 const JOIN_KEY: &[u8; 32] = b"stark-pipe/v1/merkle/join-nodes!";
@@ -207,14 +207,7 @@ impl JoinNodes {
                 self.level
             ));
         }
-        let mut nodes = self.nodes.clone();
-        for _ in self.level..level {
-            nodes = nodes
-                .chunks_exact(2)
-                .map(|p| hash_node(&p[0], &p[1]))
-                .collect();
-        }
-        Ok(nodes)
+        Ok(hash_up(self.nodes.clone(), level - self.level))
     }
 
     /// The pass tree over `members` (in instance order): `None` without members.
@@ -277,24 +270,7 @@ fn join_positions(positions: &[usize], log_max: usize, join: usize) -> Vec<usize
 /// How many of a batch opening's siblings ([`crate::merkle::MerkleTree::batch_siblings`] order)
 /// lie in its lowest `levels` layers, for the leaves at `indices` (sorted, distinct).
 pub fn siblings_below(indices: &[usize], levels: usize) -> usize {
-    let mut cur = indices.to_vec();
-    let mut count = 0;
-    for _ in 0..levels {
-        let mut next = Vec::with_capacity(cur.len());
-        let mut i = 0;
-        while i < cur.len() {
-            let idx = cur[i];
-            if idx & 1 == 0 && cur.get(i + 1) == Some(&(idx + 1)) {
-                i += 2;
-            } else {
-                count += 1;
-                i += 1;
-            }
-            next.push(idx >> 1);
-        }
-        cur = next;
-    }
-    count
+    batch_siblings_by(levels, indices, |_, _| [0; 32]).len()
 }
 
 /// Keeps of a member's whole batch opening (`siblings`, of the leaves at `rows`) the part below
