@@ -382,7 +382,7 @@ pub fn prove(
             aux: aux_pass.as_ref(),
             quotient: &quotient_pass,
         };
-        let log_ldes: Vec<usize> = mains.iter().map(|m| m.lde.geo.log_height + log_b).collect();
+        let log_ldes: Vec<usize> = mains.iter().map(|m| log_lde(&params, m)).collect();
         let pass_siblings = passes.open(&mut openings, &log_ldes, &positions, log_max_lde);
         let fri_openings = fri.open(spill, &positions)?;
         Ok((openings, pass_siblings, fri_openings))
