@@ -15,9 +15,9 @@ use p3_matrix::dense::RowMajorMatrixView;
 use rayon::prelude::*;
 
 use crate::field::{F, reverse_bits};
-use crate::merkle::{Digest, MerkleTree, PartialTree, hash_node, hash_row_into, hash_up};
+use crate::merkle::{Digest, MerkleTree, PartialTree, hash_node, hash_row_into};
 use crate::ntt::ChunkGeometry;
-use crate::pass_tree::PassTree;
+use crate::pass_tree::{JoinNodes, PassTree};
 use crate::proof::TreeOpening;
 
 /// The level-`k` nodes of an LDE's tree, filled slab by slab.
@@ -41,27 +41,27 @@ pub fn join_trees<'a>(
     log_join_lde: usize,
     members: impl IntoIterator<Item = (usize, &'a ChunkTree)>,
 ) -> Result<Option<PassTree>, String> {
-    let members: Vec<(usize, &ChunkTree)> = members.into_iter().collect();
-    let log_ldes: Vec<usize> = members.iter().map(|m| m.0).collect();
-    PassTree::build(log_join_lde, &log_ldes, |m, level| {
-        members[m].1.nodes_at(members[m].0, level)
-    })
+    let nodes = members
+        .into_iter()
+        .map(|(log_lde, tree)| tree.join_nodes(log_lde, log_join_lde))
+        .collect::<Result<Vec<_>, _>>()?;
+    JoinNodes::join(log_join_lde, &nodes)
 }
 
 impl ChunkTree {
-    /// The tree's nodes `level` levels above the leaves of an LDE of `2^log_lde` rows, hashed up
-    /// from the kept level; `level` must be at or above it.
-    pub fn nodes_at(&self, log_lde: usize, level: usize) -> Result<Vec<Digest>, String> {
+    /// What joins a pass tree ([`JoinNodes`]) of this tree over an LDE of `2^log_lde` rows,
+    /// from its kept level.
+    pub fn join_nodes(&self, log_lde: usize, log_join_lde: usize) -> Result<JoinNodes, String> {
         let kept = log_lde
             .checked_sub(self.level.len().trailing_zeros() as usize)
             .filter(|_| self.level.len().is_power_of_two())
             .ok_or_else(|| format!("{} kept nodes for 2^{log_lde} rows", self.level.len()))?;
-        if level < kept || level > log_lde {
-            return Err(format!(
-                "level {level} of a tree kept at level {kept} (2^{log_lde} leaves)"
-            ));
-        }
-        Ok(hash_up(self.level.clone(), level - kept))
+        Ok(JoinNodes::from_level(
+            log_lde,
+            kept,
+            self.level.clone(),
+            log_join_lde,
+        ))
     }
 }
 

@@ -193,7 +193,7 @@ pub fn prove(
     log_chunk: usize,
 ) -> Result<Proof, ProveError> {
     params.validate().map_err(ProveError::Params)?;
-    check_join(params, log_chunk).map_err(ProveError::Params)?;
+    crate::pass_tree::check_join(params, log_chunk).map_err(ProveError::Params)?;
     let tables = compile_all(airs)?;
     let log_b = params.log_blowup as usize;
     let shapes = instance_shapes(&tables, &traces, log_b)?;
@@ -386,20 +386,6 @@ pub fn prove(
         pass_siblings,
         fri_openings,
     })
-}
-
-/// Whether trees kept at the level of `2^log_chunk`-row chunks reach the pass trees' join layer
-/// (`log_join_rows <= log_chunk`): an instance of several chunks keeps its tree from the nodes
-/// over one row of each chunk up, and the join layer must lie at or above them.
-pub fn check_join(params: &ProofParams, log_chunk: usize) -> Result<(), String> {
-    if params.log_join_rows as usize > log_chunk {
-        return Err(format!(
-            "the pass trees join at 2^{} rows, below blocks of 2^{log_chunk} rows: the join \
-             rows must be at most the block rows",
-            params.log_join_rows
-        ));
-    }
-    Ok(())
 }
 
 /// The tree of a pass every instance is a member of.

@@ -130,30 +130,6 @@ impl PassTree {
         Ok(PassTree { layers })
     }
 
-    /// [`PassTree::new`] for members whose nodes come from wherever the prover keeps them:
-    /// `nodes(m, level)` gives member `m`'s own tree nodes at `level`; `None` without members.
-    pub fn build(
-        log_join_lde: usize,
-        log_ldes: &[usize],
-        mut nodes: impl FnMut(usize, usize) -> Result<Vec<Digest>, String>,
-    ) -> Result<Option<PassTree>, String> {
-        if log_ldes.is_empty() {
-            return Ok(None);
-        }
-        let j = join_log(log_join_lde, log_ldes.iter().copied());
-        let owned = log_ldes
-            .iter()
-            .enumerate()
-            .map(|(m, &l)| nodes(m, join_level(j, l)))
-            .collect::<Result<Vec<_>, _>>()?;
-        let members: Vec<(usize, &[Digest])> = log_ldes
-            .iter()
-            .zip(&owned)
-            .map(|(&l, n)| (l, n.as_slice()))
-            .collect();
-        PassTree::new(log_join_lde, &members).map(Some)
-    }
-
     pub fn root(&self) -> Digest {
         self.layers.last().expect("a root")[0]
     }
@@ -192,11 +168,7 @@ impl JoinNodes {
     pub fn of(tree: &MerkleTree, log_join_lde: usize) -> JoinNodes {
         let log_lde = tree.depth();
         let level = log_lde.saturating_sub(log_join_lde);
-        JoinNodes {
-            log_lde,
-            level,
-            nodes: tree.level(level).to_vec(),
-        }
+        JoinNodes::from_level(log_lde, level, tree.level(level).to_vec(), log_join_lde)
     }
 
     /// The tree's nodes at `level` (at or above the kept one).
@@ -210,15 +182,58 @@ impl JoinNodes {
         Ok(hash_up(self.nodes.clone(), level - self.level))
     }
 
+    /// What to keep of a tree over `2^log_lde` leaves of which the prover keeps the `nodes` at
+    /// `level`: those hashed up to the highest level the join can ask for, or kept as they are
+    /// when that is below them (a join there is refused, see [`check_join`]).
+    pub fn from_level(
+        log_lde: usize,
+        level: usize,
+        nodes: Vec<Digest>,
+        log_join_lde: usize,
+    ) -> JoinNodes {
+        let top = log_lde.saturating_sub(log_join_lde).max(level);
+        JoinNodes {
+            log_lde,
+            level: top,
+            nodes: hash_up(nodes, top - level),
+        }
+    }
+
     /// The pass tree over `members` (in instance order): `None` without members.
     pub fn join<'a>(
         log_join_lde: usize,
         members: impl IntoIterator<Item = &'a JoinNodes>,
     ) -> Result<Option<PassTree>, String> {
         let members: Vec<&JoinNodes> = members.into_iter().collect();
-        let log_ldes: Vec<usize> = members.iter().map(|m| m.log_lde).collect();
-        PassTree::build(log_join_lde, &log_ldes, |m, level| members[m].at(level))
+        if members.is_empty() {
+            return Ok(None);
+        }
+        let j = join_log(log_join_lde, members.iter().map(|m| m.log_lde));
+        let nodes = members
+            .iter()
+            .map(|m| m.at(join_level(j, m.log_lde)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let members: Vec<(usize, &[Digest])> = members
+            .iter()
+            .zip(&nodes)
+            .map(|(m, n)| (m.log_lde, n.as_slice()))
+            .collect();
+        PassTree::new(log_join_lde, &members).map(Some)
     }
+}
+
+/// Whether trees kept from the level over one row of each `2^log_block`-row block (an
+/// out-of-core tree, [`crate::chunk_tree`]) reach the pass trees' join layer:
+/// `log_join_rows <= log_block`, so the join layer lies at or above the kept level.
+pub fn check_join(params: &crate::ProofParams, log_block: usize) -> Result<(), String> {
+    if params.log_join_rows as usize > log_block {
+        return Err(format!(
+            "the pass trees join at 2^{} rows, below blocks of 2^{log_block} rows: the join \
+             rows must be at most the block rows",
+            params.log_join_rows
+        ));
+    }
+    Ok(())
 }
 
 /// A proof's four pass trees, as the prover opens them.

@@ -10,7 +10,7 @@ use crate::field::F;
 use crate::fri;
 use crate::merkle::MerkleTree;
 use crate::params::ProofParams;
-use crate::pass_tree::{PassTree, PassTrees};
+use crate::pass_tree::{JoinNodes, PassTree, PassTrees};
 use crate::proof::{InstanceOpening, InstanceShape, Proof};
 use crate::protocol::{self, PublicInputs};
 use crate::prover::{
@@ -321,12 +321,12 @@ pub(crate) fn join_trees<'a>(
     params: &ProofParams,
     members: impl IntoIterator<Item = (usize, &'a MerkleTree)>,
 ) -> Result<Option<PassTree>, ProveError> {
-    let members: Vec<(usize, &MerkleTree)> = members.into_iter().collect();
-    let log_ldes: Vec<usize> = members.iter().map(|m| m.0).collect();
-    PassTree::build(params.log_join_lde(), &log_ldes, |m, level| {
-        Ok(members[m].1.level(level).to_vec())
-    })
-    .map_err(ProveError::Shape)
+    let log_join = params.log_join_lde();
+    let nodes: Vec<JoinNodes> = members
+        .into_iter()
+        .map(|(_, tree)| JoinNodes::of(tree, log_join))
+        .collect();
+    JoinNodes::join(log_join, &nodes).map_err(ProveError::Shape)
 }
 
 /// The instances' shapes, checked: known tables, sorted by table, traces that fit their table,

@@ -4,7 +4,7 @@
 
 mod common;
 use common::*;
-use stark::pass_tree::{PassTree, PassTrees};
+use stark::pass_tree::{JoinNodes, PassTrees};
 use stark::proof::{InstanceOpening, InstanceShape, Proof};
 use stark::prover::{self, Committed, InstanceLdes};
 use stark::{Air, InstanceTrace, PublicInputs, VerifierParams, fri, protocol};
@@ -61,13 +61,13 @@ fn prove_by_steps(airs: &[&dyn Air], traces: &[InstanceTrace], public: &PublicIn
         .collect();
     let mut t = protocol::start(&tables, &params, public, &shapes);
     let log_lde = |i: usize| shapes[i].log_height as usize + log_b;
-    // A pass tree from the members' trees, each recomputed for its nodes at the join level.
+    // A pass tree from the members' trees, each recomputed for what joins the pass tree.
     let join = |members: Vec<usize>, tree: &dyn Fn(usize) -> stark::merkle::MerkleTree| {
-        let log_ldes: Vec<usize> = members.iter().map(|&i| log_lde(i)).collect();
-        PassTree::build(params.log_join_lde(), &log_ldes, |m, level| {
-            Ok(tree(members[m]).level(level).to_vec())
-        })
-        .unwrap()
+        let nodes: Vec<JoinNodes> = members
+            .iter()
+            .map(|&i| JoinNodes::of(&tree(i), params.log_join_lde()))
+            .collect();
+        JoinNodes::join(params.log_join_lde(), &nodes).unwrap()
     };
     let all: Vec<usize> = (0..traces.len()).collect();
 

@@ -164,7 +164,7 @@ pub fn prove(
             )));
         }
     }
-    stark::chunked::check_join(&params, config.block_rows.trailing_zeros() as usize)
+    stark::pass_tree::check_join(&params, config.block_rows.trailing_zeros() as usize)
         .map_err(Error::Config)?;
     let air = Rv32Air::new(Arc::clone(&program));
     let airs = air.tables();
