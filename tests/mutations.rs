@@ -175,10 +175,10 @@ fn mutate_proof(rng: &mut StdRng, p: &mut Proof) -> bool {
             };
             let l = &mut p.fri_openings[i];
             if rng.random_bool(0.5) {
-                let Some(j) = pick(rng, &mut l.pairs) else {
+                let Some(j) = pick(rng, &mut l.values) else {
                     return false;
                 };
-                nudge_ef(&mut l.pairs[j][rng.random_range(0..2)]);
+                nudge_ef(&mut l.values[j]);
             } else {
                 let Some(s) = pick(rng, &mut l.siblings) else {
                     return false;

@@ -242,7 +242,7 @@ fn print_breakdown(out: &mut String, proof: &Proof, names: &[&str]) -> std::fmt:
         + proof
             .fri_openings
             .iter()
-            .map(|l| l.pairs.len() * 32 + l.siblings.len() * 32)
+            .map(|l| l.values.len() * 16 + l.siblings.len() * 32)
             .sum::<usize>();
     writeln!(
         out,
@@ -259,7 +259,37 @@ fn print_breakdown(out: &mut String, proof: &Proof, names: &[&str]) -> std::fmt:
         "  {:<12} {fri} ({} layers)",
         "fri",
         proof.fri_roots.len()
-    )
+    )?;
+    // Each committed layer: its word's size, the values a leaf holds, what its opening costs.
+    let log_b = proof.params.log_blowup as usize;
+    let logs = || {
+        proof
+            .instances
+            .iter()
+            .map(|s| s.log_height as usize + log_b)
+    };
+    let log_max = logs().max().unwrap_or(0);
+    writeln!(
+        out,
+        "  {:<12} {:>9} {:>6} {:>10} {:>12}",
+        "fri layer", "word", "leaf", "values", "(siblings)"
+    )?;
+    for (l, (fl, lo)) in stark::protocol::fri_layers(logs(), log_b)
+        .iter()
+        .zip(&proof.fri_openings)
+        .enumerate()
+    {
+        writeln!(
+            out,
+            "  {:<12} {:>9} {:>6} {:>10} {:>12}",
+            l,
+            format!("2^{}", fl.log_size(log_max)),
+            1 << fl.log_arity,
+            lo.values.len() * 16,
+            lo.siblings.len() * 32
+        )?;
+    }
+    Ok(())
 }
 
 /// Writes to stdout; a closed pipe (`inspect ... | head`) is not an error worth a panic.

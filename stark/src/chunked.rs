@@ -14,7 +14,7 @@
 //!           -> ntt::evaluate_chunked -> chunk_tree
 //! ood       prover::ChunkedOod over every committed LDE's chunks on coset 0
 //! deep      DeepAccumulator::add_chunk into one chunked codeword per height
-//! fri       fri::chunked::prove_chunked (in chunks while a layer has two or more)
+//! fri       fri::chunked::prove_chunked (in chunks while a layer has a chunk per leaf value)
 //! open      chunk_tree::open per tree (K rows read per query and tree); ChunkedFri::open
 //! ```
 

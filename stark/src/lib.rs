@@ -18,10 +18,12 @@
 //! 4. **quotient**: the quotient pass root => OOD point z;
 //! 5. **ood**: every instance's column values at z and z*w_n => DEEP challenge beta;
 //! 6. **deep + fri**: one DEEP codeword per distinct height, folded by mixed-height FRI (each
-//!    layer root absorbed before its fold challenge; final constant absorbed);
+//!    committed layer's root absorbed before the challenges of the up to three two-to-one
+//!    folds it covers, [`protocol::fri_layers`]; final constant absorbed);
 //! 7. grinding nonce => query positions; **open**: per instance and pass, the rows at the
 //!    distinct query positions and its own tree's siblings below the join layer; per pass, the
-//!    siblings above it; per FRI layer, a batch Merkle opening.
+//!    siblings above it; per committed FRI layer, its leaves (2, 4 or 8 values) at the queries
+//!    and a batch Merkle opening.
 //!
 //! # Rules for AIR authors
 //! - Instance heights are powers of two >= 2; an instance's rows are its own trace domain.
@@ -63,8 +65,13 @@
 //!   column has one coefficient, used for both its z and z*w terms: the two poles are at
 //!   distinct points, so their residues must vanish separately.
 //! - FRI batches the per-height DEEP words; each smaller word enters with weight beta_l^2 at
-//!   the layer of its size (see [`fri`]). Query soundness follows the ethSTARK conjecture,
-//!   estimated by [`ProofParams::conjectured_security_bits`].
+//!   the layer of its size (see [`fri`]). Every fold is two-to-one with its own challenge; a
+//!   committed layer covers up to three of them, and the verifier computes the words between
+//!   committed layers itself from the opened leaf (`fri::fold_leaf`). Those words are the
+//!   honest folds of a committed word by challenges drawn after it, so this is binary FRI with
+//!   the prover's intermediate layers fixed to the honest fold: its commit-phase error is at
+//!   most binary FRI's, and each query checks the same fold relations. Query soundness follows
+//!   the ethSTARK conjecture, estimated by [`ProofParams::conjectured_security_bits`].
 //!
 //! - Sizes: the verifier refuses, before any other work, a proof with more than
 //!   [`params::MAX_TOTAL_ROWS`] rows in all (the LogUp count bound above), instance heights
@@ -124,7 +131,7 @@
 //! # Memory per step (one instance of height n, blowup b, w main columns)
 //! main: trace + LDE (n*b*w base) + tree; aux: the aux trace and its LDE; quotient: the LDEs
 //! read + n*qf extension values; ood: reads n rows of each LDE; deep: one extension codeword
-//! per distinct height (< 2 x max height x b in total); fri: the codeword layers (< 2x the
+//! per distinct height (< 2 x max height x b in total); fri: the committed layers (< 2x the
 //! largest codeword); open: the distinct query rows of each tree and their shared siblings.
 //! Passes 4 and 5 also have LDE-free variants ([`prover::ood_from_traces`],
 //! [`prover::DeepAccumulator::add_from_traces`]) that read only the traces and the n-row

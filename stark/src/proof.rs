@@ -1,13 +1,13 @@
 //! The proof object, its binary format and a human-readable summary.
 //!
-//! # Binary format (version 2)
+//! # Binary format (version 3)
 //! All integers little-endian; a base element is its canonical u64 (values >= p are rejected);
 //! an extension element is two base elements; a digest is 32 bytes; a vector is a u32 count
 //! followed by its items; an option is a byte 0/1 followed by the item. Nothing is implicit:
 //! every byte is checked on decode and trailing bytes are an error.
 //!
 //! ```text
-//! magic "STKPIPE\0" | version u16 = 2
+//! magic "STKPIPE\0" | version u16 = 3
 //! header:  field u8 (1 = Goldilocks) | extension degree u8 (2) | hash u8 (1 = BLAKE3)
 //!          | log_blowup u8 | num_queries u16 | pow_bits u8 | log_join_rows u8
 //!          | statement digest [32]
@@ -19,9 +19,9 @@
 //! opened:  vec per instance of (main, option prep, option aux, quotient) tree openings,
 //!          a tree opening = (vec of rows, each vec<base>, vec<digest> siblings below the join)
 //!          then the pass siblings: 4 vec<digest> (prep, main, aux, quotient)
-//!          then vec per FRI layer of (vec of pairs [ext; 2], vec<digest> siblings)
+//!          then vec per committed FRI layer of (vec<ext> leaf values, vec<digest> siblings)
 //! ```
-//! Openings are batched: the rows (or FRI pairs) at the distinct positions the queries select,
+//! Openings are batched: the rows (or FRI leaves) at the distinct positions the queries select,
 //! in increasing order, and the Merkle siblings that rebuild the root from them (paths that
 //! meet share nodes; see [`crate::merkle::verify_batch`]). A pass's root joins its instances'
 //! trees ([`crate::pass_tree`]): each instance's opening holds its own siblings below the join
@@ -35,7 +35,7 @@ use crate::merkle::Digest;
 use crate::params::ProofParams;
 
 pub const MAGIC: &[u8; 8] = b"STKPIPE\0";
-pub const FORMAT_VERSION: u16 = 2;
+pub const FORMAT_VERSION: u16 = 3;
 pub const FIELD_GOLDILOCKS: u8 = 1;
 pub const HASH_BLAKE3: u8 = 1;
 
@@ -113,10 +113,11 @@ pub struct PassSiblings {
     pub quotient: Vec<Digest>,
 }
 
-/// One FRI layer's pairs (x, -x) at the distinct pair indices the queries select.
+/// One committed FRI layer's leaves at the distinct leaf indices the queries select
+/// ([`crate::protocol::fri_group_indices`]): each leaf's `2^log_arity` values, leaf after leaf.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FriLayerOpening {
-    pub pairs: Vec<[EF; 2]>,
+    pub values: Vec<EF>,
     pub siblings: Vec<Digest>,
 }
 
@@ -238,11 +239,7 @@ impl Proof {
         ends[4] = w.0.len();
         w.len(self.fri_openings.len());
         for l in &self.fri_openings {
-            w.len(l.pairs.len());
-            for p in &l.pairs {
-                w.ext(p[0]);
-                w.ext(p[1]);
-            }
+            w.exts(&l.values);
             w.digests(&l.siblings);
         }
         ends[5] = w.0.len();
@@ -319,7 +316,7 @@ impl Proof {
         };
         let fri_openings = r.vec(8, |r| {
             Ok(FriLayerOpening {
-                pairs: r.vec(32, |r| Ok([r.ext()?, r.ext()?]))?,
+                values: r.exts()?,
                 siblings: r.digests()?,
             })
         })?;

@@ -121,10 +121,13 @@ pub fn draw_deep_challenge(t: &mut Transcript) -> EF {
     t.challenge_ext(b"deep")
 }
 
-/// FRI (per layer): the layer root, then its folding challenge.
-pub fn observe_fri_layer(t: &mut Transcript, root: &Digest) -> EF {
+/// FRI (per committed layer): the layer root, then one folding challenge for each of the
+/// layer's `2^log_arity`-to-one folds, in fold order.
+pub fn observe_fri_layer(t: &mut Transcript, root: &Digest, layer: FriLayer) -> Vec<EF> {
     t.absorb_digest(b"fri root", root);
-    t.challenge_ext(b"fri fold")
+    (0..layer.log_arity)
+        .map(|_| t.challenge_ext(b"fri fold"))
+        .collect()
 }
 
 /// FRI: the final constant.
@@ -194,10 +197,105 @@ pub fn query_rows(positions: &[usize], log_max_lde: usize, log_lde: usize) -> Ve
     rows
 }
 
-/// The distinct pair (leaf) indices the queries open in FRI layer `layer`, increasing.
-pub fn fri_pair_indices(positions: &[usize], layer: usize) -> Vec<usize> {
-    let mut idx: Vec<usize> = positions.iter().map(|&q| q >> (layer + 1)).collect();
+/// The most two-to-one folds one committed FRI layer covers: a leaf holds up to
+/// `2^MAX_FRI_LOG_ARITY` values.
+pub const MAX_FRI_LOG_ARITY: usize = 3;
+
+/// One committed FRI layer: the fold level it starts at (its word, of size
+/// `2^(log_max_lde - level)`, is the DEEP codeword of the largest height folded `level` times)
+/// and the two-to-one folds it covers. A leaf of its tree is the `2^log_arity` adjacent values
+/// (in bit-reversed order) that those folds take to one value of the next layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FriLayer {
+    pub level: usize,
+    pub log_arity: usize,
+}
+
+impl FriLayer {
+    /// log2 of the layer's word size, in a fold that starts at `2^log_max_lde`.
+    pub fn log_size(&self, log_max_lde: usize) -> usize {
+        log_max_lde - self.level
+    }
+}
+
+/// FRI's committed layers over DEEP codewords of the log2 sizes `word_logs` (the largest starts
+/// the fold; each smaller one joins where the fold reaches its size). Greedy: each layer folds
+/// `MAX_FRI_LOG_ARITY` times, fewer where that would pass the size of a word still to join or
+/// the final size `2^log_blowup` (where an honest word is constant). So a word joins only at a
+/// committed layer, which is what lets a leaf's folds run without the words that join.
+pub fn fri_layers(word_logs: impl IntoIterator<Item = usize>, log_blowup: usize) -> Vec<FriLayer> {
+    let mut logs: Vec<usize> = word_logs.into_iter().collect();
+    logs.sort_unstable();
+    logs.dedup();
+    let Some(&log_max) = logs.last() else {
+        return Vec::new();
+    };
+    let mut layers = Vec::new();
+    let mut log_s = log_max;
+    while log_s > log_blowup {
+        let join = logs.iter().rev().find(|&&l| l < log_s).copied();
+        let next = (log_s.saturating_sub(MAX_FRI_LOG_ARITY))
+            .max(log_blowup)
+            .max(join.unwrap_or(0));
+        layers.push(FriLayer {
+            level: log_max - log_s,
+            log_arity: log_s - next,
+        });
+        log_s = next;
+    }
+    layers
+}
+
+/// The distinct leaf (group) indices the queries open in a committed FRI layer, increasing.
+pub fn fri_group_indices(positions: &[usize], layer: FriLayer) -> Vec<usize> {
+    let mut idx: Vec<usize> = positions
+        .iter()
+        .map(|&q| q >> (layer.level + layer.log_arity))
+        .collect();
     idx.sort_unstable();
     idx.dedup();
     idx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn arities(word_logs: &[usize], log_blowup: usize) -> Vec<usize> {
+        let layers = fri_layers(word_logs.iter().copied(), log_blowup);
+        let mut level = 0;
+        for l in &layers {
+            assert_eq!(l.level, level, "layers are contiguous");
+            level += l.log_arity;
+        }
+        layers.iter().map(|l| l.log_arity).collect()
+    }
+
+    #[test]
+    fn fri_layers_fold_by_eight_and_stop_at_every_join() {
+        // One word: 20 folds to the final size 2, by 8 and then what is left.
+        assert_eq!(arities(&[21], 1), [3, 3, 3, 3, 3, 3, 2]);
+        // Words joining at 20, 19 and 16: layers end exactly there.
+        assert_eq!(arities(&[21, 20, 19, 16, 4], 1), [1, 1, 3, 3, 3, 3, 3, 3]);
+        let layers = fri_layers([21, 20, 19, 16, 4], 1);
+        let ends: Vec<usize> = layers.iter().map(|l| 21 - l.level - l.log_arity).collect();
+        for join in [20, 19, 16, 4] {
+            assert!(ends.contains(&join), "a layer ends at {join}");
+        }
+        assert_eq!(arities(&[3, 3, 2], 2), [1]);
+        assert_eq!(arities(&[2], 2), Vec::<usize>::new());
+        assert!(fri_layers([], 1).is_empty());
+    }
+
+    #[test]
+    fn group_indices_are_the_distinct_leaves() {
+        let layer = FriLayer {
+            level: 2,
+            log_arity: 3,
+        };
+        assert_eq!(
+            fri_group_indices(&[0, 31, 32, 64, 65, 1000], layer),
+            [0, 1, 2, 31]
+        );
+    }
 }

@@ -8,7 +8,7 @@ use crate::air::{Air, MAX_TUPLE_LEN, When};
 use crate::constraints::{AirError, PointValues, Table, compile_all};
 use crate::domain::{MAX_LOG_LDE, lde_point};
 use crate::field::{EF, F, Field, PrimeCharacteristicRing, TwoAdicField, ext};
-use crate::fri::{fold_pair, fold_point, pair_leaf};
+use crate::fri::{self, FriQuery, leaf_hash};
 use crate::merkle::{Digest, hash_row, verify_batch};
 use crate::params::MAX_TOTAL_ROWS;
 use crate::params::VerifierParams;
@@ -145,7 +145,15 @@ pub fn verify_cached(
     }
     let tables = compile_all(airs)?;
     let table_of = |i: usize| &tables[proof.instances[i].table as usize];
-    check_shape(proof, &tables, log_max_lde)?;
+    // FRI's committed layers follow from the instances' heights alone.
+    let fri_layers = protocol::fri_layers(
+        proof
+            .instances
+            .iter()
+            .map(|s| s.log_height as usize + log_b),
+        log_b,
+    );
+    check_shape(proof, &tables, fri_layers.len())?;
 
     // The preprocessed pass root is recomputed, never read from the proof.
     let log_join = params.log_join_lde();
@@ -195,10 +203,12 @@ pub fn verify_cached(
         .iter()
         .for_each(|o| protocol::observe_ood(&mut t, o));
     let beta = protocol::draw_deep_challenge(&mut t);
-    let mut fri_betas = Vec::with_capacity(proof.fri_roots.len());
-    for r in &proof.fri_roots {
-        fri_betas.push(protocol::observe_fri_layer(&mut t, r));
-    }
+    let fri_betas: Vec<Vec<EF>> = proof
+        .fri_roots
+        .iter()
+        .zip(&fri_layers)
+        .map(|(r, fl)| protocol::observe_fri_layer(&mut t, r, *fl))
+        .collect();
     protocol::observe_fri_final(&mut t, proof.fri_final);
     if !t.check_pow(params.pow_bits as u32, proof.pow_nonce) {
         return Err(VerifyError::ProofOfWork);
@@ -343,26 +353,27 @@ pub fn verify_cached(
         |o| Some(&o.quotient),
         |t| t.quotient_width(),
     )?;
-    let mut pairs_of: Vec<Vec<usize>> = Vec::with_capacity(proof.fri_roots.len());
-    for (l, lo) in proof.fri_openings.iter().enumerate() {
-        let idx = protocol::fri_pair_indices(&positions, l);
-        if lo.pairs.len() != idx.len() {
+    let mut leaves_of: Vec<Vec<usize>> = Vec::with_capacity(fri_layers.len());
+    for (l, (lo, fl)) in proof.fri_openings.iter().zip(&fri_layers).enumerate() {
+        let idx = protocol::fri_group_indices(&positions, *fl);
+        let n = 1 << fl.log_arity;
+        if lo.values.len() != idx.len() * n {
             return Err(VerifyError::FriOpening(l));
         }
         let leaves: Vec<(usize, Digest)> = idx
             .iter()
-            .zip(&lo.pairs)
-            .map(|(&i, p)| (i, pair_leaf(p)))
+            .zip(lo.values.chunks_exact(n))
+            .map(|(&i, v)| (i, leaf_hash(v)))
             .collect();
         if !verify_batch(
             &proof.fri_roots[l],
-            log_max_lde - l - 1,
+            fl.log_size(log_max_lde) - fl.log_arity,
             &leaves,
             &lo.siblings,
         ) {
             return Err(VerifyError::FriOpening(l));
         }
-        pairs_of.push(idx);
+        leaves_of.push(idx);
     }
     let find = |list: &[usize], x: usize| {
         list.binary_search(&x)
@@ -398,31 +409,19 @@ pub fn verify_cached(
             let d = (*v_z - a - aq) * inv_z + (*v_zg - a) * inv_zg;
             *deep_at.entry(log_lde).or_insert(EF::ZERO) += d;
         }
-        // FRI: layer l holds the word of size 2^(log_max_lde - l).
-        let mut expected = deep_at.remove(&log_max_lde).unwrap_or_default();
-        for (l, lo) in proof.fri_openings.iter().enumerate() {
-            let log_s = log_max_lde - l;
-            let pos = q >> l;
-            let pair = &lo.pairs[find(&pairs_of[l], pos >> 1)?];
-            if pair[pos & 1] != expected {
-                return Err(VerifyError::Fri {
-                    query: qi,
-                    layer: l,
-                });
-            }
-            let x = fold_point(log_s, l, pos >> 1);
-            let inv_x = x.try_inverse().ok_or(VerifyError::Degenerate)?;
-            expected = fold_pair(pair, fri_betas[l], inv_x);
-            if let Some(d) = deep_at.remove(&(log_s - 1)) {
-                expected += fri_betas[l].square() * d;
-            }
-        }
-        if expected != proof.fri_final || !deep_at.is_empty() {
-            return Err(VerifyError::Fri {
-                query: qi,
-                layer: proof.fri_openings.len(),
-            });
-        }
+        fri::check_query(
+            &FriQuery {
+                q,
+                log_max_lde,
+                layers: &fri_layers,
+                openings: &proof.fri_openings,
+                leaves: &leaves_of,
+                betas: &fri_betas,
+                final_value: proof.fri_final,
+            },
+            deep_at,
+        )
+        .map_err(|layer| VerifyError::Fri { query: qi, layer })?;
     }
     Ok(Verified {
         security_bits: bits,
@@ -430,9 +429,8 @@ pub fn verify_cached(
 }
 
 /// Checks every vector length in the proof against the shape the tables and parameters imply.
-fn check_shape(proof: &Proof, tables: &[Table], log_max_lde: usize) -> Result<(), VerifyError> {
+fn check_shape(proof: &Proof, tables: &[Table], fri_layers: usize) -> Result<(), VerifyError> {
     let n = proof.instances.len();
-    let log_b = proof.params.log_blowup as usize;
     if proof.claimed_sums.len() != n || proof.ood.len() != n {
         return shape_err("per-instance vectors have the wrong length");
     }
@@ -462,11 +460,10 @@ fn check_shape(proof: &Proof, tables: &[Table], log_max_lde: usize) -> Result<()
             return shape_err(format!("instance {i}: OOD value counts"));
         }
     }
-    let layers = log_max_lde - log_b;
-    if proof.fri_roots.len() != layers {
+    if proof.fri_roots.len() != fri_layers {
         return shape_err("FRI layer count");
     }
-    if proof.openings.len() != n || proof.fri_openings.len() != layers {
+    if proof.openings.len() != n || proof.fri_openings.len() != fri_layers {
         return shape_err("opening counts");
     }
     Ok(())

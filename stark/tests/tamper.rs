@@ -195,8 +195,8 @@ fn mutated_proof_fields_are_rejected() {
         let mut p = proof.clone();
         let layer = rng.random_range(0..p.fri_roots.len());
         let lo = &mut p.fri_openings[layer];
-        let k = rng.random_range(0..lo.pairs.len());
-        bump_ext(&mut lo.pairs[k][rng.random_range(0..2)]);
+        let k = rng.random_range(0..lo.values.len());
+        bump_ext(&mut lo.values[k]);
         assert!(rejects(&f, &p), "fri value");
         let with_siblings: Vec<usize> = (0..p.fri_roots.len())
             .filter(|&l| !proof.fri_openings[l].siblings.is_empty())
@@ -447,10 +447,10 @@ fn structural_mutations_are_rejected() {
         ("statement", Box::new(|p| p.statement[31] ^= 1)),
         ("swap openings", Box::new(|p| p.openings.swap(0, 1))),
         (
-            "duplicate FRI pair",
+            "duplicate FRI leaf value",
             Box::new(|p| {
-                let x = p.fri_openings[0].pairs[0];
-                p.fri_openings[0].pairs.insert(0, x);
+                let x = p.fri_openings[0].values[0];
+                p.fri_openings[0].values.insert(0, x);
             }),
         ),
     ];

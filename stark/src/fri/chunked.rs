@@ -9,12 +9,17 @@
 //! - **Pairs.** `-x` is `x w_S^(S/2)`, index `t + S/2`: the same row of chunk `c + K/2`.
 //! - **Fold.** Chunk `(u, c)`, `c < K/2`, of the next layer (on `g^2 <w_(S/2)>`, index `t`) is
 //!   the fold of chunks `(u, c)` and `(u, c + K/2)`: the same layout with `K/2` chunks.
-//! - **Tree.** The in-memory layer's leaf `j` is the pair at `t = rev_(log S - 1)(j)`, which is
-//!   [`ChunkGeometry::lde_row`] of the half geometry (`K/2` chunks) at `(u, c, i)`: a
-//!   [`crate::chunk_tree`] over pair rows `[f(x), f(-x)]` (4 base values), hashed slab by slab.
+//! - **Leaves.** A committed layer of `2^a`-value leaves: the in-memory leaf `j` holds the
+//!   values at bit-reversed indices `j 2^a + r`, `r < 2^a`, which are the natural indices
+//!   `t0 + rev_a(r) S/2^a` with `t0 = rev_(log S - a)(j)`. Adding `S/2^a = L B K/2^a` to a
+//!   natural index moves `K/2^a` chunks on, so leaf `j` is row `i` of chunks `(u, c + rev_a(r)
+//!   K/2^a)` for `c < K/2^a`, and `j` is [`ChunkGeometry::lde_row`] of the geometry of `K/2^a`
+//!   chunks at `(u, c, i)` (needs `K >= 2^a`). For `a = 1` that is the pair `[f(x), f(-x)]`.
+//! - **Tree.** So a layer's tree is a [`crate::chunk_tree`] over those leaf rows (`2^(a+1)`
+//!   base values), hashed slab by slab.
 //!
-//! Once a layer is down to one chunk (`L B` values) it is handed to the in-memory loop,
-//! bit-reversed, with the smaller codewords still to join.
+//! Once the next layer to commit has fewer chunks than values in a leaf, it is handed to the
+//! in-memory loop, bit-reversed, with the smaller codewords still to join.
 
 use std::collections::BTreeMap;
 
@@ -24,10 +29,11 @@ use rayon::prelude::*;
 use super::{FriProver, Layer, fold_in_memory, fold_pair};
 use crate::chunk_tree::{self, ChunkTree, LevelBuilder};
 use crate::domain::lde_shift;
-use crate::field::{EF, F, PrimeCharacteristicRing, TwoAdicField, coords, ext};
+use crate::field::{EF, F, PrimeCharacteristicRing, TwoAdicField, coords, ext, reverse_bits};
 use crate::merkle::Digest;
 use crate::ntt::ChunkGeometry;
 use crate::proof::FriLayerOpening;
+use crate::protocol::{self, FriLayer};
 use crate::prover::ProveError;
 use crate::transcript::Transcript;
 
@@ -72,24 +78,24 @@ impl ChunkedWord {
         out
     }
 
-    /// The geometry of the pairs (and of the folded word): K/2 chunks.
-    fn half(&self) -> ChunkGeometry {
-        half(&self.geo)
-    }
-
-    /// The pair rows of chunk `c < K/2` of coset `u` ([`pair_rows`]).
-    fn pair_rows(&self, u: usize, c: usize) -> Vec<F> {
-        let k = self.geo.chunks();
-        pair_rows(&self.chunks[u * k + c], &self.chunks[u * k + c + k / 2])
-    }
-
-    /// The layer's Merkle tree (leaves: the pairs), as [`super::prove`] commits it.
-    fn tree(&self) -> ChunkTree {
-        let half = self.half();
-        let mut level = LevelBuilder::new(half);
-        for u in 0..half.cosets() {
-            let rows: Vec<Vec<F>> = (0..half.chunks()).map(|c| self.pair_rows(u, c)).collect();
-            let views: Vec<_> = rows.iter().map(|r| RowMajorMatrixView::new(r, 4)).collect();
+    /// The layer's Merkle tree with `2^log_arity`-value leaves, as [`super::prove`] commits it.
+    fn tree(&self, log_arity: usize) -> ChunkTree {
+        let leaves = shrink(&self.geo, log_arity);
+        let mut level = LevelBuilder::new(leaves);
+        for u in 0..leaves.cosets() {
+            let rows: Vec<Vec<F>> = (0..leaves.chunks())
+                .map(|c| {
+                    let chunks: Vec<&[EF]> = leaf_chunks(&self.geo, log_arity, u, c)
+                        .map(|at| &self.chunks[at][..])
+                        .collect();
+                    leaf_rows(&chunks)
+                })
+                .collect();
+            let width = 2 << log_arity;
+            let views: Vec<_> = rows
+                .iter()
+                .map(|r| RowMajorMatrixView::new(r, width))
+                .collect();
             level.add_slab(u, 0, &views);
         }
         level.finish().expect("every node hashed")
@@ -99,7 +105,7 @@ impl ChunkedWord {
     fn fold(&self, beta: EF, level: usize) -> ChunkedWord {
         let g = &self.geo;
         let k = g.chunks();
-        let half = self.half();
+        let half = half(g);
         let chunks = (0..half.cosets() * half.chunks())
             .into_par_iter()
             .map(|at| {
@@ -112,25 +118,43 @@ impl ChunkedWord {
     }
 }
 
-/// The geometry of a chunked layer's pairs and of its fold: `K/2` chunks.
+/// The geometry of a chunked layer's fold: `K/2` chunks.
 pub fn half(geo: &ChunkGeometry) -> ChunkGeometry {
+    shrink(geo, 1)
+}
+
+/// The geometry of a chunked layer's `2^log_arity`-value leaves: `K/2^log_arity` chunks.
+pub fn shrink(geo: &ChunkGeometry, log_arity: usize) -> ChunkGeometry {
     ChunkGeometry {
-        log_height: geo.log_height - 1,
+        log_height: geo.log_height - log_arity,
         ..*geo
     }
 }
 
-/// The tree rows of a chunked layer: `[f(x), f(-x)]` (4 base values a row) for the rows of
-/// chunk `(u, c)`, `c < K/2` (`lo`), and of chunk `(u, c + K/2)` (`hi`), the same rows of each.
-pub fn pair_rows(lo: &[EF], hi: &[EF]) -> Vec<F> {
-    lo.iter()
-        .zip(hi)
-        .flat_map(|(a, b)| {
-            let [a0, a1] = coords(*a);
-            let [b0, b1] = coords(*b);
-            [a0, a1, b0, b1]
-        })
-        .collect()
+/// The chunks (indices `u K + c'`) that hold leaf row `(u, c)`'s values, in leaf order: chunk
+/// `c + rev_a(r) K/2^a` for `r < 2^a` (`c < K/2^a`; module docs).
+pub fn leaf_chunks(
+    geo: &ChunkGeometry,
+    log_arity: usize,
+    u: usize,
+    c: usize,
+) -> impl Iterator<Item = usize> {
+    let k = geo.chunks();
+    let stride = k >> log_arity;
+    (0..1usize << log_arity).map(move |r| u * k + c + reverse_bits(r, log_arity) * stride)
+}
+
+/// The tree rows of a chunked layer: row `i` is `[chunks[0][i], chunks[1][i], ...]` as base
+/// coordinates (`2^(a+1)` values), `chunks` the leaf's chunks in [`leaf_chunks`] order.
+pub fn leaf_rows(chunks: &[&[EF]]) -> Vec<F> {
+    let rows = chunks.first().map_or(0, |c| c.len());
+    let mut out = Vec::with_capacity(rows * 2 * chunks.len());
+    for i in 0..rows {
+        for c in chunks {
+            out.extend(coords(c[i]));
+        }
+    }
+    out
 }
 
 /// Chunk `(u, c)` of the fold by `beta` of a layer of geometry `geo` at fold level `level`:
@@ -166,26 +190,27 @@ pub fn join_chunk(next: &mut [EF], word: &[EF], beta: EF) {
     next.iter_mut().zip(word).for_each(|(a, v)| *a += b2 * *v);
 }
 
-/// A chunked layer's batch opening as FRI's ([`chunk_tree::open`] of its pair rows).
+/// A chunked layer's batch opening as FRI's ([`chunk_tree::open`] of its leaf rows).
 pub fn layer_opening(opening: crate::proof::TreeOpening) -> FriLayerOpening {
     FriLayerOpening {
-        pairs: opening
+        values: opening
             .rows
             .iter()
-            .map(|r| [ext(r[0], r[1]), ext(r[2], r[3])])
+            .flat_map(|r| r.chunks_exact(2).map(|p| ext(p[0], p[1])))
             .collect(),
         siblings: opening.siblings,
     }
 }
 
-/// The commit phase from a one-chunk layer on (`cur`, `level` folds done), in memory, with the
-/// smaller codewords still to join: the in-memory layers, their roots and the final value.
+/// The commit phase from layer `cur` on (`level` folds done), in memory, with the smaller
+/// codewords still to join and `schedule` the layers still to commit: the in-memory layers,
+/// their roots and the final value.
 pub fn finish_in_memory(
     cur: &ChunkedWord,
     rest: BTreeMap<usize, ChunkedWord>,
     level: usize,
+    schedule: &[FriLayer],
     t: &mut Transcript,
-    log_blowup: usize,
 ) -> FriProver {
     let rest: BTreeMap<usize, Vec<EF>> = rest
         .into_iter()
@@ -197,7 +222,7 @@ pub fn finish_in_memory(
         level,
     };
     let (mut layers, mut roots) = (Vec::new(), Vec::new());
-    let final_value = fold_in_memory(layer, rest, t, log_blowup, &mut layers, &mut roots);
+    let final_value = fold_in_memory(layer, rest, schedule, t, &mut layers, &mut roots);
     FriProver {
         layers,
         roots,
@@ -205,18 +230,25 @@ pub fn finish_in_memory(
     }
 }
 
+/// A layer committed in chunks: its word and tree.
+pub struct ChunkedLayer {
+    pub layer: FriLayer,
+    pub word: ChunkedWord,
+    pub tree: ChunkTree,
+}
+
 /// The prover's FRI layers when the first were folded in chunks.
 pub struct ChunkedFri {
-    /// The layers committed in chunks, with their trees.
-    pub chunked: Vec<(ChunkedWord, ChunkTree)>,
+    /// The layers committed in chunks.
+    pub chunked: Vec<ChunkedLayer>,
     /// The rest, committed in memory (their roots follow the chunked layers' in `roots`).
     pub memory: FriProver,
     pub roots: Vec<Digest>,
     pub final_value: EF,
 }
 
-/// [`super::prove`] from chunked DEEP codewords (keyed by log2 size): folds in chunks while a
-/// layer has two chunks or more, then in memory. A smaller codeword joins when the folded layer
+/// [`super::prove`] from chunked DEEP codewords (keyed by log2 size): folds in chunks while the
+/// next layer to commit has at least as many chunks as values in a leaf, then in memory. A smaller codeword joins when the folded layer
 /// reaches its size, and must then have the layer's geometry (true for instances of at least
 /// one chunk's height; shorter ones join in memory).
 pub fn prove_chunked(
@@ -230,16 +262,24 @@ pub fn prove_chunked(
     }) {
         return Err(shape("DEEP codeword shapes do not match their keys"));
     }
+    let schedule = protocol::fri_layers(codewords.keys().copied(), log_blowup);
     let Some((_, mut cur)) = codewords.pop_last() else {
         return Err(shape("no DEEP codeword"));
     };
     let (mut chunked, mut roots, mut level) = (Vec::new(), Vec::new(), 0);
-    while cur.geo.chunks() >= 2 {
-        let tree = cur.tree();
-        let beta = crate::protocol::observe_fri_layer(t, &tree.root);
+    let mut todo = &schedule[..];
+    while let Some((&fl, rest)) = todo.split_first() {
+        if cur.geo.chunks() < 1 << fl.log_arity {
+            break;
+        }
+        let tree = cur.tree(fl.log_arity);
+        let betas = protocol::observe_fri_layer(t, &tree.root, fl);
         roots.push(tree.root);
-        let mut next = cur.fold(beta, level);
-        level += 1;
+        let mut next = cur.fold(betas[0], level);
+        for (k, beta) in betas.iter().enumerate().skip(1) {
+            next = next.fold(*beta, level + k);
+        }
+        level += fl.log_arity;
         if codewords
             .last_key_value()
             .is_some_and(|(&l, _)| l == next.log_size())
@@ -248,15 +288,21 @@ pub fn prove_chunked(
             if d.geo != next.geo {
                 return Err(shape("a DEEP codeword joins with another chunk size"));
             }
+            let last = betas[fl.log_arity - 1];
             next.chunks
                 .par_iter_mut()
                 .zip(d.chunks.par_iter())
-                .for_each(|(a, v)| join_chunk(a, v, beta));
+                .for_each(|(a, v)| join_chunk(a, v, last));
         }
-        chunked.push((cur, tree));
+        chunked.push(ChunkedLayer {
+            layer: fl,
+            word: cur,
+            tree,
+        });
         cur = next;
+        todo = rest;
     }
-    let memory = finish_in_memory(&cur, codewords, level, t, log_blowup);
+    let memory = finish_in_memory(&cur, codewords, level, todo, t);
     roots.extend(&memory.roots);
     Ok(ChunkedFri {
         chunked,
@@ -267,27 +313,23 @@ pub fn prove_chunked(
 }
 
 impl ChunkedFri {
-    /// [`FriProver::open`]: every layer's pairs at the query positions, batch-opened; the
-    /// chunked layers' pairs read from their chunks and checked against their trees.
+    /// [`FriProver::open`]: every layer's leaves at the query positions, batch-opened; the
+    /// chunked layers' leaves read from their chunks and checked against their trees.
     pub fn open(&self, positions: &[usize]) -> Result<Vec<FriLayerOpening>, String> {
         let mut out = Vec::with_capacity(self.roots.len());
-        for (l, (word, tree)) in self.chunked.iter().enumerate() {
-            let idx = crate::protocol::fri_pair_indices(positions, l);
-            let half = word.half();
-            let k = word.geo.chunks();
-            let opening = chunk_tree::open(&half, 4, tree, &idx, |u, c, i| {
-                let at = u * k + c;
-                Ok(pair_rows(
-                    &word.chunks[at][i..=i],
-                    &word.chunks[at + k / 2][i..=i],
-                ))
+        for ChunkedLayer { layer, word, tree } in &self.chunked {
+            let idx = protocol::fri_group_indices(positions, *layer);
+            let a = layer.log_arity;
+            let leaves = shrink(&word.geo, a);
+            let opening = chunk_tree::open(&leaves, 2 << a, tree, &idx, |u, c, i| {
+                let chunks: Vec<&[EF]> = leaf_chunks(&word.geo, a, u, c)
+                    .map(|at| &word.chunks[at][i..=i])
+                    .collect();
+                Ok(leaf_rows(&chunks))
             })?;
             out.push(layer_opening(opening));
         }
-        // The in-memory layers, at their place in the fold.
-        let first = self.chunked.len();
-        let shifted: Vec<usize> = positions.iter().map(|&q| q >> first).collect();
-        out.extend(self.memory.open(&shifted));
+        out.extend(self.memory.open(positions));
         Ok(out)
     }
 }
@@ -314,7 +356,8 @@ mod tests {
     /// the chunked phase and in the in-memory phase.
     #[test]
     fn chunked_fri_is_the_in_memory_fri() {
-        for (b, l) in [(3, 1), (2, 2), (9, 1)] {
+        // Chunked layers of 4 and 8 values a leaf; a hand-over with two chunks left (b = 5).
+        for (b, l) in [(3, 1), (2, 2), (5, 1), (4, 2), (9, 1)] {
             let top = word(ChunkGeometry::new(8, b, l), 1);
             let mid = word(ChunkGeometry::new(6, b, l), 2);
             let low = word(ChunkGeometry::new(2, b, l), 3);
