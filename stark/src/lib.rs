@@ -64,8 +64,9 @@
 //!   quotient unless the beta-combination cancels it (probability <= #columns / |EF|). Each
 //!   column has one coefficient, used for both its z and z*w terms: the two poles are at
 //!   distinct points, so their residues must vanish separately.
-//! - FRI batches the per-height DEEP words; each smaller word enters with weight beta_l^2 at
-//!   the layer of its size (see [`fri`]). Every fold is two-to-one with its own challenge; a
+//! - FRI batches the per-height DEEP words; each smaller word enters where the fold reaches
+//!   its size, with weight the square of the last challenge of the layer that ends there (see
+//!   [`fri`]). Every fold is two-to-one with its own challenge; a
 //!   committed layer covers up to three of them, and the verifier computes the words between
 //!   committed layers itself from the opened leaf (`fri::fold_leaf`). Those words are the
 //!   honest folds of a committed word by challenges drawn after it, so this is binary FRI with

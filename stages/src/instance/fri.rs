@@ -2,10 +2,10 @@
 //! least as many chunks as values in a leaf (`2^a`), its tree is hashed slab by slab from its
 //! chunks (leaf row `i` is row `i` of the chunks [`chunked::leaf_chunks`] names) and its `a`
 //! folds are written chunk by chunk as segments, each read back for the next; a smaller
-//! codeword joins when the fold reaches its size. The first layer with fewer chunks and what is
-//! left to join go to the in-memory loop ([`stark::fri::chunked::finish_in_memory`]).
-//! Memory: one slab of leaf rows over every chunk, or two chunks for a fold, whatever the
-//! codeword's length.
+//! codeword joins when the fold reaches its size. The first layer with fewer chunks (at most
+//! four, of `L B` values each) and what is left to join go to the in-memory loop
+//! ([`stark::fri::chunked::finish_in_memory`]). Memory: one slab of leaf rows over every chunk,
+//! or two chunks for a fold, whatever the codeword's length, then that last layer.
 
 use std::collections::BTreeMap;
 
@@ -122,6 +122,14 @@ pub fn prove(
     log_blowup: usize,
 ) -> Result<DiskFri, Error> {
     let shape = |msg: &str| Error::from(ProveError::Shape(format!("FRI: {msg}")));
+    if words.iter().any(|(&l, w)| {
+        w.geo.log_blowup != log_blowup
+            || w.geo.log_height + w.geo.log_blowup != l
+            || l <= log_blowup
+            || w.chunks.len() != w.geo.cosets() * w.geo.chunks()
+    }) {
+        return Err(shape("DEEP codeword shapes do not match their keys"));
+    }
     let schedule = protocol::fri_layers(words.keys().copied(), log_blowup);
     let Some((_, mut cur)) = words.pop_last() else {
         return Err(shape("no DEEP codeword"));

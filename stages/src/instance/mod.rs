@@ -12,7 +12,7 @@
 //! | 3 quotient | [`quotient`] | the pieces' LDE chunks |
 //! | 4 ood | [`ood`] | nothing (values to the transcript) |
 //! | 5 deep | [`deep`] | the DEEP codeword of each height, in chunks |
-//! | 6 fri | [`fri`] | the layers folded in chunks while they have two or more |
+//! | 6 fri | [`fri`] | the committed layers folded in chunks while they have a chunk per leaf value |
 //! | 7 open | [`crate::lde::open`] | nothing: K rows read per query and tree |
 //! | 8 check | [`crate::passes::check`] | nothing: the verifier run on the proof |
 //!

@@ -23,7 +23,7 @@ pub(super) struct FriOutcome {
     pub(super) openings: Vec<FriLayerOpening>,
 }
 
-/// Commits the FRI layers (each root absorbed before its fold challenge), grinds, draws the
+/// Commits the FRI layers (each root absorbed before its layer's fold challenges), grinds, draws the
 /// query positions and opens the layers at them.
 pub(super) fn pass_fri(
     run: &Run,

@@ -248,9 +248,10 @@ pub struct ChunkedFri {
 }
 
 /// [`super::prove`] from chunked DEEP codewords (keyed by log2 size): folds in chunks while the
-/// next layer to commit has at least as many chunks as values in a leaf, then in memory. A smaller codeword joins when the folded layer
-/// reaches its size, and must then have the layer's geometry (true for instances of at least
-/// one chunk's height; shorter ones join in memory).
+/// next layer to commit has at least as many chunks as values in a leaf, then in memory (at
+/// most `2^(MAX_FRI_LOG_ARITY - 1)` chunks). A smaller codeword joins when the folded layer reaches
+/// its size, and must then have the layer's geometry (true for instances of at least one
+/// chunk's height; shorter ones join in memory).
 pub fn prove_chunked(
     mut codewords: BTreeMap<usize, ChunkedWord>,
     t: &mut Transcript,

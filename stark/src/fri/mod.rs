@@ -71,7 +71,8 @@ pub fn fold_pair(pair: &[EF; 2], beta: EF, inv_x: F) -> EF {
 
 /// A committed layer's folds of one leaf: `values` (leaf `leaf` of the layer, whose word has
 /// size `2^log_s`) folded by `betas` in turn, down to the one value of the next layer. `None`
-/// if a fold point is zero (it never is on a coset of the shift).
+/// if the leaf is not `2^betas.len()` values of a word that many folds can take, or a fold
+/// point is zero (it never is on a coset of the shift).
 pub fn fold_leaf(
     values: &[EF],
     layer: FriLayer,
@@ -79,6 +80,9 @@ pub fn fold_leaf(
     leaf: usize,
     betas: &[EF],
 ) -> Option<EF> {
+    if betas.len() > MAX_FRI_LOG_ARITY || values.len() != 1 << betas.len() || betas.len() >= log_s {
+        return None;
+    }
     let mut cur = values.to_vec();
     for (k, beta) in betas.iter().enumerate() {
         let pairs = cur.len() / 2;
@@ -406,11 +410,27 @@ mod tests {
                 "layer {l} fold {k}"
             );
         }
-        // A leaf value away from the query's own place changes the fold.
+        // A leaf value away from the query's own place changes the fold: every query whose
+        // leaf it is, and whose own place is another, fails at the next layer.
         let mut r = run(words());
-        let v = &mut r.openings[1].values;
-        v.iter_mut().for_each(|x| *x += EF::ONE);
-        assert!(checks(&r).iter().all(|c| c.is_err()));
+        let (l, k) = (1, 3);
+        let fl = r.layers[l];
+        r.openings[l].values[k] += EF::ONE;
+        let (leaf, n) = (r.leaves[l][k >> fl.log_arity], 1 << fl.log_arity);
+        let mut hit = 0;
+        for (q, c) in r.positions.iter().zip(checks(&r)) {
+            let pos = q >> fl.level;
+            if pos >> fl.log_arity == leaf && pos & (n - 1) != k & (n - 1) {
+                assert_eq!(c, Err(l + 1), "query {q}");
+                hit += 1;
+            } else if pos >> fl.log_arity != leaf {
+                assert_eq!(c, Ok(()), "query {q}");
+            }
+        }
+        assert!(
+            hit > 0,
+            "some query's leaf holds the changed value elsewhere"
+        );
         // A short leaf, and challenges of the wrong count, fail their layer.
         let mut r = run(words());
         r.openings[2].values.truncate(3);
