@@ -1,6 +1,8 @@
 //! `stark-pipe bench programs`: proves each real-workload fixture (and fib_iterative for
 //! comparison) at the same chunk rows, each in its own process so that its peak memory is its
-//! own, and prints one table from the runs' `--json` reports.
+//! own, and prints one table from the runs' `--json` reports. With `--runs N` every program runs
+//! N times, in rounds (each program once per round, so that a slow spell of the machine hits
+//! them alike), and the table shows each program's median run and the spread of its wall times.
 
 use std::path::Path;
 use std::process::Command;
@@ -19,6 +21,10 @@ pub struct ProgramsBench {
     /// Only the programs whose names contain one of these (comma-separated).
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
+    /// Runs of each program, in rounds; the table shows the median run by wall time (of an
+    /// even count, the slower middle one) and the spread, (slowest - fastest) / median.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=99))]
+    pub runs: u32,
 }
 
 /// A benchmark program with its input, embedded so that the bench runs from any directory.
@@ -140,21 +146,12 @@ fn one_run(exe: &Path, tmp: &Path, w: &Workload, chunk_rows: u64) -> anyhow::Res
 pub fn run(args: ProgramsBench) -> anyhow::Result<()> {
     let exe = std::env::current_exe().context("cannot find the stark-pipe binary")?;
     println!(
-        "programs benchmark: chunk rows {}, {} cores; instructions/s relative to fib_iterative",
+        "programs benchmark: chunk rows {}, {} cores, {} run{} each (the median shown); \
+         instructions/s relative to fib_iterative",
         args.chunk_rows,
         std::thread::available_parallelism().map_or(1, |n| n.get()),
-    );
-    println!(
-        "{:<14} {:>12} {:>8} {:>10} {:>7} {:>10} {:>10} {:>10} {:>10}  largest tables (share of cells)",
-        "program",
-        "instructions",
-        "wall s",
-        "instr/s",
-        "vs fib",
-        "cells/ins",
-        "RssAnon",
-        "spilled",
-        "proof B",
+        args.runs,
+        if args.runs == 1 { "" } else { "s" },
     );
     let chosen: Vec<&Workload> = WORKLOADS
         .iter()
@@ -175,9 +172,34 @@ pub fn run(args: ProgramsBench) -> anyhow::Result<()> {
     let tmp = std::env::temp_dir().join(format!("stark-pipe-bench-{}", std::process::id()));
     std::fs::create_dir_all(&tmp)?;
     let result = (|| {
+        let mut runs: Vec<Vec<Figures>> = chosen.iter().map(|_| Vec::new()).collect();
+        for round in 1..=args.runs {
+            for (i, &w) in chosen.iter().enumerate() {
+                let f = one_run(&exe, &tmp, w, args.chunk_rows)?;
+                if args.runs > 1 {
+                    eprintln!("round {round}/{}: {} {:.1} s", args.runs, w.name, f.wall);
+                }
+                runs[i].push(f);
+            }
+        }
+        println!(
+            "{:<14} {:>12} {:>8} {:>7} {:>10} {:>7} {:>10} {:>10} {:>10} {:>10}  largest tables (share of cells)",
+            "program",
+            "instructions",
+            "wall s",
+            "spread",
+            "instr/s",
+            "vs fib",
+            "cells/ins",
+            "RssAnon",
+            "spilled",
+            "proof B",
+        );
         let mut fib_rate = None;
-        for &w in &chosen {
-            let f = one_run(&exe, &tmp, w, args.chunk_rows)?;
+        for (&w, mut all) in chosen.iter().zip(runs) {
+            all.sort_by(|a, b| a.wall.total_cmp(&b.wall));
+            let spread = (all[all.len() - 1].wall - all[0].wall) / all[all.len() / 2].wall;
+            let f = all.swap_remove(all.len() / 2);
             let rate = f.cycles as f64 / f.wall.max(1e-9);
             let fib = *fib_rate.get_or_insert(rate);
             let mix = f
@@ -187,10 +209,11 @@ pub fn run(args: ProgramsBench) -> anyhow::Result<()> {
                 .collect::<Vec<_>>()
                 .join(", ");
             println!(
-                "{:<14} {:>12} {:>8.1} {:>10.0} {:>7.2} {:>10.1} {:>10} {:>10} {:>10}  {mix}",
+                "{:<14} {:>12} {:>8.1} {:>6.0}% {:>10.0} {:>7.2} {:>10.1} {:>10} {:>10} {:>10}  {mix}",
                 w.name,
                 f.cycles,
                 f.wall,
+                100.0 * spread,
                 rate,
                 rate / fib,
                 f.cells as f64 / f.cycles.max(1) as f64,
