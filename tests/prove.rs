@@ -544,7 +544,9 @@ fn a_run_in_a_100x30_terminal_shows_one_line_per_pass() {
     let dir = scratch("tmux");
     let session = format!("stark-pipe-test-{}", std::process::id());
     let command = format!(
-        "{BIN} run {} --input-u32 200000 --chunk-rows 2^15 --queries 24 --pow-bits 4 -o {}; echo __END__; sleep 120",
+        // Its own TMPDIR: a stopped run another process left in /tmp would add a note line.
+        "TMPDIR={} {BIN} run {} --input-u32 200000 --chunk-rows 2^15 --queries 24 --pow-bits 4 -o {}; echo __END__; sleep 120",
+        dir.display(),
         elf("fib_iterative").display(),
         dir.join("t.proof").display()
     );
