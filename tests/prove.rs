@@ -263,7 +263,7 @@ fn version_names_the_proof_formats() {
     assert!(
         stdout.starts_with(&format!("stark-pipe {}", env!("CARGO_PKG_VERSION")))
             && stdout.contains("proof file format 1")
-            && stdout.contains("STARK proof format 3"),
+            && stdout.contains("STARK proof format 4"),
         "{stdout}"
     );
 }
@@ -369,7 +369,10 @@ fn verify_writes_the_proven_output_and_json_reports_parse() {
         .map(|v| v.as_u64().unwrap())
         .sum();
     assert!(sections < inspected["file_bytes"].as_u64().unwrap());
-    assert_eq!(inspected["tables"].as_array().unwrap().len(), 16);
+    assert_eq!(
+        inspected["tables"].as_array().unwrap().len(),
+        vm::air::table::COUNT
+    );
 
     // Refused: JSON with the reason, exit 1, and no output file.
     let not_written = dir.join("refused.bin");

@@ -1,13 +1,13 @@
 //! The proof object, its binary format and a human-readable summary.
 //!
-//! # Binary format (version 3)
+//! # Binary format (version 4)
 //! All integers little-endian; a base element is its canonical u64 (values >= p are rejected);
 //! an extension element is two base elements; a digest is 32 bytes; a vector is a u32 count
 //! followed by its items; an option is a byte 0/1 followed by the item. Nothing is implicit:
 //! every byte is checked on decode and trailing bytes are an error.
 //!
 //! ```text
-//! magic "STKPIPE\0" | version u16 = 3
+//! magic "STKPIPE\0" | version u16 = 4
 //! header:  field u8 (1 = Goldilocks) | extension degree u8 (2) | hash u8 (1 = BLAKE3)
 //!          | log_blowup u8 | num_queries u16 | pow_bits u8 | log_join_rows u8
 //!          | statement digest [32]
@@ -35,7 +35,10 @@ use crate::merkle::Digest;
 use crate::params::ProofParams;
 
 pub const MAGIC: &[u8; 8] = b"STKPIPE\0";
-pub const FORMAT_VERSION: u16 = 3;
+/// Version 4 has version 3's layout: it marks the machine's table list growing (the WORD chip), so
+/// that a proof of the old table list is refused by its version, not by a shape that no longer
+/// matches.
+pub const FORMAT_VERSION: u16 = 4;
 pub const FIELD_GOLDILOCKS: u8 = 1;
 pub const HASH_BLAKE3: u8 = 1;
 
@@ -151,7 +154,7 @@ pub struct Proof {
 pub enum DecodeError {
     #[error("not a stark-pipe proof (bad magic)")]
     BadMagic,
-    #[error("unsupported proof format version {0}")]
+    #[error("proof format version {0}; this verifier reads version {FORMAT_VERSION} only")]
     Version(u16),
     #[error("unsupported {what}: {value}")]
     Unsupported { what: &'static str, value: u64 },

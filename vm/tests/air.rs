@@ -114,7 +114,7 @@ fn assert_forgery_rejected(
 }
 
 use stark::field::{F, PrimeCharacteristicRing};
-use vm::air::{add, branch, cpu, image, io, jump, memory, table};
+use vm::air::{add, branch, cpu, image, io, jump, memory, table, word};
 
 /// The first row of `table`'s instances where `pred` holds: (instance, row).
 fn find_row(traces: &[InstanceTrace], t: usize, pred: impl Fn(&[F]) -> bool) -> (usize, usize) {
@@ -150,8 +150,8 @@ fn wrong_register_or_memory_value_is_rejected() {
         *cell(t, at, cpu::RS1_VAL) += F::ONE;
     });
     assert_forgery_rejected("memory load", |t, _| {
-        let at = find_row(t, table::MEMORY, |r| r[memory::F_LW] == F::ONE);
-        *cell(t, at, memory::M0) += F::ONE;
+        let at = find_row(t, table::WORD, |r| r[word::F_LW] == F::ONE);
+        *cell(t, at, word::BEFORE) += F::ONE;
     });
     assert_forgery_rejected("final memory value", |t, _| {
         let at = find_row(t, table::IMAGE, |r| r[image::USED] == F::ONE);
@@ -258,6 +258,7 @@ fn every_chip_cell_is_constrained() {
                 table::BITWISE,
                 table::SHIFT,
                 table::MEMORY,
+                table::WORD,
                 table::ECALL,
                 table::IO,
             ][..],
@@ -280,6 +281,12 @@ fn sweep(name: &str, chips: &[usize]) {
         table::JUMP => col == jump::LOWBIT && row[jump::F_JALR] == F::ZERO,
         // The inverse of a - b is only needed when they differ.
         table::BRANCH => col == branch::INV && row[branch::EQ] == F::ONE,
+        // The rs2 bytes are read by stores only.
+        table::MEMORY => {
+            (memory::R0..memory::R0 + 4).contains(&col)
+                && row[memory::F_SB] == F::ZERO
+                && row[memory::F_SH] == F::ZERO
+        }
         _ => false,
     };
     let mut checked = 0;

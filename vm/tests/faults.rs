@@ -19,7 +19,7 @@ use common::{At, Forgery, fixture};
 use stark::field::{F, PrimeCharacteristicRing, canonical};
 use vm::air::{
     ExecutionError, add, bitwise, branch, bus, cpu, div, ecall, image, io, jump, lt, memory, mul,
-    shift, table,
+    shift, table, word,
 };
 
 /// What must catch a fault.
@@ -649,34 +649,169 @@ fn faults() -> Vec<Fault> {
                 g.set(at, div::OVF, F::ONE);
             }
         ),
+        // WORD chip
+        fault!(
+            "word",
+            "loaded word differs from memory",
+            SORT,
+            Constraint("word"),
+            |g| {
+                let at = flagged(g, table::WORD, word::F_LW);
+                bump(g, at, word::RD_VAL);
+            }
+        ),
+        fault!(
+            "word",
+            "loaded word and its rd value both changed",
+            SORT,
+            Bus(bus::MEMORY),
+            |g| {
+                let at = flagged(g, table::WORD, word::F_LW);
+                bump(g, at, word::BEFORE);
+                bump(g, at, word::AFTER);
+                bump(g, at, word::RD_VAL);
+            }
+        ),
+        fault!(
+            "word",
+            "address off by a word",
+            SORT,
+            Constraint("word"),
+            |g| {
+                let at = flagged(g, table::WORD, word::F_SW);
+                g.add(at, word::WORD_ADDR, f(4));
+            }
+        ),
+        fault!(
+            "word",
+            "address and operand moved together to another word",
+            SORT,
+            Bus(bus::ALU),
+            |g| {
+                let at = flagged(g, table::WORD, word::F_SW);
+                g.add(at, word::WORD_ADDR, f(4));
+                g.add(at, word::A, f(4));
+            }
+        ),
+        fault!(
+            "word",
+            "carry that is not a bit",
+            SORT,
+            Constraint("word"),
+            |g| {
+                let at = flagged(g, table::WORD, word::F_LW);
+                let carry = val(g, at, word::CARRY);
+                g.set(at, word::CARRY, f(2));
+                g.add(at, word::WORD_ADDR, f(carry << 32) - f(2 << 32));
+            }
+        ),
+        fault!(
+            "word",
+            "store lost (memory keeps the old word)",
+            SORT,
+            Constraint("word"),
+            |g| {
+                let at = flagged_where(g, table::WORD, word::F_SW, |r| {
+                    r[word::BEFORE] != r[word::AFTER]
+                });
+                let before = g.get(at, word::BEFORE);
+                g.set(at, word::AFTER, before);
+            }
+        ),
+        fault!(
+            "word",
+            "load that writes memory",
+            SORT,
+            Constraint("word"),
+            |g| {
+                let at = flagged(g, table::WORD, word::F_LW);
+                bump(g, at, word::AFTER);
+            }
+        ),
+        fault!(
+            "word",
+            "read of a stale value (older timestamp)",
+            SORT,
+            Bus(bus::MEMORY),
+            |g| {
+                let at = flagged_where(g, table::WORD, word::F_LW, |r| r[word::PREV_TS] != F::ZERO);
+                g.add(at, word::PREV_TS, -F::ONE);
+                bump(g, at, word::T_LO);
+            }
+        ),
+        fault!(
+            "word",
+            "time gap that does not match the timestamps",
+            SORT,
+            Constraint("word"),
+            |g| {
+                let at = flagged(g, table::WORD, word::F_SW);
+                bump(g, at, word::T_HI);
+            }
+        ),
+        fault!(
+            "word",
+            "misaligned word address (imm moved by one)",
+            SORT,
+            Bus(bus::MEMORY),
+            |g| {
+                let at = flagged(g, table::WORD, word::F_LW);
+                g.add(at, word::IMM, F::ONE);
+                g.add(at, word::WORD_ADDR, F::ONE);
+            }
+        ),
+        fault!(
+            "word",
+            "store tagged read-only",
+            SORT,
+            Constraint("word"),
+            |g| {
+                let at = flagged(g, table::WORD, word::F_SW);
+                g.set(at, word::RO, F::ONE);
+            }
+        ),
+        fault!(
+            "word",
+            "load flag turned into a store",
+            SORT,
+            Bus(bus::ALU),
+            |g| {
+                let at = flagged_where(g, table::WORD, word::F_LW, |r| r[word::RO] == F::ZERO);
+                g.set(at, word::F_LW, F::ZERO);
+                g.set(at, word::F_SW, F::ONE);
+                g.set(at, word::RD_VAL, F::ZERO);
+                let before = g.get(at, word::BEFORE);
+                g.set(at, word::RS2_VAL, before);
+            }
+        ),
         // MEMORY chip
         fault!(
             "memory",
-            "loaded word differs from memory",
-            SORT,
+            "loaded byte differs from memory",
+            SELFTEST,
             Constraint("memory"),
             |g| {
-                let at = flagged(g, table::MEMORY, memory::F_LW);
+                let at = flagged(g, table::MEMORY, memory::F_LBU);
                 bump(g, at, memory::RD_VAL);
             }
         ),
         fault!(
             "memory",
             "address off by a word",
-            SORT,
+            SELFTEST,
             Constraint("memory"),
             |g| {
-                let at = flagged(g, table::MEMORY, memory::F_SW);
+                let at = flagged(g, table::MEMORY, memory::F_SB);
                 g.add(at, memory::WORD_ADDR, f(4));
             }
         ),
         fault!(
             "memory",
             "store lost (memory keeps the old word)",
-            SORT,
+            SELFTEST,
             Constraint("memory"),
             |g| {
-                let at = flagged_where(g, table::MEMORY, memory::F_SW, |r| {
+                let at = flagged_where(g, table::MEMORY, memory::F_SB, |r| {
                     let before: u64 = (0..4)
                         .map(|i| canonical(r[memory::M0 + i]) << (8 * i))
                         .sum();
@@ -689,10 +824,10 @@ fn faults() -> Vec<Fault> {
         fault!(
             "memory",
             "read of a stale value (older timestamp)",
-            SORT,
+            SELFTEST,
             Bus(bus::MEMORY),
             |g| {
-                let at = flagged_where(g, table::MEMORY, memory::F_LW, |r| {
+                let at = flagged_where(g, table::MEMORY, memory::F_LBU, |r| {
                     r[memory::PREV_TS] != F::ZERO
                 });
                 g.add(at, memory::PREV_TS, -F::ONE);
@@ -701,11 +836,12 @@ fn faults() -> Vec<Fault> {
         ),
         fault!(
             "memory",
-            "misaligned word access",
-            SORT,
+            "misaligned halfword access",
+            SELFTEST,
             Constraint("memory"),
             |g| {
-                let at = flagged(g, table::MEMORY, memory::F_LW);
+                let at =
+                    flagged_where(g, table::MEMORY, memory::F_LHU, |r| r[memory::E0] == F::ONE);
                 g.set(at, memory::E0, F::ZERO);
                 g.set(at, memory::E0 + 1, F::ONE);
                 g.add(at, memory::WORD_ADDR, -F::ONE);

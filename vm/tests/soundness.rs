@@ -255,7 +255,7 @@ fn an_io_row_that_moves_no_bytes_is_refused() {
 
 #[test]
 fn a_store_into_read_only_memory_cannot_be_proven() {
-    use vm::air::memory;
+    use vm::air::word;
 
     let real = common::bad_fixture("store_rodata");
     let mut machine = Machine::new(Arc::clone(&real), Arc::from(&[][..]));
@@ -280,16 +280,16 @@ fn a_store_into_read_only_memory_cannot_be_proven() {
     // With every access to the word tagged read-only the buses balance, and what is left is
     // the store's `ro = 0` constraint.
     let accesses: Vec<_> = forged
-        .rows(table::MEMORY)
+        .rows(table::WORD)
         .into_iter()
-        .filter(|&at| forged.get(at, memory::WORD_ADDR) == F::from_u64(0x1003c))
+        .filter(|&at| forged.get(at, word::WORD_ADDR) == F::from_u64(0x1003c))
         .collect();
     assert_eq!(accesses.len(), 3, "load, store, load");
     for at in accesses {
-        forged.set(at, memory::RO, F::ONE);
+        forged.set(at, word::RO, F::ONE);
     }
     forged.buses_balance().unwrap();
     let err = forged.constraints_hold().unwrap_err();
-    assert!(err.starts_with("memory:"), "{err}");
+    assert!(err.starts_with("word:"), "{err}");
     assert!(forged.verify().is_err());
 }

@@ -1,9 +1,10 @@
-//! The MEMORY chip: loads and stores of every width (LB, LH, LW, LBU, LHU, SB, SH, SW).
+//! The MEMORY chip: loads and stores of bytes and halfwords (LB, LH, LBU, LHU, SB, SH). Whole
+//! words (LW, SW) need none of its byte columns and have their own narrower chip, [`super::word`].
 //!
 //! Each row accesses one aligned word through the memory argument at timestamp 4clk+3.
 //!
 //! # Columns (main)
-//! Opcode flags `f_lb, f_lh, f_lw, f_lbu, f_lhu, f_sb, f_sh, f_sw`; `pc, clk, a` (rs1 value),
+//! Opcode flags `f_lb, f_lh, f_lbu, f_lhu, f_sb, f_sh`; `pc, clk, a` (rs1 value),
 //! `rs2_val, imm, rd_val`; `word_addr`; `e0..e3` (one-hot byte offset); `carry`;
 //! `prev_ts, t_lo, t_hi` (previous access and the 16-bit limbs of the gap);
 //! `m0..m3` (bytes of the word before), `r0..r3` (bytes of rs2, stores only), `mem_after`;
@@ -16,15 +17,15 @@
 //!   `e0 + e1 + e2 + e3 = is_real`.
 //! - address: `word_addr + e1 + 2 e2 + 3 e3 + 2^32 carry = a + imm`. word_addr needs no range
 //!   check: only 4-aligned addresses of the image have an initial memory token.
-//! - alignment: `(f_lw + f_sw)(e1 + e2 + e3) = 0`, `(f_lh + f_lhu + f_sh)(e1 + e3) = 0`.
-//! - permissions: `(f_sb + f_sh + f_sw) ro = 0`: a store addresses the untagged word, which a
+//! - alignment: `(f_lh + f_lhu + f_sh)(e1 + e3) = 0`.
+//! - permissions: `(f_sb + f_sh) ro = 0`: a store addresses the untagged word, which a
 //!   read-only page does not have (see [`super::image`]).
-//! - stores: `(f_sb + f_sh + f_sw)(rs2_val - sum r_i 256^i) = 0`.
+//! - stores: `(f_sb + f_sh)(rs2_val - sum r_i 256^i) = 0`.
 //! - `mem_after = sum 256^i new_i`, where new_i is m_i for loads, and for stores the rs2 byte that
-//!   lands on byte i (SB: `e_i r0 + (1 - e_i) m_i`; SH at offset 0 or 2; SW: `r_i`).
+//!   lands on byte i (SB: `e_i r0 + (1 - e_i) m_i`; SH at offset 0 or 2).
 //! - `sel_byte = sum e_i m_i = low7 + 128 sbit`; `sel_half = e0 (m0 + 256 m1) + e2 (m2 + 256 m3)
 //!   = low15 + 2^15 hbit`.
-//! - `rd_val = f_lw word + f_lbu sel_byte + f_lb (sel_byte + 0xffffff00 sbit) + f_lhu sel_half
+//! - `rd_val = f_lbu sel_byte + f_lb (sel_byte + 0xffffff00 sbit) + f_lhu sel_half
 //!   + f_lh (sel_half + 0xffff0000 hbit)`.
 //! - on real rows `4clk + 3 - prev_ts - 1 = t_lo + 2^16 t_hi`.
 //!
@@ -39,50 +40,48 @@
 use stark::air::{Air, AirBuilder, Expr};
 use stark::field::{F, PrimeCharacteristicRing};
 
-use super::{AluTuple, LIMB, READ_ONLY_TAG, bus, bytes, c, chip_row, f, opcode_flags, timestamp};
+use super::{
+    AluTuple, LIMB, READ_ONLY_TAG, WordAccess, bus, bytes, c, chip_row, f, opcode_flags, timestamp,
+};
 use crate::Opcode;
 
 pub const F_LB: usize = 0;
 pub const F_LH: usize = 1;
-pub const F_LW: usize = 2;
-pub const F_LBU: usize = 3;
-pub const F_LHU: usize = 4;
-pub const F_SB: usize = 5;
-pub const F_SH: usize = 6;
-pub const F_SW: usize = 7;
-pub const PC: usize = 8;
-pub const CLK: usize = 9;
-pub const A: usize = 10;
-pub const RS2_VAL: usize = 11;
-pub const IMM: usize = 12;
-pub const RD_VAL: usize = 13;
-pub const WORD_ADDR: usize = 14;
-pub const E0: usize = 15;
-pub const CARRY: usize = 19;
-pub const PREV_TS: usize = 20;
-pub const T_LO: usize = 21;
-pub const T_HI: usize = 22;
-pub const M0: usize = 23;
-pub const R0: usize = 27;
-pub const MEM_AFTER: usize = 31;
-pub const SEL_BYTE: usize = 32;
-pub const LOW7: usize = 33;
-pub const SBIT: usize = 34;
-pub const SEL_HALF: usize = 35;
-pub const LOW15: usize = 36;
-pub const HBIT: usize = 37;
-pub const RO: usize = 38;
-pub const WIDTH: usize = 39;
+pub const F_LBU: usize = 2;
+pub const F_LHU: usize = 3;
+pub const F_SB: usize = 4;
+pub const F_SH: usize = 5;
+pub const PC: usize = 6;
+pub const CLK: usize = 7;
+pub const A: usize = 8;
+pub const RS2_VAL: usize = 9;
+pub const IMM: usize = 10;
+pub const RD_VAL: usize = 11;
+pub const WORD_ADDR: usize = 12;
+pub const E0: usize = 13;
+pub const CARRY: usize = 17;
+pub const PREV_TS: usize = 18;
+pub const T_LO: usize = 19;
+pub const T_HI: usize = 20;
+pub const M0: usize = 21;
+pub const R0: usize = 25;
+pub const MEM_AFTER: usize = 29;
+pub const SEL_BYTE: usize = 30;
+pub const LOW7: usize = 31;
+pub const SBIT: usize = 32;
+pub const SEL_HALF: usize = 33;
+pub const LOW15: usize = 34;
+pub const HBIT: usize = 35;
+pub const RO: usize = 36;
+pub const WIDTH: usize = 37;
 
-const FLAGS: [(usize, Opcode); 8] = [
+const FLAGS: [(usize, Opcode); 6] = [
     (F_LB, Opcode::Lb),
     (F_LH, Opcode::Lh),
-    (F_LW, Opcode::Lw),
     (F_LBU, Opcode::Lbu),
     (F_LHU, Opcode::Lhu),
     (F_SB, Opcode::Sb),
     (F_SH, Opcode::Sh),
-    (F_SW, Opcode::Sw),
 ];
 
 /// The MEMORY chip.
@@ -105,10 +104,10 @@ impl Air for MemoryChip {
     fn eval(&self, b: &mut AirBuilder) {
         let (is_real, opcode) = opcode_flags(b, &FLAGS);
         let m = |b: &mut AirBuilder, i| b.main(i);
-        let (lb, lh, lw, lbu, lhu) = (m(b, F_LB), m(b, F_LH), m(b, F_LW), m(b, F_LBU), m(b, F_LHU));
-        let (sb, sh, sw) = (m(b, F_SB), m(b, F_SH), m(b, F_SW));
-        let is_load = lb.clone() + lh.clone() + lw.clone() + lbu.clone() + lhu.clone();
-        let is_store = sb.clone() + sh.clone() + sw.clone();
+        let (lb, lh, lbu, lhu) = (m(b, F_LB), m(b, F_LH), m(b, F_LBU), m(b, F_LHU));
+        let (sb, sh) = (m(b, F_SB), m(b, F_SH));
+        let is_load = lb.clone() + lh.clone() + lbu.clone() + lhu.clone();
+        let is_store = sb.clone() + sh.clone();
         let (pc, clk, a, rs2_val, imm, rd_val) = (
             m(b, PC),
             m(b, CLK),
@@ -129,7 +128,6 @@ impl Air for MemoryChip {
         let offset = e[1].clone() + e[2].clone() * c(2) + e[3].clone() * c(3);
         let carry = m(b, CARRY);
         b.assert_zero(word_addr.clone() + offset + carry * c(1 << 32) - a.clone() - imm.clone());
-        b.assert_zero((lw.clone() + sw.clone()) * (e[1].clone() + e[2].clone() + e[3].clone()));
         b.assert_zero((lh.clone() + lhu.clone() + sh.clone()) * (e[1].clone() + e[3].clone()));
         b.assert_zero(is_store.clone() * (rs2_val.clone() - word(&r)));
         let ro = m(b, RO);
@@ -149,7 +147,6 @@ impl Air for MemoryChip {
                     + sb.clone()
                         * (e[i].clone() * r[0].clone() + (c(1) - e[i].clone()) * mb[i].clone())
                     + sh.clone() * sh_bytes[i].clone()
-                    + sw.clone() * r[i].clone()
             })
             .collect();
         let mem_after = m(b, MEM_AFTER);
@@ -166,7 +163,6 @@ impl Air for MemoryChip {
         b.assert_zero(sel_half.clone() - low15.clone() - hbit.clone() * c(1 << 15));
         b.assert_zero(
             rd_val.clone()
-                - lw * before.clone()
                 - lbu * sel_byte.clone()
                 - lb * (sel_byte + sbit * c(0xffff_ff00))
                 - lhu * sel_half.clone()
@@ -229,8 +225,7 @@ pub struct Lookups {
     pub pairs: [(u8, u8); 5],
 }
 
-/// The chip row for one load or store of the word whose previous access was at `prev_ts`, on a
-/// read-only page when `read_only`.
+/// The chip row for one byte or halfword load or store, and the lookups it makes.
 #[allow(clippy::too_many_arguments)]
 pub fn row(
     op: Opcode,
@@ -240,16 +235,13 @@ pub fn row(
     rs2_val: u32,
     imm: u32,
     rd_val: u32,
-    before: u32,
-    after: u32,
-    prev_ts: u64,
-    read_only: bool,
+    access: &WordAccess,
 ) -> ([F; WIDTH], Lookups) {
-    let store = matches!(op, Opcode::Sb | Opcode::Sh | Opcode::Sw);
+    let store = matches!(op, Opcode::Sb | Opcode::Sh);
     let sum = a as u64 + imm as u64;
     let addr = sum as u32;
     let offset = (addr & 3) as usize;
-    let mb = before.to_le_bytes();
+    let mb = access.before.to_le_bytes();
     let rb = if store { rs2_val.to_le_bytes() } else { [0; 4] };
     let sel_byte = mb[offset] as u64;
     let sel_half = match offset {
@@ -257,7 +249,7 @@ pub fn row(
         2 => u16::from_le_bytes([mb[2], mb[3]]) as u64,
         _ => 0,
     };
-    let gap = timestamp(clk, 3) - prev_ts - 1;
+    let gap = timestamp(clk, 3) - access.prev_ts - 1;
     let mut r: [F; WIDTH] = chip_row(&FLAGS, op, PC, pc, clk);
     r[A] = f(a as u64);
     r[RS2_VAL] = f(rs2_val as u64);
@@ -266,21 +258,21 @@ pub fn row(
     r[WORD_ADDR] = f((addr & !3) as u64);
     r[E0 + offset] = F::ONE;
     r[CARRY] = f(sum >> 32);
-    r[PREV_TS] = f(prev_ts);
+    r[PREV_TS] = f(access.prev_ts);
     r[T_LO] = f(gap & 0xffff);
     r[T_HI] = f(gap >> 16);
     for i in 0..4 {
         r[M0 + i] = f(mb[i] as u64);
         r[R0 + i] = f(rb[i] as u64);
     }
-    r[MEM_AFTER] = f(after as u64);
+    r[MEM_AFTER] = f(access.after as u64);
     r[SEL_BYTE] = f(sel_byte);
     r[LOW7] = f(sel_byte & 0x7f);
     r[SBIT] = f(sel_byte >> 7);
     r[SEL_HALF] = f(sel_half);
     r[LOW15] = f(sel_half & 0x7fff);
     r[HBIT] = f(sel_half >> 15);
-    r[RO] = f(read_only as u64);
+    r[RO] = f(access.read_only as u64);
     let lookups = Lookups {
         range16: [gap & 0xffff, gap >> 16, 2 * (sel_half & 0x7fff)],
         pairs: [

@@ -10,7 +10,8 @@
 //! [`add`] (ADD, ADDI, SUB, FENCE), [`jump`] (LUI, AUIPC, JAL, JALR), [`branch`] (BEQ, BNE),
 //! [`lt`] (SLT(I)(U), BLT(U), BGE(U)), [`bitwise`] (AND, OR, XOR and immediates), [`shift`]
 //! (SLL, SRL, SRA and immediates), [`mul`] (MUL, MULH, MULHSU, MULHU), [`div`] (DIV, DIVU,
-//! REM, REMU), [`memory`] (loads and stores) and [`ecall`] (exit, read,
+//! REM, REMU), [`word`] (LW, SW), [`memory`] (byte and halfword loads and stores) and
+//! [`ecall`] (exit, read,
 //! write; the bytes a call moves are rows of the [`io`] table). Fixed tables answer lookups:
 //! [`range`] (16-bit values) and [`bytes`] (byte pairs, AND, OR, XOR). The [`image`] table opens
 //! and closes the memory argument for every register and every word of the program's memory.
@@ -71,8 +72,9 @@
 //!    fit in two 16-bit limbs); the witness builder reports such a run as too long.
 //!
 //! **Values.** Registers and memory hold u32 values as field elements. They are u32 by induction:
-//! initial values are bytes of the ELF or zero, and every chip range checks the rd value it
-//! produces. x0 is never written (the program table's writes_rd is 0 for rd = x0), so it reads 0.
+//! initial values are bytes of the ELF or zero, every chip but [`word`] range checks the rd value
+//! it produces, and [`word`] moves values between registers and memory unchanged (its rd value
+//! is a memory word, the word it stores a register's). x0 is never written (the program table's writes_rd is 0 for rd = x0), so it reads 0.
 
 pub mod add;
 pub mod bitwise;
@@ -92,6 +94,7 @@ pub mod program;
 pub mod range;
 pub mod shift;
 pub mod witness;
+pub mod word;
 
 use stark::air::{AirBuilder, Expr};
 use stark::field::{F, PrimeCharacteristicRing};
@@ -140,6 +143,18 @@ pub fn timestamp(clk: u64, slot: u64) -> u64 {
     4 * clk + slot
 }
 
+/// What the memory argument says about one load or store of an aligned word, as the witness
+/// builder found it: the word before and after, the timestamp of its previous access, and
+/// whether it is on a read-only page. Both memory chips ([`word`], [`memory`]) build rows from
+/// it.
+#[derive(Clone, Copy, Debug)]
+pub struct WordAccess {
+    pub before: u32,
+    pub after: u32,
+    pub prev_ts: u64,
+    pub read_only: bool,
+}
+
 /// A field element from a small integer.
 pub fn f(x: u64) -> F {
     F::from_u64(x)
@@ -168,7 +183,8 @@ pub mod table {
     pub const IO: usize = 13;
     pub const MUL: usize = 14;
     pub const DIV: usize = 15;
-    pub const COUNT: usize = 16;
+    pub const WORD: usize = 16;
+    pub const COUNT: usize = 17;
 }
 
 pub use witness::{

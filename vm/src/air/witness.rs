@@ -17,8 +17,9 @@ use super::image::{ImageLayout, ImageTable};
 use super::program::{ProgramTable, register_fields};
 use super::range::{self, RangeTable};
 use super::{
-    FINAL_TS, HALT_PC, LIMB, MAX_CYCLES, MAX_OUTPUT_BYTES, OUTPUT_CURSOR, add, bitwise, branch,
-    bus, bytes, cpu, div, ecall, f, image, io, jump, lt, memory, mul, shift, table, timestamp,
+    FINAL_TS, HALT_PC, LIMB, MAX_CYCLES, MAX_OUTPUT_BYTES, OUTPUT_CURSOR, WordAccess, add, bitwise,
+    branch, bus, bytes, cpu, div, ecall, f, image, io, jump, lt, memory, mul, shift, table,
+    timestamp, word,
 };
 use crate::machine::{Exit, IoEvent, TraceChunk, reg, syscall};
 use crate::program::Program;
@@ -60,6 +61,7 @@ impl Rv32Air {
             &io::IoTable,
             &mul::MulChip,
             &div::DivChip,
+            &word::WordChip,
         ]
     }
 }
@@ -572,6 +574,7 @@ impl Witness {
             (table::IO, io::WIDTH),
             (table::MUL, mul::WIDTH),
             (table::DIV, div::WIDTH),
+            (table::WORD, word::WIDTH),
         ];
         let mut chips: Vec<Instances> = (0..table::COUNT)
             .map(|t| Instances::new(t, 1, block_rows, instance_rows))
@@ -758,28 +761,30 @@ impl Witness {
                     .layout
                     .row_of(step.mem_addr)
                     .ok_or(WitnessError::NotInProgram { pc, cycle: clk })?;
-                let (_, prev) = self.access(row, timestamp(clk, 3), step.mem_after);
-                let (cells, lookups) = memory::row(
-                    op,
-                    pc,
-                    clk,
-                    a,
-                    b,
-                    imm,
-                    rd_val,
-                    step.mem_before,
-                    step.mem_after,
-                    prev,
-                    self.layout.is_read_only(row),
-                );
-                for v in lookups.range16 {
-                    self.range16(v)?;
+                let (_, prev_ts) = self.access(row, timestamp(clk, 3), step.mem_after);
+                let access = WordAccess {
+                    before: step.mem_before,
+                    after: step.mem_after,
+                    prev_ts,
+                    read_only: self.layout.is_read_only(row),
+                };
+                if matches!(op, Lw | Sw) {
+                    let (cells, gap) = word::row(op, pc, clk, a, b, imm, rd_val, &access);
+                    for v in gap {
+                        self.range16(v)?;
+                    }
+                    self.chips[table::WORD].push(&cells);
+                } else {
+                    let (cells, lookups) = memory::row(op, pc, clk, a, b, imm, rd_val, &access);
+                    for v in lookups.range16 {
+                        self.range16(v)?;
+                    }
+                    let pairs = if matches!(op, Sb | Sh) { 5 } else { 3 };
+                    for &(p, q) in &lookups.pairs[..pairs] {
+                        self.pair(p, q);
+                    }
+                    self.chips[table::MEMORY].push(&cells);
                 }
-                let pairs = if matches!(op, Sb | Sh | Sw) { 5 } else { 3 };
-                for &(p, q) in &lookups.pairs[..pairs] {
-                    self.pair(p, q);
-                }
-                self.chips[table::MEMORY].push(&cells);
             }
             Ecall => self.push_ecall(clk, step, event, next_pc)?,
             Mul | Mulh | Mulhsu | Mulhu => {
