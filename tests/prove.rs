@@ -263,7 +263,7 @@ fn version_names_the_proof_formats() {
     assert!(
         stdout.starts_with(&format!("stark-pipe {}", env!("CARGO_PKG_VERSION")))
             && stdout.contains("proof file format 1")
-            && stdout.contains("STARK proof format 4"),
+            && stdout.contains("STARK proof format 5"),
         "{stdout}"
     );
 }

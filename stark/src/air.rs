@@ -70,6 +70,9 @@ pub(crate) enum Node {
     Challenge(usize),
     /// The instance's claimed LogUp partial sum (crate-internal).
     ClaimedSum,
+    /// The last row's Lagrange selector `L_last` (crate-internal: 1 on the last row, 0 on the
+    /// other rows of the trace domain; a polynomial of degree `n - 1`, like a column).
+    IsLastRow,
     Add(Expr, Expr),
     Sub(Expr, Expr),
     Mul(Expr, Expr),

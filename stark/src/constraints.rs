@@ -4,11 +4,22 @@
 //! # LogUp batching rule
 //! Each interaction contributes `±m / f` with fingerprint
 //! `f = gamma - (bus + a*v1 + a^2*v2 + ...)`. Interactions are packed, in declaration order,
-//! into extension-field aux columns `h_j`: two consecutive interactions share a column when
-//! `h*f1*f2 = m1'*f2 + m2'*f1` has degree <= 3 (so: fingerprints and multiplicities of degree 1),
-//! otherwise an interaction gets its own column with `h*f = m'`. A last column `s` holds the
-//! running sum of all `h_j` (first row: `s = sum h`, transition: `s' = s + sum h'`, last row:
-//! `s = claimed partial sum`).
+//! into groups: two consecutive interactions share a group when `M = m1'*f2 + m2'*f1` over
+//! `F = f1*f2` keeps `h*F - M` at degree <= 3 (so: fingerprints and multiplicities of degree 1),
+//! otherwise an interaction is a group of its own (`F = f`, `M = m'`). Of k groups, the first
+//! k-1 get an extension-field aux column `h_j` each (every row: `h_j F_j = M_j`), and the last
+//! column `s` is an exclusive running sum whose step carries the last group's fraction:
+//! ```text
+//! every row:  (s' - s - h_0 - ... - h_(k-2) + L_last * C) * F_(k-1) = M_(k-1)
+//! ```
+//! where `s'` wraps from the last row to row 0, `C` is the instance's claimed sum and `L_last`
+//! the last row's Lagrange selector. Summed over the n rows of H the steps `s' - s` cancel and
+//! `L_last` is 1 once, so `C = sum over rows of (h_0 + ... + h_(k-2) + M_(k-1) / F_(k-1))`, the
+//! instance's whole LogUp sum, whatever `s` starts from (the prover starts it at 0). Where
+//! `F_j` vanishes at a row (probability about n / |EF| over gamma) the row's fraction is
+//! unconstrained, as in any LogUp. The running sum costs no column of its own beyond the
+//! fraction column it replaces, and no first- or last-row constraint (which would count one
+//! degree more and put the merged step at degree 4).
 //!
 //! # Degrees
 //! A transition or every-row constraint of degree d gives a quotient of degree < (d-1)n; a
@@ -51,6 +62,7 @@ pub(crate) enum Op {
     Aux(usize, bool),
     Challenge(usize),
     Claimed,
+    IsLast,
     Add(usize, usize),
     Sub(usize, usize),
     Mul(usize, usize),
@@ -86,6 +98,7 @@ impl Program {
             Node::Aux { col, next } => Some((3, *col as u64, *next)),
             Node::Challenge(i) => Some((4, *i as u64, false)),
             Node::ClaimedSum => Some((5, 0, false)),
+            Node::IsLastRow => Some((6, 0, false)),
             _ => None,
         };
         if let Some(i) = leaf.and_then(|l| self.leaves.get(&l)) {
@@ -100,6 +113,7 @@ impl Program {
             Node::Aux { col, next } => (Op::Aux(*col, *next), true, 1, *next),
             Node::Challenge(i) => (Op::Challenge(*i), true, 0, false),
             Node::ClaimedSum => (Op::Claimed, true, 0, false),
+            Node::IsLastRow => (Op::IsLast, false, 1, false),
             Node::Add(a, b) | Node::Sub(a, b) | Node::Mul(a, b) => {
                 let (x, y) = (self.compile(a, memo), self.compile(b, memo));
                 let ext = self.is_ext[x] || self.is_ext[y];
@@ -154,6 +168,7 @@ impl Program {
                 Op::Sub(x, y) => (7, x as u64, y as u64),
                 Op::Mul(x, y) => (8, x as u64, y as u64),
                 Op::Neg(x) => (9, x as u64, 0),
+                Op::IsLast => (10, 0, 0),
             };
             h.update(&[tag]);
             h.update(&a.to_le_bytes());
@@ -176,6 +191,7 @@ impl Program {
                 Op::Aux(c, n) => *if n { vals.aux_next } else { vals.aux }.get(c)?,
                 Op::Challenge(i) => *vals.challenges.get(i)?,
                 Op::Claimed => vals.claimed,
+                Op::IsLast => vals.is_last,
                 Op::Add(a, b) => v[a] + v[b],
                 Op::Sub(a, b) => v[a] - v[b],
                 Op::Mul(a, b) => v[a] * v[b],
@@ -197,6 +213,8 @@ pub(crate) struct PointValues<'a> {
     pub aux_next: &'a [EF],
     pub challenges: &'a [EF],
     pub claimed: EF,
+    /// `L_last` at the point.
+    pub is_last: EF,
 }
 
 /// Row-major base-field matrices a block of rows is read from (aux is flattened: extension
@@ -248,8 +266,10 @@ macro_rules! mixed {
 }
 
 impl Program {
-    /// Evaluates the program on the rows `rows` (with successors `next`) of `src`.
+    /// Evaluates the program on the rows `rows` (with successors `next`) of `src`, where
+    /// `is_last[k]` is `L_last` at row `k`'s point (empty for a program without it).
     /// Afterwards `output_base`/`output_ext` read the results.
+    #[allow(clippy::too_many_arguments)]
     pub fn eval_block(
         &self,
         src: &RowSource<'_>,
@@ -257,6 +277,7 @@ impl Program {
         next: &[usize],
         challenges: &[EF],
         claimed: EF,
+        is_last: &[F],
         s: &mut BlockScratch,
     ) {
         let n = rows.len();
@@ -277,6 +298,7 @@ impl Program {
                         let r = if nx { next } else { rows };
                         (0..n).for_each(|k| out[k] = src.prep[r[k] * src.prep_width + c]);
                     }
+                    Op::IsLast => out.copy_from_slice(&is_last[..n]),
                     Op::Add(x, y) => {
                         let (xo, yo) = (self.slot[x] * bsz, self.slot[y] * bsz);
                         let (a, b) = (&lo[xo..xo + n], &lo[yo..yo + n]);
@@ -346,7 +368,7 @@ impl Program {
                         let xo = self.slot[x] * bsz;
                         (0..n).for_each(|k| out[k] = -lo[xo + k]);
                     }
-                    Op::Const(_) | Op::Main(..) | Op::Prep(..) => {
+                    Op::Const(_) | Op::Main(..) | Op::Prep(..) | Op::IsLast => {
                         unreachable!("base op typed extension")
                     }
                 }
@@ -437,7 +459,7 @@ fn expr_degree(e: &Expr, memo: &mut HashMap<*const Node, usize>) -> usize {
     }
     let d = match &*e.0 {
         Node::Const(_) | Node::Challenge(_) | Node::ClaimedSum => 0,
-        Node::Main { .. } | Node::Prep { .. } | Node::Aux { .. } => 1,
+        Node::Main { .. } | Node::Prep { .. } | Node::Aux { .. } | Node::IsLastRow => 1,
         Node::Add(a, b) | Node::Sub(a, b) => expr_degree(a, memo).max(expr_degree(b, memo)),
         Node::Mul(a, b) => expr_degree(a, memo) + expr_degree(b, memo),
         Node::Neg(a) => expr_degree(a, memo),
@@ -513,31 +535,37 @@ pub fn compile(air: &dyn Air) -> Result<Table, AirError> {
     }
     let num_air_constraints = b.constraints.len();
     let mut constraints = b.constraints.clone();
-    let aux_ext_width = if groups.is_empty() {
-        0
-    } else {
-        groups.len() + 1
-    };
-    if !groups.is_empty() {
-        for (j, g) in groups.iter().enumerate() {
-            let h = aux(j, false);
-            let c = match g.as_slice() {
-                [a] => h * fracs[*a].0.clone() - fracs[*a].1.clone(),
-                [a, b2] => {
-                    let (f1, m1) = (&fracs[*a].0, &fracs[*a].1);
-                    let (f2, m2) = (&fracs[*b2].0, &fracs[*b2].1);
-                    h * f1.clone() * f2.clone()
-                        - (m1.clone() * f2.clone() + m2.clone() * f1.clone())
-                }
-                _ => unreachable!(),
-            };
-            constraints.push((When::EveryRow, c));
+    // Group j's fraction `M_j / F_j`.
+    let fraction = |g: &[usize]| -> (Expr, Expr) {
+        match *g {
+            [a] => (fracs[a].0.clone(), fracs[a].1.clone()),
+            [a, b2] => {
+                let (f1, m1) = (&fracs[a].0, &fracs[a].1);
+                let (f2, m2) = (&fracs[b2].0, &fracs[b2].1);
+                (
+                    f1.clone() * f2.clone(),
+                    m1.clone() * f2.clone() + m2.clone() * f1.clone(),
+                )
+            }
+            _ => unreachable!("groups hold one or two interactions"),
         }
-        let k = groups.len();
-        let sum_h = |next: bool| (0..k).map(|j| aux(j, next)).reduce(|a, b| a + b).unwrap();
-        constraints.push((When::FirstRow, aux(k, false) - sum_h(false)));
-        constraints.push((When::Transition, aux(k, true) - aux(k, false) - sum_h(true)));
-        constraints.push((When::LastRow, aux(k, false) - Expr::node(Node::ClaimedSum)));
+    };
+    // Groups 0..k-1 get a fraction column each; the last group's fraction is the running sum's
+    // step (the module docs).
+    let aux_ext_width = groups.len();
+    if let Some((last, rest)) = groups.split_last() {
+        for (j, g) in rest.iter().enumerate() {
+            let (f, m) = fraction(g);
+            constraints.push((When::EveryRow, aux(j, false) * f - m));
+        }
+        let s_col = rest.len();
+        let mut step = aux(s_col, true) - aux(s_col, false);
+        for j in 0..s_col {
+            step = step - aux(j, false);
+        }
+        let step = step + Expr::node(Node::IsLastRow) * Expr::node(Node::ClaimedSum);
+        let (f, m) = fraction(last);
+        constraints.push((When::EveryRow, step * f - m));
     }
 
     let mut max_degree = 1;

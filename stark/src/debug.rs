@@ -37,7 +37,16 @@ pub fn check_constraints(air: &dyn Air, trace: &RowMajorMatrix<F>) -> Result<(),
     let mut s = BlockScratch::new(prog, 1);
     let challenges = [EF::ONE; crate::constraints::NUM_LOOKUP_CHALLENGES];
     for r in 0..n {
-        prog.eval_block(&src, &[r], &[(r + 1) % n], &challenges, EF::ZERO, &mut s);
+        let is_last = [F::from_bool(r + 1 == n)];
+        prog.eval_block(
+            &src,
+            &[r],
+            &[(r + 1) % n],
+            &challenges,
+            EF::ZERO,
+            &is_last,
+            &mut s,
+        );
         for c in 0..table.num_air_constraints {
             let applies = match prog.outputs[c].0 {
                 When::EveryRow => true,
@@ -110,7 +119,7 @@ pub fn bus_imbalance(
         let prog = &table.interaction_values;
         let mut s = BlockScratch::new(prog, 1);
         for r in 0..n {
-            prog.eval_block(&src, &[r], &[r], &[], EF::ZERO, &mut s);
+            prog.eval_block(&src, &[r], &[r], &[], EF::ZERO, &[], &mut s);
             let mut o = 0;
             for inter in &table.interactions {
                 let len = inter.values.len();

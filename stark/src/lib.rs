@@ -53,9 +53,11 @@
 //!   sum m_i / (X - fp_i(a)) is nonzero and, by Schwartz-Zippel over the extension field, its
 //!   value at a random gamma is zero with probability <= (total interactions) / |EF|; the tuple
 //!   compression to fp(a) collides with probability <= (max tuple length) / |EF| per pair.
-//!   Each aux column is pinned row by row to its fractions by degree-<=3 constraints, and each
-//!   running sum to its claimed value by first/transition/last constraints, so the claimed
-//!   partial sums are the true ones unless the quotient check below fails.
+//!   Each fraction column is pinned row by row to its fractions by degree-<=3 constraints, and
+//!   each running sum's step, wrapping from the last row to the first, to the row's remaining
+//!   fractions less `L_last` times the claimed value; the steps telescope to zero over the
+//!   domain, so the claimed partial sums are the true ones unless the quotient check below fails
+//!   ([`constraints`], "LogUp batching rule").
 //! - Composition: alpha is drawn after all aux roots and claimed sums, so a violated constraint
 //!   survives the random linear combination with probability <= (#constraints) / |EF|.
 //! - OOD: z is drawn after all quotient roots; a false identity C(z) = Q(z) Z_H(z) for a

@@ -35,10 +35,11 @@ use crate::merkle::Digest;
 use crate::params::ProofParams;
 
 pub const MAGIC: &[u8; 8] = b"STKPIPE\0";
-/// Version 4 has version 3's layout: it marks the machine's table list growing (the WORD chip), so
-/// that a proof of the old table list is refused by its version, not by a shape that no longer
-/// matches.
-pub const FORMAT_VERSION: u16 = 4;
+/// Version 5 has version 3's layout; 4 marked the machine's table list growing (the WORD chip),
+/// 5 the LogUp columns changing (the running sum carries the last fraction group, so every
+/// table with a bus has one aux column fewer): a proof of an older AIR is refused by its
+/// version, not by a shape that no longer matches.
+pub const FORMAT_VERSION: u16 = 5;
 pub const FIELD_GOLDILOCKS: u8 = 1;
 pub const HASH_BLAKE3: u8 = 1;
 

@@ -236,12 +236,14 @@ pub struct AuxRows {
 /// The base columns holding the running sum in a table's aux trace (its last extension
 /// column): what a chunk's carry is added to.
 pub fn running_sum_columns(table: &Table) -> [usize; 2] {
-    let k = table.aux_groups.len();
-    [2 * k, 2 * k + 1]
+    let s = table.aux_ext_width - 1;
+    [2 * s, 2 * s + 1]
 }
 
 /// The LogUp columns of a block of rows of `table` whose running sum starts from `start` (0 for
-/// an instance's first rows; the sum after the previous block to continue it). The fraction
+/// an instance's first rows; the sum after the previous block to continue it). The running sum
+/// is exclusive: a row holds the sum of the rows before it, and its own fractions (the last
+/// group's included, which has no column: [`crate::constraints`]) step it to the next. The fraction
 /// columns depend only on their row, so a table's aux trace is its blocks' rows, each started
 /// from the previous block's end; or each started from 0 and then offset in the running-sum
 /// columns ([`running_sum_columns`]) by the total of the blocks before it.
@@ -279,7 +281,6 @@ pub fn aux_rows(
     };
     let ni = table.interactions.len();
     let aw = table.aux_width();
-    let k = table.aux_groups.len();
     let mut alpha_pows = vec![alpha];
     for i in 1..crate::air::MAX_TUPLE_LEN {
         let p = alpha_pows[i - 1] * alpha;
@@ -297,7 +298,7 @@ pub fn aux_rows(
             |s, (bi, out)| {
                 let r0 = bi * BLOCK;
                 let rows: Vec<usize> = (r0..r0 + out.len() / aw).collect();
-                prog.eval_block(&src, &rows, &rows, &[], EF::ZERO, s);
+                prog.eval_block(&src, &rows, &rows, &[], EF::ZERO, &[], s);
                 let mut fps = Vec::with_capacity(rows.len() * ni);
                 let mut mults = Vec::with_capacity(rows.len() * ni);
                 for r in 0..rows.len() {
@@ -316,6 +317,8 @@ pub fn aux_rows(
                 }
                 let inv = crate::field::batch_inverse_local(&fps)
                     .ok_or(ProveError::Degenerate("zero LogUp fingerprint"))?;
+                // Every group's fraction, the last one's in the running sum's column until
+                // the sum is written over it below.
                 for (r, row) in out.chunks_exact_mut(aw).enumerate() {
                     for (j, g) in table.aux_groups.iter().enumerate() {
                         let h: EF = g.iter().map(|&i| inv[r * ni + i] * mults[r * ni + i]).sum();
@@ -328,10 +331,9 @@ pub fn aux_rows(
     // Running sum (sequential; cheap next to the inversions).
     let mut s = start;
     for row in values.chunks_mut(aw) {
-        for j in 0..k {
-            s += ext(row[2 * j], row[2 * j + 1]);
-        }
-        row[2 * k..2 * k + 2].copy_from_slice(&coords(s));
+        let step: EF = row.chunks_exact(2).map(|c| ext(c[0], c[1])).sum();
+        row[aw - 2..].copy_from_slice(&coords(s));
+        s += step;
     }
     Ok(AuxRows {
         values,
@@ -510,14 +512,17 @@ pub fn quotient_values(
     // Z_H(x) = x^n - 1 takes qf values on the domain: s^n * w_qf^rev(j) - 1.
     let s_n = lde_shift().exp_power_of_2(log_height);
     let w_qf = F::two_adic_generator(log_qf);
-    let zh_inv: Vec<F> = (0..qf)
-        .map(|k| (s_n * w_qf.exp_u64(k as u64) - F::ONE).inverse())
+    let zh: Vec<(F, F)> = (0..qf)
+        .map(|k| {
+            let v = s_n * w_qf.exp_u64(k as u64) - F::ONE;
+            (v, v.inverse())
+        })
         .collect();
     let rows = |j: usize| {
         let next = reverse_bits((reverse_bits(j, log_m) + qf) & (m - 1), log_m);
         (j, next)
     };
-    let zh = |j: usize| zh_inv[reverse_bits(j, log_m) & (qf - 1)];
+    let zh = |j: usize| zh[reverse_bits(j, log_m) & (qf - 1)];
     let challenges = Challenges {
         lookup,
         claimed_sum,
@@ -608,7 +613,8 @@ pub fn quotient_chunk(
     let x0 = theta * w.exp_u64((chunk * b) as u64);
     let xs: Vec<F> = w.powers().take(b).map(|p| x0 * p).collect();
     // On the coset theta <w>, Z_H(x) = x^n - 1 = theta^n - 1.
-    let zh = (theta.exp_power_of_2(geo.log_height) - F::ONE)
+    let zh = theta.exp_power_of_2(geo.log_height) - F::ONE;
+    let zh_inv = zh
         .try_inverse()
         .ok_or(ProveError::Degenerate("quotient domain meets H"))?;
     let challenges = Challenges {
@@ -622,7 +628,7 @@ pub fn quotient_chunk(
         &src,
         &xs,
         |k| (k, k + 1),
-        |_| zh,
+        |_| (zh, zh_inv),
         &challenges,
     )
 }
@@ -698,14 +704,14 @@ struct Challenges<'a> {
 
 /// The composed constraints at points `xs[j]` (rows `rows(j) = (row, next row)` of `src`),
 /// each divided by its selector: `(every + transition (x - w^-1)) / Z_H(x) + first / (x - 1)
-/// + last / (x - w^-1)`, with `zh_inv(j)` = 1 / Z_H(xs[j]).
+/// + last / (x - w^-1)`, with `zh(j)` = (Z_H(xs[j]), 1 / Z_H(xs[j])).
 fn quotient_at(
     table: &Table,
     log_height: usize,
     src: &RowSource<'_>,
     xs: &[F],
     rows: impl Fn(usize) -> (usize, usize) + Sync,
-    zh_inv: impl Fn(usize) -> F + Sync,
+    zh: impl Fn(usize) -> (F, F) + Sync,
     challenges: &Challenges<'_>,
 ) -> Result<Vec<EF>, ProveError> {
     let prog = &table.constraints;
@@ -715,6 +721,7 @@ fn quotient_at(
         .take(prog.outputs.len())
         .collect();
     let w_last = F::two_adic_generator(log_height).inverse(); // w^(n-1)
+    let last_scale = w_last * F::from_u64(1 << log_height).inverse();
     let d_first: Vec<F> = xs.par_iter().map(|&x| x - F::ONE).collect();
     let d_last: Vec<F> = xs.par_iter().map(|&x| x - w_last).collect();
     let inv_first =
@@ -732,12 +739,17 @@ fn quotient_at(
         |s, (bi, out)| {
             let r0 = bi * BLOCK;
             let (here, next): (Vec<usize>, Vec<usize>) = (r0..r0 + out.len()).map(&rows).unzip();
+            // L_last(x) = Z_H(x) w^-1 / (n (x - w^-1)).
+            let is_last: Vec<F> = (r0..r0 + out.len())
+                .map(|j| last_scale * zh(j).0 * inv_last[j])
+                .collect();
             prog.eval_block(
                 src,
                 &here,
                 &next,
                 &challenges.lookup[..],
                 challenges.claimed_sum,
+                &is_last,
                 s,
             );
             for (k, o) in out.iter_mut().enumerate() {
@@ -753,7 +765,7 @@ fn quotient_at(
                         crate::air::When::LastRow => last += v,
                     }
                 }
-                *o = (every + trans * d_last[j]) * zh_inv(j)
+                *o = (every + trans * d_last[j]) * zh(j).1
                     + first * inv_first[j]
                     + last * inv_last[j];
             }

@@ -505,6 +505,15 @@ pub fn constraints_hold_at_z(
     let u = ext(F::ZERO, F::ONE);
     let pair = |v: &[EF]| -> Vec<EF> { v.chunks_exact(2).map(|c| c[0] + u * c[1]).collect() };
     let (aux, aux_next) = (pair(&o.aux), pair(&o.aux_next));
+    let w_last = F::two_adic_generator(log_height).inverse();
+    let zn = z.exp_power_of_2(log_height);
+    let zh_inv = (zn - EF::ONE)
+        .try_inverse()
+        .ok_or(VerifyError::Degenerate)?;
+    let first_inv = (z - EF::ONE).try_inverse().ok_or(VerifyError::Degenerate)?;
+    let last_inv = (z - w_last).try_inverse().ok_or(VerifyError::Degenerate)?;
+    // L_last(z) = (z^n - 1) w^-1 / (n (z - w^-1)).
+    let is_last = (zn - EF::ONE) * last_inv * (w_last * F::from_u64(1 << log_height).inverse());
     let vals = PointValues {
         main: &o.main,
         main_next: &o.main_next,
@@ -514,17 +523,11 @@ pub fn constraints_hold_at_z(
         aux_next: &aux_next,
         challenges: lookup,
         claimed,
+        is_last,
     };
     let Some(outs) = table.constraints.eval_point(&vals) else {
         return Ok(false);
     };
-    let w_last = F::two_adic_generator(log_height).inverse();
-    let zn = z.exp_power_of_2(log_height);
-    let zh_inv = (zn - EF::ONE)
-        .try_inverse()
-        .ok_or(VerifyError::Degenerate)?;
-    let first_inv = (z - EF::ONE).try_inverse().ok_or(VerifyError::Degenerate)?;
-    let last_inv = (z - w_last).try_inverse().ok_or(VerifyError::Degenerate)?;
     let mut acc = EF::ZERO;
     let mut pw = EF::ONE;
     for ((when, _), v) in table.constraints.outputs.iter().zip(outs) {

@@ -133,6 +133,54 @@ fn mutated_aux_cell_and_claimed_sum_are_rejected() {
     }
 }
 
+/// The running sum has no first-row constraint: the same sum shifted by a constant on every row
+/// proves the same statement (what binds is each instance's claimed sum, below).
+#[test]
+fn running_sum_shifted_by_a_constant_is_the_same_statement() {
+    let f = fixture();
+    let proof = prove_with_tamper(&f.airs, f.traces.clone(), &f.public, &params(), &mut |t| {
+        if let Tamper::Aux { aux, .. } = t {
+            let w = aux.trace.width;
+            for row in aux.trace.values.chunks_exact_mut(w) {
+                row[w - 2] += F::from_u64(12345);
+                row[w - 1] += F::from_u64(678);
+            }
+        }
+    })
+    .unwrap();
+    verify(&f.airs, &proof, &f.public, &VerifierParams::default()).unwrap();
+}
+
+/// Claimed sums moved from one instance to another keep the buses balanced in total; each
+/// instance's running-sum step (which closes through its own claimed sum) refuses them.
+#[test]
+fn claimed_sums_moved_between_instances_are_rejected() {
+    let f = fixture();
+    let (_, honest) = honest();
+    let with_aux: Vec<usize> = (0..honest.claimed_sums.len())
+        .filter(|&i| honest.claimed_sums[i].is_some())
+        .collect();
+    assert!(with_aux.len() >= 3);
+    for pair in with_aux.windows(2) {
+        let (a, b) = (pair[0], pair[1]);
+        let delta = EF::from(F::from_u64(7));
+        let proof = prove_with_tamper(&f.airs, f.traces.clone(), &f.public, &params(), &mut |t| {
+            if let Tamper::Aux { instance, aux } = t {
+                if instance == a {
+                    aux.claimed_sum += delta;
+                } else if instance == b {
+                    aux.claimed_sum -= delta;
+                }
+            }
+        })
+        .unwrap();
+        let total: EF = proof.claimed_sums.iter().flatten().copied().sum();
+        let honest_total: EF = honest.claimed_sums.iter().flatten().copied().sum();
+        assert_eq!(total, honest_total);
+        assert!(rejects(&f, &proof), "claimed sums moved from {a} to {b}");
+    }
+}
+
 /// Tree `k` of an instance's openings: 0 main, 1 preprocessed, 2 aux, 3 quotient.
 fn tree_mut(
     op: &mut stark::proof::InstanceOpening,
