@@ -417,9 +417,11 @@ pub struct Table {
     pub prep_width: usize,
     /// Interactions in declaration order.
     pub interactions: Vec<Interaction>,
-    /// For each LogUp fraction column, the interactions it sums.
+    /// For each LogUp group, the interactions it sums (group j < k-1 in fraction column j; the
+    /// last one in the running sum's step).
     pub aux_groups: Vec<Vec<usize>>,
-    /// Extension-field aux columns (fraction columns + running sum), 0 without buses.
+    /// Extension-field aux columns (a fraction column per group but the last, and the running
+    /// sum), 0 without buses.
     pub aux_ext_width: usize,
     /// Quotient pieces of degree < n (1 or 2).
     pub quotient_pieces: usize,

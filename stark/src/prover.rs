@@ -234,9 +234,12 @@ pub struct AuxRows {
 }
 
 /// The base columns holding the running sum in a table's aux trace (its last extension
-/// column): what a chunk's carry is added to.
+/// column): what a chunk's carry is added to. Only for a table with buses ([`Table::has_aux`]).
 pub fn running_sum_columns(table: &Table) -> [usize; 2] {
-    let s = table.aux_ext_width - 1;
+    let s = table
+        .aux_ext_width
+        .checked_sub(1)
+        .expect("running_sum_columns of a table with buses");
     [2 * s, 2 * s + 1]
 }
 

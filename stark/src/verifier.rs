@@ -169,14 +169,12 @@ pub fn verify_cached(
     };
     for &i in &prep_members {
         let key = prep_key(i);
-        if !cache.nodes.contains_key(&key) {
+        if let std::collections::hash_map::Entry::Vacant(slot) = cache.nodes.entry(key) {
             let s = &proof.instances[i];
             let c = commit_preprocessed(airs[s.table as usize], table_of(i), s.log_height, log_b)
                 .map_err(VerifyError::Preprocessed)?
                 .ok_or_else(|| VerifyError::Preprocessed("missing".into()))?;
-            cache
-                .nodes
-                .insert(key, c.tree.level(key.3 as usize).to_vec());
+            slot.insert(c.tree.level(key.3 as usize).to_vec());
         }
     }
     let prep_root = if prep_members.is_empty() {
