@@ -354,36 +354,42 @@ pub fn read_block(
 /// the kept level.
 pub fn open(spill: &SpillDir, lde: &InstanceLde, rows: &[usize]) -> Result<TreeOpening, Error> {
     let (k, b) = (lde.geo.chunks(), lde.geo.chunk_rows());
-    let mut mapped: Vec<Option<Matrix>> = (0..lde.chunks.len()).map(|_| None).collect();
-    let mut failed: Option<Error> = None;
     let width = lde.width;
-    let result = chunk_tree::open(&lde.geo, width, &lde.tree, rows, |u, c, i| {
-        let at = u * k + c;
-        if mapped[at].is_none() {
-            match Matrix::open(spill, &lde.chunks[at], width, b) {
-                Ok(m) => mapped[at] = Some(m),
-                Err(e) => {
-                    let msg = e.to_string();
-                    failed = Some(e);
-                    return Err(msg);
-                }
-            }
+    // The opening reads, for each query row, the K leaves of its node at the kept level (one row
+    // of each chunk of its coset). Every chunk they touch is mapped first and all their rows
+    // are asked for at once.
+    let mut wanted: Vec<Vec<usize>> = vec![Vec::new(); lde.chunks.len()];
+    for &r in rows {
+        let first = (r / k) * k;
+        for leaf in first..first + k {
+            let (u, c, i) = chunk_tree::position(&lde.geo, leaf);
+            wanted[u * k + c].push(i);
         }
-        let m = mapped[at].as_ref().expect("just mapped");
-        Ok(m.view().values[i * width..(i + 1) * width].to_vec())
-    });
-    match (result, failed) {
-        (_, Some(e)) => Err(e),
-        (Ok(opening), None) => Ok(opening),
-        (Err(msg), None) => Err(Error::BadSegment {
-            path: format!(
-                "{} ({} LDE chunks)",
-                spill.path().display(),
-                lde.chunks.len()
-            ),
-            msg,
-        }),
     }
+    let mut mapped: Vec<Option<Matrix>> = Vec::with_capacity(lde.chunks.len());
+    for (at, rows_of_chunk) in wanted.into_iter().enumerate() {
+        if rows_of_chunk.is_empty() {
+            mapped.push(None);
+            continue;
+        }
+        let m = Matrix::open(spill, &lde.chunks[at], width, b)?;
+        m.prefetch_scattered(rows_of_chunk.into_iter());
+        mapped.push(Some(m));
+    }
+    let result = chunk_tree::open(&lde.geo, width, &lde.tree, rows, |u, c, i| {
+        match mapped.get(u * k + c).and_then(Option::as_ref) {
+            Some(m) => Ok(m.view().values[i * width..(i + 1) * width].to_vec()),
+            None => Err(format!("chunk ({u}, {c}) read but not mapped")),
+        }
+    });
+    result.map_err(|msg| Error::BadSegment {
+        path: format!(
+            "{} ({} LDE chunks)",
+            spill.path().display(),
+            lde.chunks.len()
+        ),
+        msg,
+    })
 }
 
 /// Rows `at..at + rows` of a matrix.

@@ -139,6 +139,18 @@ impl Matrix {
         Ok(Matrix::Mapped { segment, width })
     }
 
+    /// For scattered reads of a few rows: no read-ahead (a mapped segment's default reads ahead
+    /// the device's whole window at each fault), and `rows` asked for at once (madvise
+    /// WILLNEED), so the disk serves them together rather than a page fault at a time.
+    pub fn prefetch_scattered(&self, rows: impl Iterator<Item = usize>) {
+        if let Matrix::Mapped { segment, .. } = self {
+            segment.set_access(Access::Random);
+            for r in rows {
+                segment.prefetch_rows(r..r + 1);
+            }
+        }
+    }
+
     pub fn view(&self) -> MatrixView<'_> {
         match self {
             Matrix::Owned(m) => m.as_view(),
