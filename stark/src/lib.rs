@@ -31,8 +31,9 @@
 //!   the last), `FirstRow`, `LastRow`. Effective degree <= 3, where first/last-row constraints
 //!   count one more than their expression (see [`constraints`]); setup rejects anything higher.
 //! - Bus interactions use current-row expressions only; a bus carries tuples of one length
-//!   (<= 16) everywhere; two interactions share a group (a fraction column, or for the last group the
-//!   running sum's step) when their fingerprints and multiplicities are degree 1. Public bus terms count like sends.
+//!   (<= 16) everywhere; two interactions share a group (a fraction column, or for the last
+//!   group the running sum's step) when their fingerprints and multiplicities are degree 1.
+//!   Public bus terms count like sends.
 //! - Multiplicities are field elements: the bus argument is sound while the total multiplicity
 //!   of any tuple stays below p. The verifier enforces the sizes this needs: at most
 //!   [`params::MAX_TOTAL_ROWS`] = 2^40 rows over all instances and at most

@@ -246,10 +246,10 @@ pub fn running_sum_columns(table: &Table) -> [usize; 2] {
 /// The LogUp columns of a block of rows of `table` whose running sum starts from `start` (0 for
 /// an instance's first rows; the sum after the previous block to continue it). The running sum
 /// is exclusive: a row holds the sum of the rows before it, and its own fractions (the last
-/// group's included, which has no column: [`crate::constraints`]) step it to the next. The fraction
-/// columns depend only on their row, so a table's aux trace is its blocks' rows, each started
-/// from the previous block's end; or each started from 0 and then offset in the running-sum
-/// columns ([`running_sum_columns`]) by the total of the blocks before it.
+/// group's included, which has no column: [`crate::constraints`]) step it to the next. The
+/// fraction columns depend only on their row, so a table's aux trace is its blocks' rows, each
+/// started from the previous block's end; or each started from 0 and then offset in the
+/// running-sum columns ([`running_sum_columns`]) by the total of the blocks before it.
 pub fn aux_rows(
     table: &Table,
     main: MatrixView<'_>,
