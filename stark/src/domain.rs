@@ -28,6 +28,13 @@ pub fn lde_shift() -> F {
 }
 
 /// The shared DFT engine: its twiddle caches persist across calls.
+/// The last row's Lagrange selector on `H = <w>` of `2^log_height` points is
+/// `L_last(x) = c Z_H(x) / (x - w^-1)` with this `c = w^-1 / n`; the prover takes it at LDE
+/// points, the verifier at z.
+pub fn last_row_selector_scale(log_height: usize) -> F {
+    F::two_adic_generator(log_height).inverse() * F::from_u64(1 << log_height).inverse()
+}
+
 pub fn dft() -> &'static Radix2DitParallel<F> {
     static DFT: OnceLock<Radix2DitParallel<F>> = OnceLock::new();
     DFT.get_or_init(Radix2DitParallel::default)

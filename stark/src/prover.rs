@@ -37,7 +37,9 @@ use rayon::prelude::*;
 
 use crate::air::Air;
 use crate::constraints::{BlockScratch, NUM_LOOKUP_CHALLENGES, RowSource, Table};
-use crate::domain::{coeffs_to_lde, dft, eval_at_points, lde_points, lde_shift};
+use crate::domain::{
+    coeffs_to_lde, dft, eval_at_points, last_row_selector_scale, lde_points, lde_shift,
+};
 use crate::field::{
     EF, EXT_DEGREE, F, Field, PrimeCharacteristicRing, TwoAdicField, batch_inverse,
     bit_reverse_in_place, coords, ext, reverse_bits,
@@ -724,7 +726,7 @@ fn quotient_at(
         .take(prog.outputs.len())
         .collect();
     let w_last = F::two_adic_generator(log_height).inverse(); // w^(n-1)
-    let last_scale = w_last * F::from_u64(1 << log_height).inverse();
+    let last_scale = last_row_selector_scale(log_height);
     let d_first: Vec<F> = xs.par_iter().map(|&x| x - F::ONE).collect();
     let d_last: Vec<F> = xs.par_iter().map(|&x| x - w_last).collect();
     let inv_first =
@@ -742,7 +744,6 @@ fn quotient_at(
         |s, (bi, out)| {
             let r0 = bi * BLOCK;
             let (here, next): (Vec<usize>, Vec<usize>) = (r0..r0 + out.len()).map(&rows).unzip();
-            // L_last(x) = Z_H(x) w^-1 / (n (x - w^-1)).
             let is_last: Vec<F> = (r0..r0 + out.len())
                 .map(|j| last_scale * zh(j).0 * inv_last[j])
                 .collect();

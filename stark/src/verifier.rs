@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::air::{Air, MAX_TUPLE_LEN, When};
 use crate::constraints::{AirError, PointValues, Table, compile_all};
-use crate::domain::{MAX_LOG_LDE, lde_point};
+use crate::domain::{MAX_LOG_LDE, last_row_selector_scale, lde_point};
 use crate::field::{EF, F, Field, PrimeCharacteristicRing, TwoAdicField, ext};
 use crate::fri::{self, FriQuery, leaf_hash};
 use crate::merkle::{Digest, hash_row, verify_batch};
@@ -510,8 +510,7 @@ pub fn constraints_hold_at_z(
         .ok_or(VerifyError::Degenerate)?;
     let first_inv = (z - EF::ONE).try_inverse().ok_or(VerifyError::Degenerate)?;
     let last_inv = (z - w_last).try_inverse().ok_or(VerifyError::Degenerate)?;
-    // L_last(z) = (z^n - 1) w^-1 / (n (z - w^-1)).
-    let is_last = (zn - EF::ONE) * last_inv * (w_last * F::from_u64(1 << log_height).inverse());
+    let is_last = (zn - EF::ONE) * last_inv * last_row_selector_scale(log_height);
     let vals = PointValues {
         main: &o.main,
         main_next: &o.main_next,
